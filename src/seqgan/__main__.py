@@ -1,0 +1,3 @@
+import sys
+from seqgan.cli import main
+sys.exit(main())

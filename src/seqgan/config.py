@@ -1,0 +1,323 @@
+"""Typed, documented configuration: dataclasses, named presets, TOML files and ``--set`` overrides.
+
+Precedence: ``--set key=value`` flags beat the ``--config`` TOML file, which beats the preset,
+which beats the defaults below. The defaults are the authors' hyperparameters for the synthetic
+experiment (``../shared/SEQGAN.md``); the presets in ``presets/*.toml`` change a few of them and
+give a reason beside each value.
+
+Every rule is checked once, in :meth:`Config.validate`, and a broken rule raises
+:class:`~seqgan.errors.SeqGANError` saying what to change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from seqgan.errors import SeqGANError
+
+PRESETS = ("tiny", "fast", "paper")
+
+
+@dataclass
+class ModelConfig:
+    """Shapes of the generator G, the discriminator D and the oracle."""
+
+    vocab_size: int = 5000
+    """Number of tokens. Synthetic task: 5000, token 0 is the start token and an ordinary token."""
+    seq_len: int = 20
+    """Sequence length T (fixed in the synthetic task)."""
+    start_token: int = 0
+    """Token fed to G (and the oracle) before the first position."""
+    g_emb_dim: int = 32
+    """G's token embedding size (authors: 32)."""
+    g_hidden_dim: int = 32
+    """G's LSTM hidden size (authors: 32)."""
+    g_init_std: float = 0.1
+    """Std of the N(0, std) init of every G weight and bias (authors: 0.1)."""
+    d_emb_dim: int = 64
+    """D's token embedding size (authors: 64, init U(-1, 1))."""
+    d_filter_sizes: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20])
+    """D's convolution window widths (authors' list)."""
+    d_num_filters: list[int] = field(
+        default_factory=lambda: [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]
+    )
+    """Number of filters per window width (authors: 1720 in all)."""
+    d_dropout_keep: float = 0.75
+    """Keep probability of D's dropout while D trains; scoring and evaluation use none."""
+    d_l2_reg: float = 0.2
+    """Weight of the L2 penalty (|W|^2 + |b|^2)/2 on D's output layer (authors: 0.2)."""
+
+
+@dataclass
+class DataConfig:
+    """The synthetic data: the oracle and the training set it generates."""
+
+    oracle_params: str | None = None
+    """Path to the authors' oracle pickle (15 float32 arrays). None: a fresh N(0,1) oracle from the seed."""
+    oracle_init_std: float = 1.0
+    """Std of the fresh oracle's N(0, std) parameters (paper: 1.0)."""
+    num_train: int = 10_000
+    """Training sequences sampled from the oracle (paper: 10,000; authors' code writes 9,984)."""
+
+
+@dataclass
+class TrainConfig:
+    """Algorithm 1: MLE pre-training, D pre-training, adversarial rounds."""
+
+    batch_size: int = 64
+    """Batch size of every phase (authors: 64)."""
+    g_lr: float = 0.01
+    """Adam learning rate of G in MLE pre-training and in the policy-gradient phase (authors: 0.01)."""
+    g_grad_clip: float = 5.0
+    """Global gradient-norm clip of G's updates (authors: 5.0)."""
+    g_pretrain_epochs: int = 120
+    """MLE epochs over the training set (authors at HEAD: 120; paper-era code: 240)."""
+    d_lr: float = 1e-4
+    """Adam learning rate of D (authors: 1e-4)."""
+    d_pretrain_steps: int = 50
+    """D pre-training: times that fresh negatives are sampled and D trains k epochs (authors: 50)."""
+    d_epochs: int = 3
+    """k: epochs over positives + negatives after each fresh negative sample (authors: 3)."""
+    adv_rounds: int = 200
+    """Adversarial rounds of Algorithm 1 (authors at HEAD: 200; paper-era code: 800)."""
+    g_steps: int = 1
+    """Generator policy-gradient updates per round (authors: 1)."""
+    d_steps: int = 5
+    """Discriminator steps per round, each with fresh negatives and k epochs (authors: 5)."""
+    rollouts: int = 16
+    """N, Monte Carlo roll-outs per prefix in Eq. 4 (authors: 16)."""
+    rollout_policy: str = "live"
+    """'live': roll-outs use G itself (beta = theta), what the authors' code does in effect.
+    'delayed': a true delayed copy, beta <- r*beta + (1-r)*theta after each g-step round."""
+    rollout_update_rate: float = 0.8
+    """r of the delayed roll-out copy (authors: 0.8). Only used with rollout_policy = 'delayed'."""
+    checkpoint_every: int = 10
+    """Write a checkpoint every this many adversarial rounds (and at the end of every phase)."""
+
+
+@dataclass
+class EvalConfig:
+    """NLL-oracle evaluation."""
+
+    every: int = 5
+    """Evaluate every this many MLE epochs / adversarial rounds (authors: 5)."""
+    num_samples: int = 10_000
+    """Fresh samples per periodic evaluation (authors: 9,984)."""
+    final_samples: int = 100_000
+    """Samples of the final evaluation of each phase (paper's test phase: 100,000)."""
+    d_samples: int = 1_000
+    """Fresh real and generated sequences on which D's accuracy is logged at each evaluation."""
+
+
+@dataclass
+class Config:
+    """Everything a run needs. ``config.json`` in the run directory is this, resolved."""
+
+    seed: int = 0
+    """Seed of every random draw (oracle, data, initialisation, sampling)."""
+    device: str = "cpu"
+    """'cpu', 'cuda' or 'cuda:N'."""
+    threads: int = 0
+    """torch CPU threads; 0 leaves PyTorch's default (one per core)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    # ------------------------------------------------------------------ rules
+    def validate(self) -> "Config":
+        """Check every rule once; raise SeqGANError saying what to change."""
+        m, d, t, e = self.model, self.data, self.train, self.eval
+        positive = {
+            "model.vocab_size": m.vocab_size, "model.seq_len": m.seq_len,
+            "model.g_emb_dim": m.g_emb_dim, "model.g_hidden_dim": m.g_hidden_dim,
+            "model.d_emb_dim": m.d_emb_dim, "data.num_train": d.num_train,
+            "train.batch_size": t.batch_size, "train.rollouts": t.rollouts,
+            "train.d_epochs": t.d_epochs, "train.checkpoint_every": t.checkpoint_every,
+            "eval.every": e.every, "eval.num_samples": e.num_samples,
+            "eval.final_samples": e.final_samples, "eval.d_samples": e.d_samples,
+        }
+        for key, value in positive.items():
+            if value < 1:
+                raise SeqGANError(f"{key} must be at least 1, got {value}")
+        non_negative = {
+            "train.g_pretrain_epochs": t.g_pretrain_epochs, "train.d_pretrain_steps": t.d_pretrain_steps,
+            "train.adv_rounds": t.adv_rounds, "train.g_steps": t.g_steps, "train.d_steps": t.d_steps,
+            "threads": self.threads,
+        }
+        for key, value in non_negative.items():
+            if value < 0:
+                raise SeqGANError(f"{key} must be 0 or more, got {value}")
+        if m.seq_len < 2:
+            raise SeqGANError(f"model.seq_len must be at least 2 for roll-outs, got {m.seq_len}")
+        if not 0 <= m.start_token < m.vocab_size:
+            raise SeqGANError(f"model.start_token must be in [0, model.vocab_size), got {m.start_token}")
+        if len(m.d_filter_sizes) != len(m.d_num_filters) or not m.d_filter_sizes:
+            raise SeqGANError(
+                "model.d_filter_sizes and model.d_num_filters must be non-empty lists of the same length, "
+                f"got {len(m.d_filter_sizes)} and {len(m.d_num_filters)}"
+            )
+        if any(w < 1 or w > m.seq_len for w in m.d_filter_sizes):
+            raise SeqGANError(
+                f"every D window width must be in [1, model.seq_len={m.seq_len}], got {m.d_filter_sizes}"
+            )
+        if any(f < 1 for f in m.d_num_filters):
+            raise SeqGANError(f"every entry of model.d_num_filters must be at least 1, got {m.d_num_filters}")
+        if not 0 < m.d_dropout_keep <= 1:
+            raise SeqGANError(f"model.d_dropout_keep must be in (0, 1], got {m.d_dropout_keep}")
+        for key, value in {"train.g_lr": t.g_lr, "train.d_lr": t.d_lr, "train.g_grad_clip": t.g_grad_clip,
+                           "model.g_init_std": m.g_init_std, "data.oracle_init_std": d.oracle_init_std}.items():
+            if not value > 0:
+                raise SeqGANError(f"{key} must be positive, got {value}")
+        if m.d_l2_reg < 0:
+            raise SeqGANError(f"model.d_l2_reg must be 0 or more, got {m.d_l2_reg}")
+        if t.rollout_policy not in ("live", "delayed"):
+            raise SeqGANError(f"train.rollout_policy must be 'live' or 'delayed', got {t.rollout_policy!r}")
+        if not 0 <= t.rollout_update_rate <= 1:
+            raise SeqGANError(f"train.rollout_update_rate must be in [0, 1], got {t.rollout_update_rate}")
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise SeqGANError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        return self
+
+    # ------------------------------------------------------------- plumbing
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        """Build from a nested dict (e.g. ``config.json``); unknown keys are an error."""
+        cfg = cls()
+        apply_dict(cfg, data, source="config")
+        return cfg.validate()
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# ---------------------------------------------------------------------- merging
+
+
+def _fields(obj: Any) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(obj)}
+
+
+def _coerce(value: Any, annotation: str, key: str, source: str) -> Any:
+    """Check a value against a field's annotation (as written in this module) and convert ints to floats."""
+    def bad(expected: str) -> SeqGANError:
+        return SeqGANError(f"{source}: {key} must be {expected}, got {value!r} ({type(value).__name__})")
+
+    optional = annotation.endswith("| None")
+    base = annotation.replace("| None", "").strip()
+    if value is None:
+        if optional:
+            return None
+        raise bad(base)
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if base == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if base == "list[int]":
+        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+            raise bad("a list of integers, e.g. [1, 2, 3]")
+        return list(value)
+    raise AssertionError(f"unhandled annotation {annotation}")  # a bug in this module, not user input
+
+
+def apply_dict(cfg: Config, data: dict[str, Any], source: str) -> None:
+    """Merge a nested dict into ``cfg`` in place, refusing unknown keys and wrong types."""
+    if not isinstance(data, dict):
+        raise SeqGANError(f"{source}: expected a table of settings, got {type(data).__name__}")
+    top = _fields(cfg)
+    for name, value in data.items():
+        if name not in top:
+            raise SeqGANError(f"{source}: unknown key {name!r}; valid keys: {', '.join(sorted(top))}")
+        section = getattr(cfg, name)
+        if dataclasses.is_dataclass(section):
+            if not isinstance(value, dict):
+                raise SeqGANError(f"{source}: [{name}] must be a table of settings, got {value!r}")
+            inner = _fields(section)
+            for key, v in value.items():
+                if key not in inner:
+                    raise SeqGANError(
+                        f"{source}: unknown key {name}.{key}; valid keys in [{name}]: {', '.join(sorted(inner))}"
+                    )
+                setattr(section, key, _coerce(v, inner[key].type, f"{name}.{key}", source))
+        else:
+            setattr(cfg, name, _coerce(value, top[name].type, name, source))
+
+
+def parse_set(item: str) -> dict[str, Any]:
+    """Turn ``train.rollouts=8`` into ``{"train": {"rollouts": 8}}``; the value is read as TOML."""
+    if "=" not in item:
+        raise SeqGANError(f"--set {item!r}: expected key=value, e.g. --set train.rollouts=8")
+    key, raw = item.split("=", 1)
+    key, raw = key.strip(), raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word such as `delayed` or `cuda:0` is a string
+    parts = key.split(".")
+    if len(parts) > 2 or not all(parts):
+        raise SeqGANError(f"--set {item!r}: key must be 'name' or 'section.name', e.g. train.rollouts")
+    return {parts[0]: {parts[1]: value}} if len(parts) == 2 else {parts[0]: value}
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeqGANError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeqGANError(f"cannot read config file {path}: {exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SeqGANError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise SeqGANError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    text = resources.files("seqgan.presets").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def resolve(preset: str = "fast", config_file: str | Path | None = None,
+            overrides: typing.Sequence[str] = (), **flags: Any) -> Config:
+    """Defaults < preset < TOML file < ``--set`` overrides < explicit flags (``seed=…``, ``device=…``)."""
+    cfg = Config()
+    apply_dict(cfg, preset_dict(preset), source=f"preset {preset}")
+    if config_file is not None:
+        apply_dict(cfg, load_toml(config_file), source=str(config_file))
+    for item in overrides:
+        apply_dict(cfg, parse_set(item), source=f"--set {item}")
+    flat = {k: v for k, v in flags.items() if v is not None}
+    sections: dict[str, Any] = {}
+    for key, value in flat.items():
+        if "." in key:
+            sec, name = key.split(".", 1)
+            sections.setdefault(sec, {})[name] = value
+        else:
+            sections[key] = value
+    apply_dict(cfg, sections, source="command line")
+    return cfg.validate()

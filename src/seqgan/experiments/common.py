@@ -1,0 +1,163 @@
+"""What every experiment needs: run directories, seeding, devices, interruption, numeric guards."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import signal
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from seqgan.config import Config
+from seqgan.errors import SeqGANError
+
+RUN_MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
+
+
+def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = False) -> Path:
+    """Never overwrite another run unless told. A directory holding a run needs --resume or --overwrite."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SeqGANError(f"--out {out} is a file; give a directory")
+    held = out.is_dir() and any((out / m).exists() for m in RUN_MARKERS)
+    if resume:
+        if not held:
+            raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints)")
+        return out
+    if held:
+        if not overwrite:
+            raise SeqGANError(
+                f"{out} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+                "or choose another --out"
+            )
+        for m in RUN_MARKERS + ("samples", "tensorboard", "nll_oracle.png", "data"):
+            target = out / m
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def check_resume_config(saved: dict, cfg: Config, out: Path) -> None:
+    """--resume continues the saved run: any key the flags change is an error that names it."""
+    now = cfg.to_dict()
+    diffs = []
+    for section, value in now.items():
+        if isinstance(value, dict):
+            for key, v in value.items():
+                if saved.get(section, {}).get(key) != v:
+                    diffs.append(f"{section}.{key}: run has {saved.get(section, {}).get(key)!r}, flags give {v!r}")
+        elif section not in ("device", "threads") and saved.get(section) != value:
+            diffs.append(f"{section}: run has {saved.get(section)!r}, flags give {value!r}")
+    if diffs:
+        raise SeqGANError(
+            f"--resume {out}: the flags differ from the run's config.json in " + "; ".join(diffs)
+            + ". Resume with the same preset, --config and --set flags, or start a new run."
+        )
+
+
+def setup_torch(cfg: Config) -> torch.device:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SeqGANError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    random.seed(cfg.seed)
+    return device
+
+
+def seeded_generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
+    """An independent RNG stream: data (1), evaluation (2), ... so that, e.g., how often a run evaluates
+    does not change what it trains on."""
+    g = torch.Generator(device=device)
+    g.manual_seed(seed * 1000 + stream)
+    return g
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+             "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
+             "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+             "numpy_pos": int(np.random.get_state()[2])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def check_finite(values: dict[str, float], phase: str, step: int) -> None:
+    """A NaN or infinity stops the run, naming where; the last good checkpoint is kept."""
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SeqGANError(
+                f"{key} became {value} in phase '{phase}' at step {step}; stopping. The last good checkpoint "
+                "is kept: lower the learning rate (--set train.g_lr=... / train.d_lr=...) and --resume, or rerun"
+            )
+
+
+class Interrupt:
+    """Ctrl-C / SIGTERM: the first asks the run to stop after the current step (with a checkpoint);
+    the second exits at once, which is safe because checkpoints are written atomically."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupt: finishing the current step and writing a checkpoint "
+              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def installed(self) -> Iterator["Interrupt"]:
+        old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for s in old:
+                signal.signal(s, self._handler)
+        except ValueError:  # not the main thread (e.g. in a notebook worker): leave signals alone
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+class Interrupted(Exception):
+    """Raised after the checkpoint of an interrupted run is written."""
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_sequences(path: Path, seqs: torch.Tensor) -> None:
+    """One sequence per line as space-separated token ids (the authors' format)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="ascii") as fh:
+        fh.writelines(" ".join(map(str, row)) + "\n" for row in seqs.tolist())
+    tmp.replace(path)

@@ -1,0 +1,231 @@
+"""``seqgan oracle``: the paper's synthetic experiment (Section 4), end to end.
+
+An oracle LSTM generates the training set; G is pre-trained by MLE, D is pre-trained, then
+Algorithm 1 runs. NLL-oracle is measured every ``eval.every`` epochs/rounds on fresh samples and
+at the end of each phase on ``eval.final_samples`` samples, whose exact sequences are written to
+``samples/``. Everything lands in the run directory; see the README for the file list.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqgan.checkpoint import build_model, load_checkpoint, model_entry, save_checkpoint
+from seqgan.config import Config
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import (Interrupt, Interrupted, check_finite, check_resume_config,
+                                       prepare_out_dir, rng_state, seeded_generator, set_rng_state,
+                                       setup_torch, write_json, write_sequences)
+from seqgan.logger import MetricsLogger, Progress
+from seqgan.metrics.nll import nll_oracle, sequence_nll
+from seqgan.models.discriminator import Discriminator
+from seqgan.models.generator import Generator
+from seqgan.models.oracle import load_oracle, make_oracle
+from seqgan.plots import plot_curves
+from seqgan.train.adversarial import PHASES, Models, Position, seqgan
+from seqgan.train.discriminator import d_accuracy
+
+FINAL_SAMPLE_NAMES = {"mle": "mle", "adversarial": "seqgan"}
+
+
+def build_generator(cfg: Config) -> Generator:
+    m = cfg.model
+    return Generator(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token, m.g_init_std)
+
+
+def build_discriminator(cfg: Config) -> Discriminator:
+    m = cfg.model
+    return Discriminator(m.vocab_size, m.seq_len, m.d_emb_dim, m.d_filter_sizes, m.d_num_filters,
+                         m.d_dropout_keep, m.d_l2_reg)
+
+
+def build_oracle(cfg: Config) -> Generator:
+    m, d = cfg.model, cfg.data
+    if d.oracle_params:
+        oracle = load_oracle(d.oracle_params, m.seq_len, m.start_token)
+        if (oracle.vocab_size, oracle.emb_dim, oracle.hidden_dim) != (m.vocab_size, m.g_emb_dim, m.g_hidden_dim):
+            raise SeqGANError(
+                f"the oracle in {d.oracle_params} has vocabulary {oracle.vocab_size}, embedding {oracle.emb_dim} "
+                f"and hidden size {oracle.hidden_dim}, but the config asks for {m.vocab_size}, {m.g_emb_dim} and "
+                f"{m.g_hidden_dim}; use --preset paper or fast with the authors' oracle, or set model.vocab_size, "
+                "model.g_emb_dim and model.g_hidden_dim to match"
+            )
+        return oracle
+    return make_oracle(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token,
+                       d.oracle_init_std, seed=cfg.seed)
+
+
+@dataclass
+class OracleRun:
+    """The hooks of Algorithm 1 for the synthetic experiment: evaluation, metrics, checkpoints, progress."""
+
+    cfg: Config
+    out: Path
+    models: Models
+    oracle: Generator
+    real: torch.Tensor
+    logger: MetricsLogger
+    progress: Progress
+    interrupt: Interrupt
+    eval_rng: torch.Generator
+    summary: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    phase_started: float = field(default_factory=time.perf_counter)
+
+    # ------------------------------------------------------------------ hooks
+    def phase_total(self, phase: str) -> int:
+        t = self.cfg.train
+        return {"mle": t.g_pretrain_epochs, "d_pretrain": t.d_pretrain_steps, "adversarial": t.adv_rounds}[phase]
+
+    def epoch(self, phase: str, step: int) -> int:
+        """Global x axis of the curves: MLE epochs, then adversarial rounds after them."""
+        return step if phase == "mle" else self.cfg.train.g_pretrain_epochs + (step if phase == "adversarial" else 0)
+
+    def step_done(self, phase: str, step: int, metrics: dict[str, float]) -> None:
+        check_finite(metrics, phase, step)
+        total = self.phase_total(phase)
+        record: dict[str, Any] = {"phase": phase, "step": step, "epoch": self.epoch(phase, step), **metrics}
+        if step % self.cfg.eval.every == 0 or step == total:
+            record |= self.evaluate(with_nll=phase != "d_pretrain")
+        record["time/elapsed_s"] = round(self.elapsed(), 3)
+        self.logger.log(record)
+        self.progress.update(**{k.split("/")[-1]: v for k, v in record.items()
+                                if k in ("eval/nll_oracle", "gen/mle_loss", "disc/loss", "gen/mean_reward")})
+        if self.interrupt.requested:
+            self.save(Position(phase, step))
+            raise Interrupted(f"interrupted in phase '{phase}' after step {step}")
+        if step % self.cfg.train.checkpoint_every == 0 and step < total:
+            self.save(Position(phase, step))
+
+    def phase_done(self, phase: str) -> None:
+        self.progress.end()
+        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
+        if phase in FINAL_SAMPLE_NAMES:
+            name = FINAL_SAMPLE_NAMES[phase]
+            nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
+                                               generator=self.eval_rng)
+            write_sequences(self.out / "samples" / f"{name}.txt", samples)
+            self.summary.setdefault("nll_oracle", {})[name] = nll
+            self.summary.setdefault("nll_oracle_stderr", {})[name] = (per_seq.std() / len(per_seq) ** 0.5).item()
+            print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
+                  f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
+        nxt = PHASES[PHASES.index(phase) + 1]
+        self.save(Position(nxt, 0), tag=phase)
+        self.phase_started = time.perf_counter()
+        if nxt != "done":
+            self.progress.begin(nxt, self.phase_total(nxt))
+
+    # ------------------------------------------------------------ evaluation
+    def evaluate(self, with_nll: bool = True) -> dict[str, float]:
+        """NLL-oracle on fresh samples, and D's accuracy on fresh real and generated sequences."""
+        e, out = self.cfg.eval, {}
+        if with_nll:
+            out["eval/nll_oracle"], _, _ = nll_oracle(self.models.gen, self.oracle, e.num_samples,
+                                                      generator=self.eval_rng)
+        real = self.oracle.sample(e.d_samples, generator=self.eval_rng)
+        fake = self.models.gen.sample(e.d_samples, generator=self.eval_rng)
+        out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
+        return out
+
+    def elapsed(self) -> float:
+        return sum(self.timings.values()) + time.perf_counter() - self.phase_started
+
+    # ------------------------------------------------------------ checkpoints
+    def save(self, position: Position, tag: str | None = None) -> None:
+        m = self.models
+        payload = {
+            "config": self.cfg.to_dict(), "position": {"phase": position.phase, "step": position.step},
+            "generator": model_entry(m.gen), "discriminator": model_entry(m.disc), "oracle": model_entry(self.oracle),
+            "rollout_copy": m.rollout.state_dict(), "vocab": None,
+            "optimizers": {"mle": m.mle_opt.state_dict(), "pg": m.pg_opt.state_dict(), "d": m.d_opt.state_dict()},
+            "rng": {**rng_state(), "eval": self.eval_rng.get_state()},
+            "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
+            "num_records": len(self.logger.records),
+        }
+        ckpt = self.out / "checkpoints"
+        save_checkpoint(ckpt / "latest.pt", payload)
+        if tag is not None:
+            save_checkpoint(ckpt / f"{tag}.pt", payload)
+
+    def restore(self, ckpt: dict[str, Any]) -> Position:
+        m = self.models
+        try:
+            m.gen.load_state_dict(ckpt["generator"]["state"])
+            m.disc.load_state_dict(ckpt["discriminator"]["state"])
+            m.rollout.load_state_dict(ckpt["rollout_copy"])
+            m.mle_opt.load_state_dict(ckpt["optimizers"]["mle"])
+            m.pg_opt.load_state_dict(ckpt["optimizers"]["pg"])
+            m.d_opt.load_state_dict(ckpt["optimizers"]["d"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise SeqGANError(f"the checkpoint does not fit this run's models: {str(exc).splitlines()[0]}") from None
+        set_rng_state(ckpt["rng"])
+        self.eval_rng.set_state(ckpt["rng"]["eval"])
+        self.summary = ckpt["summary"]
+        timings = dict(ckpt["timings"])
+        current = timings.pop("_current", 0.0)
+        self.timings = timings
+        self.phase_started = time.perf_counter() - current
+        self.logger.truncate_after(ckpt["num_records"])
+        return Position(**ckpt["position"])
+
+
+def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+        progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
+    """Run the synthetic experiment into ``out``; returns the summary (also written to summary.json)."""
+    out = prepare_out_dir(out, resume=resume, overwrite=overwrite)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+        check_resume_config(ckpt["config"], cfg, out)
+    device = setup_torch(cfg)
+    write_json(out / "config.json", cfg.to_dict())
+
+    oracle = build_oracle(cfg).to(device) if ckpt is None else \
+        build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
+    real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
+    if ckpt is None:
+        write_sequences(out / "data" / "train.txt", real)
+    models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
+
+    logger = MetricsLogger(out, tensorboard=tensorboard, resume=resume)
+    bar = Progress(enabled=progress)
+    state = OracleRun(cfg, out, models, oracle, real, logger, bar, Interrupt(),
+                      seeded_generator(cfg.seed, 2, device))
+    if ckpt is None:
+        logger.text("config", "```\n" + cfg.dumps() + "\n```")
+        state.summary["oracle_nll_of_training_data"] = sequence_nll(oracle, real).mean().item()
+        # Epoch 0: the untrained generator, the paper's "Random" baseline.
+        rand_nll, _, _ = nll_oracle(models.gen, oracle, cfg.eval.final_samples, generator=state.eval_rng)
+        state.summary.setdefault("nll_oracle", {})["random"] = rand_nll
+        logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
+        start = Position()
+    else:
+        start = state.restore(ckpt)
+    if start.phase != "done":
+        bar.begin(start.phase, state.phase_total(start.phase), start.step)
+    try:
+        with state.interrupt.installed():
+            seqgan(models, real, cfg.train, state, start)
+    except Interrupted as exc:
+        bar.end()
+        logger.close()
+        raise SeqGANError(f"{exc}; checkpoint written. Resume with: seqgan oracle --resume --out {out} "
+                          "(and the same --preset/--config/--set flags)") from None
+    finally:
+        bar.end()
+
+    state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
+        "total": round(sum(state.timings.values()), 2)}
+    state.summary["device"] = str(device)
+    write_json(out / "summary.json", state.summary)
+    curve = [(r["epoch"], r["eval/nll_oracle"]) for r in logger.records if "eval/nll_oracle" in r]
+    plot_curves(out / "nll_oracle.png", {"SeqGAN (MLE pre-training, then adversarial)": curve},
+                pretrain_end=cfg.train.g_pretrain_epochs, title="NLL-oracle learning curve")
+    logger.close()
+    return state.summary

@@ -1,0 +1,25 @@
+"""NLL-oracle (paper, Section 4.1): -(1/T) E_{Y~G}[log G_oracle(Y)], per token, in nats."""
+
+from __future__ import annotations
+
+import torch
+
+from seqgan.models.generator import Generator
+
+
+@torch.no_grad()
+def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Per-sequence mean NLL per token of seqs (N, T) under model -> (N,) float64."""
+    model.eval()
+    return torch.cat([-model.log_probs(seqs[i:i + batch_size]).double().mean(dim=1)
+                      for i in range(0, seqs.shape[0], batch_size)])
+
+
+@torch.no_grad()
+def nll_oracle(gen: Generator, oracle: Generator, num_samples: int, generator: torch.Generator | None = None
+               ) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Sample num_samples sequences from G (with RNG ``generator``) and score them under the oracle.
+    Returns (mean NLL per token, the samples (N, T), per-sequence NLL (N,))."""
+    samples = gen.sample(num_samples, generator=generator)
+    per_seq = sequence_nll(oracle, samples)
+    return per_seq.mean().item(), samples, per_seq

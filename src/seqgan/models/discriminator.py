@@ -1,0 +1,90 @@
+"""The discriminator D_phi: a CNN with a highway layer (paper, Section 3; authors' discriminator.py).
+
+embedding (T x k) -> for each window width w: convolution over the full embedding width,
+ReLU, max-pool over time -> concatenation (1720 features in the paper) -> one highway layer ->
+dropout -> linear to 2 classes. softmax(...)[:, 1] is P(real); real sequences are class 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _conv_relu_maxpool_reference(x: torch.Tensor, weights, biases) -> torch.Tensor:
+    """(B, T, E) -> (B, sum F): plain per-width convolution, ReLU, max over time."""
+    xt = x.transpose(1, 2)  # (B, E, T)
+    return torch.cat([F.conv1d(xt, w, b).relu().amax(dim=2) for w, b in zip(weights, biases)], dim=1)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, vocab_size: int, seq_len: int, emb_dim: int, filter_sizes: list[int],
+                 num_filters: list[int], dropout_keep: float = 0.75, l2_reg: float = 0.2):
+        super().__init__()
+        self.vocab_size, self.seq_len, self.emb_dim = vocab_size, seq_len, emb_dim
+        self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
+        self.dropout_keep, self.l2_reg = dropout_keep, l2_reg
+        total = sum(num_filters)
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.conv_weights = nn.ParameterList(
+            [nn.Parameter(torch.empty(f, emb_dim, w)) for w, f in zip(filter_sizes, num_filters)])
+        self.conv_biases = nn.ParameterList([nn.Parameter(torch.empty(f)) for f in num_filters])
+        self.highway_transform = nn.Linear(total, total)  # t = sigmoid(W_t x + b_t)
+        self.highway_hidden = nn.Linear(total, total)     # relu(W_h x + b_h)
+        self.dropout = nn.Dropout(1.0 - dropout_keep)
+        self.output = nn.Linear(total, 2)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Authors' initialisers: embedding U(-1, 1); conv and output weights truncated-normal(0.1),
+        their biases 0.1. The authors' highway layers use TensorFlow's default (Glorot-uniform)
+        initialiser; PyTorch's default ``nn.Linear`` init is used here, which differs only in scale."""
+        with torch.no_grad():
+            nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
+            for w, b in zip(self.conv_weights, self.conv_biases):
+                nn.init.trunc_normal_(w, std=0.1, a=-0.2, b=0.2)
+                b.fill_(0.1)
+            nn.init.trunc_normal_(self.output.weight, std=0.1, a=-0.2, b=0.2)
+            self.output.bias.fill_(0.1)
+            for lin in (self.highway_transform, self.highway_hidden):
+                bound = math.sqrt(6.0 / (2 * lin.in_features))  # Glorot-uniform, as TensorFlow's default
+                nn.init.uniform_(lin.weight, -bound, bound)
+                lin.bias.zero_()
+
+    def config(self) -> dict:
+        return dict(vocab_size=self.vocab_size, seq_len=self.seq_len, emb_dim=self.emb_dim,
+                    filter_sizes=self.filter_sizes, num_filters=self.num_filters,
+                    dropout_keep=self.dropout_keep, l2_reg=self.l2_reg)
+
+    def features(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) int64 -> (B, sum F) pooled convolution features."""
+        return _conv_relu_maxpool_reference(self.embedding(tokens), self.conv_weights, self.conv_biases)
+
+    def head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Highway (authors: one layer, bias 0), dropout (active only in train mode), output. -> (B, 2)."""
+        t = torch.sigmoid(self.highway_transform(pooled))
+        h = t * F.relu(self.highway_hidden(pooled)) + (1.0 - t) * pooled
+        return self.output(self.dropout(h))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, 2); class 1 = real."""
+        return self.head(self.features(tokens))
+
+    def loss(self, tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 5 as the authors' code computes it: mean cross-entropy plus
+        l2_reg * (|W|^2 + |b|^2) / 2 on the output layer only. Returns (loss, logits)."""
+        logits = self.forward(tokens)
+        ce = F.cross_entropy(logits.float(), labels)
+        l2 = 0.5 * (self.output.weight.square().sum() + self.output.bias.square().sum())
+        return ce + self.l2_reg * l2, logits
+
+    @torch.no_grad()
+    def prob_real(self, tokens: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """D(Y) = softmax(logits)[:, 1] with dropout off (reward scoring, Eq. 4): (R, T) -> (R,).
+        Callers switch to eval mode; this function asserts it so a reward never sees dropout."""
+        assert not self.training, "call discriminator.eval() before scoring rewards"
+        return torch.cat([self.forward(tokens[i:i + batch_size]).float().softmax(dim=1)[:, 1]
+                          for i in range(0, tokens.shape[0], batch_size)])

@@ -1,0 +1,130 @@
+"""The generator G_theta: an LSTM language model used as a stochastic policy (paper, Section 3).
+
+State = the prefix Y_{1:t-1}, action = the next token y_t, deterministic transition.
+Architecture (authors' code): embedding -> LSTM -> linear -> softmax, with a start token fed
+first and h0 = c0 = 0. The same class, with N(0, 1) parameters, is the synthetic oracle.
+
+Two code paths share one set of parameters:
+
+* :meth:`Generator.forward` runs ``nn.LSTM`` over whole sequences (teacher forcing, MLE, the
+  policy-gradient loss, NLL) -- the fast fused kernel;
+* :meth:`Generator.step` advances one token for many rows at once (sampling, roll-outs). The
+  input projection ``emb @ W_ih^T + b_ih + b_hh`` of every token is one row of a (V, 4H) table,
+  so a step is a gather, one (R, H) x (H, 4H) matmul and the (R, H) x (H, V) logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (R, H)
+
+
+class Generator(nn.Module):
+    def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, seq_len: int,
+                 start_token: int = 0, init_std: float = 0.1):
+        super().__init__()
+        self.vocab_size, self.emb_dim, self.hidden_dim = vocab_size, emb_dim, hidden_dim
+        self.seq_len, self.start_token = seq_len, start_token
+        self.embedding = nn.Embedding(vocab_size, emb_dim)
+        self.lstm = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
+        self.output = nn.Linear(hidden_dim, vocab_size)
+        self.reset_parameters(init_std)
+
+    def reset_parameters(self, std: float) -> None:
+        """Every weight and bias ~ N(0, std), as the authors' ``init_matrix`` (std 0.1 for G, 1.0 for
+        the oracle). ``nn.LSTM`` has two bias vectors where the authors have one: ``bias_ih`` gets the
+        N(0, std) draw and ``bias_hh`` starts at 0, so their sum has the authors' distribution."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name == "lstm.bias_hh_l0":
+                    p.zero_()
+                else:
+                    p.normal_(0.0, std)
+
+    def config(self) -> dict[str, int | float]:
+        """Constructor arguments, stored in checkpoints so the model can be rebuilt from the file alone."""
+        return dict(vocab_size=self.vocab_size, emb_dim=self.emb_dim, hidden_dim=self.hidden_dim,
+                    seq_len=self.seq_len, start_token=self.start_token)
+
+    # ---------------------------------------------------------------- whole sequences
+    def shift_right(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) targets -> (B, T) inputs: the start token, then y_1 .. y_{T-1}."""
+        start = torch.full_like(tokens[:, :1], self.start_token)
+        return torch.cat([start, tokens[:, :-1]], dim=1)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits. tokens (B, T) int64 -> logits (B, T, V): row t scores y_t given y_<t."""
+        hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
+        return self.output(hidden)
+
+    def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """log G(y_t | Y_{1:t-1}) of each given token: (B, T) int64 -> (B, T) float."""
+        logits = self.forward(tokens).float()
+        return -F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")
+
+    def prefix_states(self, tokens: torch.Tensor) -> State:
+        """LSTM (h, c) after each prefix: (B, T) -> h, c of shape (B, T, H), where [:, t] is the state
+        after consuming the start token and y_1..y_t (1-based), i.e. the state that scores y_{t+1}.
+        Index 0 is the state after the start token alone."""
+        B, T = tokens.shape
+        inputs = self.shift_right(tokens)
+        h, c = self.initial_state(B, tokens.device)
+        hs, cs = [], []
+        proj = self.input_table()
+        for t in range(T):  # T steps over the whole batch: cheap (B x 4H per step)
+            h, c = self._cell(proj[inputs[:, t]], h, c)
+            hs.append(h)
+            cs.append(c)
+        return torch.stack(hs, 1), torch.stack(cs, 1)
+
+    # ---------------------------------------------------------------- one token at a time
+    def initial_state(self, rows: int, device: torch.device | str) -> State:
+        """h0 = c0 = 0 (authors' code)."""
+        z = torch.zeros(rows, self.hidden_dim, device=device, dtype=self.output.weight.dtype)
+        return z, z.clone()
+
+    def input_table(self) -> torch.Tensor:
+        """(V, 4H): the LSTM's input projection of every token, biases folded in."""
+        lstm = self.lstm
+        return torch.addmm(lstm.bias_ih_l0 + lstm.bias_hh_l0, self.embedding.weight, lstm.weight_ih_l0.t())
+
+    def _cell(self, x_proj: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> State:
+        """One LSTM step with PyTorch's gate order (i, f, g, o); x_proj (R, 4H) from :meth:`input_table`."""
+        gates = torch.addmm(x_proj, h, self.lstm.weight_hh_l0.t())
+        i, f, g, o = gates.chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, c
+
+    def step(self, tokens: torch.Tensor, state: State, table: torch.Tensor | None = None) -> State:
+        """Feed one token per row: tokens (R,) int64 -> new (h, c)."""
+        table = self.input_table() if table is None else table
+        return self._cell(table[tokens], *state)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(R, H) -> (R, V)."""
+        return self.output(h)
+
+    @torch.no_grad()
+    def sample(self, num: int, generator: torch.Generator | None = None,
+               batch_size: int = 4096) -> torch.Tensor:
+        """Draw ``num`` sequences of length T from the policy: (num, T) int64.
+        Sampled in batches of ``batch_size`` rows so memory stays bounded for 100,000 samples."""
+        from seqgan.sampling import sample_categorical  # here to keep models free of a module cycle
+
+        device = self.output.weight.device
+        table = self.input_table()
+        out = torch.empty(num, self.seq_len, dtype=torch.long, device=device)
+        for lo in range(0, num, batch_size):
+            rows = min(batch_size, num - lo)
+            state = self.step(torch.full((rows,), self.start_token, device=device), self.initial_state(rows, device),
+                              table)
+            for t in range(self.seq_len):
+                tok = sample_categorical(self.logits(state[0]), generator=generator)
+                out[lo:lo + rows, t] = tok
+                if t + 1 < self.seq_len:
+                    state = self.step(tok, state, table)
+        return out

@@ -1,0 +1,27 @@
+"""The policy-gradient update of G (Eqs. 6-8; Algorithm 1, lines 7-10)."""
+
+from __future__ import annotations
+
+import torch
+
+from seqgan.models.generator import Generator
+
+
+def pg_loss(log_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """Authors' ``g_loss``: -sum_{b,t} log G(y_bt | Y_{1:t-1}) * Q_bt.
+
+    A plain sum over batch and time: no baseline, no discount, no normalisation (Eq. 6 with the
+    expectation replaced by the sampled batch). log_probs, rewards: (B, T); rewards carry no gradient."""
+    return -(log_probs * rewards.detach()).sum()
+
+
+def pg_step(gen: Generator, opt: torch.optim.Optimizer, seqs: torch.Tensor, rewards: torch.Tensor,
+            grad_clip: float) -> float:
+    """theta <- theta + alpha * grad J (Eq. 8), via Adam on the loss above with global-norm clipping."""
+    gen.train()
+    loss = pg_loss(gen.log_probs(seqs), rewards)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
+    opt.step()
+    return loss.item()
