@@ -1,0 +1,120 @@
+"""Welch's t-test and standard errors agree with scipy (and, in the far tail, with mpmath)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from seqgan.errors import SeqGANError
+from seqgan.metrics.stats import mean_and_stderr, student_t_sf, welch_ttest
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+RTOL = 1e-8
+
+
+def assert_matches_scipy(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    t, p = welch_ttest(a, b)
+    expected = scipy_stats.ttest_ind(a, b, equal_var=False)
+    assert t == pytest.approx(float(expected.statistic), rel=1e-12, abs=0)
+    assert p == pytest.approx(float(expected.pvalue), rel=RTOL, abs=0)
+    return t, p
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_welch_matches_scipy_on_random_samples(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    na, nb = rng.integers(2, 40, size=2)
+    a = rng.normal(rng.uniform(-1, 1), rng.uniform(0.05, 3.0), size=na)
+    b = rng.normal(rng.uniform(-1, 1), rng.uniform(0.05, 3.0), size=nb)
+    assert_matches_scipy(a, b)
+
+
+@pytest.mark.parametrize(("n", "gap_in_stderrs"), [(5, 10), (20, 10), (50, 10), (200, 10), (30, 25), (1000, 40)])
+def test_welch_keeps_tiny_p_values_accurate(n: int, gap_in_stderrs: float) -> None:
+    rng = np.random.default_rng(n)
+    a = rng.normal(0.0, 1.0, size=n)
+    b = rng.normal(0.0, 2.0, size=n + 3)
+    b += a.mean() - b.mean() + gap_in_stderrs * math.sqrt(a.var(ddof=1) / n + b.var(ddof=1) / (n + 3))
+    t, p = assert_matches_scipy(a, b)
+    assert t == pytest.approx(-gap_in_stderrs, rel=1e-9)
+    assert 0.0 < p < 1e-6
+
+
+def test_welch_p_value_of_1e_minus_30() -> None:
+    rng = np.random.default_rng(99)
+    a = rng.normal(0.0, 1.0, size=100)
+    b = rng.normal(2.2, 1.0, size=100)
+    _, p = assert_matches_scipy(a, b)
+    assert 1e-40 < p < 1e-30
+
+
+def test_welch_sign_and_symmetry() -> None:
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.5, 3.5, 4.5, 6.0, 7.0])
+    t_ab, p_ab = welch_ttest(a, b)
+    t_ba, p_ba = welch_ttest(b, a)
+    assert t_ab < 0 and t_ba == -t_ab and p_ab == p_ba
+    t_same, p_same = welch_ttest(a, a)
+    assert t_same == 0.0 and p_same == 1.0
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # scipy's, on the constant sample
+def test_welch_one_constant_sample_is_fine() -> None:
+    assert_matches_scipy(np.array([1.0, 1.0, 1.0]), np.array([0.2, 0.9, 1.7, 0.4]))
+
+
+def test_welch_accepts_lists() -> None:
+    assert welch_ttest([1, 2, 3], [2, 3, 5]) == welch_ttest(np.array([1.0, 2, 3]), np.array([2.0, 3, 5]))
+
+
+@pytest.mark.parametrize(
+    ("df", "t"),
+    [(1.0, 1e-8), (1.0, 1e6), (2.5, 40.0), (7.0, 1e3), (30.0, 2.0), (41.3, 15.0), (1e4, 2.0), (1e5, 3.0), (1e6, 9.0)],
+)
+def test_student_t_sf_against_high_precision(df: float, t: float) -> None:
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    df_mp, t_mp = mpmath.mpf(df), mpmath.mpf(t)
+    exact = 0.5 * mpmath.betainc(df_mp / 2, mpmath.mpf(1) / 2, 0, df_mp / (df_mp + t_mp**2), regularized=True)
+    assert student_t_sf(t, df) == pytest.approx(float(exact), rel=1e-10, abs=0)
+    assert student_t_sf(-t, df) == pytest.approx(1.0 - float(exact), rel=1e-14)
+
+
+def test_student_t_sf_special_values() -> None:
+    assert student_t_sf(0.0, 3.0) == 0.5
+    assert student_t_sf(math.inf, 3.0) == 0.0
+    assert student_t_sf(1.0, 1.0) == pytest.approx(0.25, rel=1e-14)  # Cauchy: 1/2 - atan(1)/pi
+    with pytest.raises(SeqGANError, match="df > 0"):
+        student_t_sf(1.0, 0.0)
+
+
+def test_mean_and_stderr() -> None:
+    x = np.array([2.0, 4.0, 4.0, 5.0, 7.0, 9.0])
+    mean, stderr = mean_and_stderr(x)
+    assert mean == pytest.approx(x.mean(), rel=1e-15)
+    assert stderr == pytest.approx(float(scipy_stats.sem(x)), rel=1e-14)
+    assert mean_and_stderr([3.0, 3.0]) == (3.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        ([1.0], [1.0, 2.0], "at least 2"),
+        ([1.0, 2.0], [], "at least 2"),
+        ([1.0, 1.0], [2.0, 2.0, 2.0], "zero variance"),
+        ([1.0, float("nan")], [1.0, 2.0], "NaN"),
+        ([1.0, 2.0], [1.0, math.inf], "NaN or infinity"),
+        ([[1.0, 2.0], [3.0, 4.0]], [1.0, 2.0], "1-D"),
+        (["a", "b"], [1.0, 2.0], "numbers"),
+    ],
+)
+def test_welch_bad_input_is_refused(a: list, b: list, message: str) -> None:
+    with pytest.raises(SeqGANError, match=message):
+        welch_ttest(a, b)
+
+
+def test_mean_and_stderr_needs_two_values() -> None:
+    with pytest.raises(SeqGANError, match="at least 2"):
+        mean_and_stderr([1.0])
