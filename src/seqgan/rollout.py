@@ -66,7 +66,7 @@ def mc_rewards(policy: Generator, seqs: torch.Tensor, scorer: Scorer, num_rollou
     so it can batch (and chunk) as it likes."""
     B, T = seqs.shape
     rolled = rollout_sequences(policy, seqs, num_rollouts, uniforms=uniforms, generator=generator)
-    scores = scorer(torch.cat([rolled.reshape(-1, T), seqs], dim=0)).float()  # ((T-1)*N*B + B,)
+    scores = scorer(torch.cat([rolled.reshape(-1, T), seqs], dim=0))  # ((T-1)*N*B + B,)
     q_prefix = scores[:-B].view(T - 1, num_rollouts, B).mean(dim=1)  # (T-1, B): mean over the N roll-outs
     q_last = scores[-B:]                                                # (B,): t = T scores Y itself
     return torch.cat([q_prefix.t(), q_last.unsqueeze(1)], dim=1)        # (B, T)

@@ -8,7 +8,7 @@ from seqgan.models.generator import Generator
 
 
 @torch.no_grad()
-def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     """Per-sequence mean NLL per token of seqs (N, T) under model -> (N,) float64."""
     model.eval()
     return torch.cat([-model.log_probs(seqs[i:i + batch_size]).double().mean(dim=1)

@@ -86,5 +86,6 @@ class Discriminator(nn.Module):
         """D(Y) = softmax(logits)[:, 1] with dropout off (reward scoring, Eq. 4): (R, T) -> (R,).
         Callers switch to eval mode; this function asserts it so a reward never sees dropout."""
         assert not self.training, "call discriminator.eval() before scoring rewards"
-        return torch.cat([self.forward(tokens[i:i + batch_size]).float().softmax(dim=1)[:, 1]
-                          for i in range(0, tokens.shape[0], batch_size)])
+        out = [self.forward(tokens[i:i + batch_size]) for i in range(0, tokens.shape[0], batch_size)]
+        logits = torch.cat(out)
+        return logits.to(torch.promote_types(logits.dtype, torch.float32)).softmax(dim=1)[:, 1]

@@ -22,6 +22,14 @@ from torch.nn import functional as F
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (R, H)
 
 
+def token_nll(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """-log softmax(logits)[token]: logits (B, T, V), tokens (B, T) -> (B, T) float32 or wider.
+    Computed on the (B*T, V) view: cross-entropy over a transposed (B, V, T) tensor is 2-5x slower."""
+    B, T, V = logits.shape
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    return F.cross_entropy(logits.reshape(B * T, V), tokens.reshape(B * T), reduction="none").view(B, T)
+
+
 class Generator(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, seq_len: int,
                  start_token: int = 0, init_std: float = 0.1):
@@ -62,8 +70,7 @@ class Generator(nn.Module):
 
     def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """log G(y_t | Y_{1:t-1}) of each given token: (B, T) int64 -> (B, T) float."""
-        logits = self.forward(tokens).float()
-        return -F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")
+        return -token_nll(self.forward(tokens), tokens)
 
     def prefix_states(self, tokens: torch.Tensor) -> State:
         """LSTM (h, c) after each prefix: (B, T) -> h, c of shape (B, T, H), where [:, t] is the state

@@ -7,15 +7,12 @@ global gradient-norm clipping (authors: lr 0.01, clip 5.0).
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
-
-from seqgan.models.generator import Generator
+from seqgan.models.generator import Generator, token_nll
 
 
 def mle_loss(gen: Generator, batch: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean negative log-likelihood per token. batch (B, T) int64; mask (B, T) bool of positions that count."""
-    logits = gen(batch).float()  # (B, T, V)
-    nll = F.cross_entropy(logits.transpose(1, 2), batch, reduction="none")  # (B, T)
+    nll = token_nll(gen(batch), batch)  # (B, T)
     if mask is None:
         return nll.mean()
     return (nll * mask).sum() / mask.sum().clamp(min=1)

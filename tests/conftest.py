@@ -1,0 +1,19 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ORACLE_PKL = SHARED_DATA / "seqgan_target_params.pkl"
+ORACLE_DATA = SHARED_DATA / "seqgan_oracle_real_data.txt"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is not present (the authors' files live in ../shared/data beside the checkout)")
+    return path

@@ -1,0 +1,126 @@
+"""The real entry point on the tiny preset, and one clear error for each kind of bad input."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ORACLE_PKL, need
+from seqgan.cli import main
+from seqgan.config import resolve
+from seqgan.errors import SeqGANError
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_oracle_command_writes_every_output(tiny_run):
+    out = tiny_run
+    for f in ("config.json", "metrics.jsonl", "summary.json", "nll_oracle.png", "samples/mle.txt",
+              "samples/seqgan.txt", "data/train.txt", "checkpoints/latest.pt", "checkpoints/mle.pt"):
+        assert (out / f).exists(), f
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["nll_oracle"]) == {"random", "mle", "seqgan"}
+    assert summary["nll_oracle"]["mle"] < summary["nll_oracle"]["random"]
+    cfg = resolve("tiny")
+    lines = (out / "samples" / "seqgan.txt").read_text().splitlines()
+    assert len(lines) == cfg.eval.final_samples and all(len(l.split()) == cfg.model.seq_len for l in lines)
+    records = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/nll_oracle" in r]
+    assert {r["phase"] for r in evals} == {"mle", "adversarial"}
+    assert all("disc/acc_real" in r and "disc/acc_fake" in r for r in evals)
+    assert any("gen/pg_loss" in r for r in records) and any("gen/mle_loss" in r for r in records)
+
+
+def test_final_samples_are_the_ones_scored(tiny_run):
+    """summary.json's NLL is exactly the oracle's NLL of samples/seqgan.txt."""
+    import torch
+    from seqgan.checkpoint import build_model, load_checkpoint
+    from seqgan.metrics.nll import sequence_nll
+    from seqgan.models.generator import Generator
+
+    ckpt = load_checkpoint(tiny_run / "checkpoints" / "latest.pt")
+    oracle = build_model(Generator, ckpt["oracle"], "oracle")
+    seqs = torch.tensor([[int(x) for x in l.split()] for l in (tiny_run / "samples" / "seqgan.txt").read_text().splitlines()])
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    assert abs(sequence_nll(oracle, seqs).mean().item() - summary["nll_oracle"]["seqgan"]) < 1e-9
+
+
+def test_checkpoint_rebuilds_generator_alone(tiny_run):
+    from seqgan.checkpoint import build_model, load_checkpoint
+    from seqgan.models.generator import Generator
+
+    ckpt = load_checkpoint(tiny_run / "checkpoints" / "adversarial.pt")
+    gen = build_model(Generator, ckpt["generator"], "generator")
+    assert gen.sample(3).shape == (3, resolve("tiny").model.seq_len)
+    assert ckpt["position"] == {"phase": "done", "step": 0} and ckpt["config"]["model"]["vocab_size"] == 64
+
+
+def test_existing_run_directory_is_refused(tiny_run, capsys):
+    assert main(["oracle", "--preset", "tiny", "--out", str(tiny_run), "--no-progress"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def run_err(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--preset", "huge"], "unknown preset 'huge'"),
+    (["--set", "train.rollout=3"], "unknown key train.rollout"),
+    (["--set", "train.rollouts=many"], "train.rollouts must be an integer"),
+    (["--set", "train.rollouts=0"], "train.rollouts must be at least 1"),
+    (["--set", "train.rollout_policy=sometimes"], "rollout_policy must be 'live' or 'delayed'"),
+    (["--oracle-params", "/nonexistent/params.pkl"], "does not exist"),
+])
+def test_bad_input_one_clear_error(tmp_path, capsys, args, message):
+    err = run_err(["oracle", "--preset", "tiny", "--out", str(tmp_path / "x"), "--no-progress", *args], capsys)
+    assert message in err
+
+
+def test_bad_config_file(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\nroll_outs = 3\n")
+    assert "unknown key train.roll_outs" in run_err(
+        ["oracle", "--preset", "tiny", "--config", str(cfg), "--out", str(tmp_path / "x")], capsys)
+    cfg.write_text("[train\n")
+    assert "not valid TOML" in run_err(
+        ["oracle", "--preset", "tiny", "--config", str(cfg), "--out", str(tmp_path / "x")], capsys)
+
+
+def test_hostile_oracle_pickle(tmp_path, capsys):
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(print))
+    assert "refusing to load" in run_err(
+        ["oracle", "--preset", "tiny", "--oracle-params", str(evil), "--out", str(tmp_path / "x")], capsys)
+
+
+def test_authors_oracle_needs_matching_shapes(tmp_path, capsys):
+    need(ORACLE_PKL)
+    assert "vocabulary 5000" in run_err(
+        ["oracle", "--preset", "tiny", "--oracle-params", str(ORACLE_PKL), "--out", str(tmp_path / "x")], capsys)
+
+
+def test_precedence_preset_file_set(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[train]\nrollouts = 7\nd_steps = 2\n")
+    cfg = resolve("tiny", f, ["train.rollouts=9"], seed=3)
+    assert (cfg.train.rollouts, cfg.train.d_steps, cfg.seed, cfg.model.vocab_size) == (9, 2, 3, 64)
+    with pytest.raises(SeqGANError):
+        resolve("tiny", None, ["rollouts"])
+
+
+def test_exit_code_and_no_traceback_in_a_real_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "seqgan", "oracle", "--preset", "nope", "--out", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown preset" in proc.stderr

@@ -1,0 +1,54 @@
+import torch
+
+from seqgan.models.discriminator import Discriminator
+from seqgan.models.generator import Generator
+from seqgan.train.discriminator import d_epochs
+
+
+def test_step_path_equals_fused_lstm():
+    gen = Generator(30, 6, 9, 7).double()
+    seqs = torch.randint(0, 30, (5, 7))
+    with torch.no_grad():
+        logits = gen(seqs)  # nn.LSTM, teacher forcing
+        h, _ = gen.prefix_states(seqs)  # manual cell
+        torch.testing.assert_close(gen.logits(h), logits)
+
+
+def test_generator_init_is_authors_normal():
+    gen = Generator(5000, 32, 32, 20)
+    w = gen.output.weight
+    assert abs(w.std().item() - 0.1) < 0.005 and abs(w.mean().item()) < 0.005
+    assert torch.count_nonzero(gen.lstm.bias_hh_l0) == 0
+
+
+def test_dropout_on_when_training_d_off_when_scoring():
+    disc = Discriminator(20, 8, 6, [1, 2, 8], [16, 16, 16], dropout_keep=0.5)
+    x = torch.randint(0, 20, (4, 8))
+    disc.train()
+    assert not torch.equal(disc(x), disc(x))  # dropout draws differ
+    disc.eval()
+    torch.testing.assert_close(disc(x), disc(x))
+    p = disc.prob_real(x)
+    assert torch.equal(p, disc.prob_real(x)) and ((p > 0) & (p < 1)).all()
+    # d_epochs switches dropout on for training and leaves D in eval mode for scoring
+    seen = []
+    disc.dropout.register_forward_hook(lambda mod, inp, out: seen.append(mod.training))
+    d_epochs(disc, torch.optim.Adam(disc.parameters()), x, x, epochs=1, batch_size=4)
+    assert seen and all(seen) and not disc.training
+
+
+def test_prob_real_refuses_train_mode():
+    disc = Discriminator(20, 8, 6, [1, 2], [4, 4]).train()
+    try:
+        disc.prob_real(torch.zeros(2, 8, dtype=torch.long))
+    except AssertionError:
+        return
+    raise AssertionError("prob_real must refuse to score with dropout on")
+
+
+def test_discriminator_loss_is_ce_plus_output_l2():
+    disc = Discriminator(20, 8, 6, [1, 3], [4, 5], l2_reg=0.2).eval()
+    x, y = torch.randint(0, 20, (6, 8)), torch.tensor([0, 1, 0, 1, 1, 0])
+    loss, logits = disc.loss(x, y)
+    l2 = 0.5 * (disc.output.weight.pow(2).sum() + disc.output.bias.pow(2).sum())
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, y) + 0.2 * l2)
