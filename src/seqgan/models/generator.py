@@ -120,7 +120,7 @@ class Generator(nn.Module):
                batch_size: int = 4096) -> torch.Tensor:
         """Draw ``num`` sequences of length T from the policy: (num, T) int64.
         Sampled in batches of ``batch_size`` rows so memory stays bounded for 100,000 samples."""
-        from seqgan.sampling import sample_categorical  # here to keep models free of a module cycle
+        from seqgan.sampling import sample_from_hidden  # here to keep models free of a module cycle
 
         device = self.output.weight.device
         table = self.input_table()
@@ -130,7 +130,7 @@ class Generator(nn.Module):
             state = self.step(torch.full((rows,), self.start_token, device=device), self.initial_state(rows, device),
                               table)
             for t in range(self.seq_len):
-                tok = sample_categorical(self.logits(state[0]), generator=generator)
+                tok = sample_from_hidden(state[0], self.output.weight, self.output.bias, generator=generator)
                 out[lo:lo + rows, t] = tok
                 if t + 1 < self.seq_len:
                     state = self.step(tok, state, table)
