@@ -52,3 +52,40 @@ def test_discriminator_loss_is_ce_plus_output_l2():
     loss, logits = disc.loss(x, y)
     l2 = 0.5 * (disc.output.weight.pow(2).sum() + disc.output.bias.pow(2).sum())
     torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, y) + 0.2 * l2)
+
+
+def test_variable_length_sampling_pads_after_eos():
+    gen = Generator(6, 4, 8, 12, start_token=1, eos_token=1, pad_token=0)
+    with torch.no_grad():
+        gen.output.bias[1] += 1.5  # make <eos> frequent
+    seqs = gen.sample(300)
+    ended = gen.ended(seqs)
+    after = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1)  # strictly after the first eos
+    assert ended[:, -1].float().mean() > 0.5  # most sequences ended
+    assert (seqs[after] == 0).all() and not (seqs[~after] == 0).any()
+    mask = gen.valid_mask(seqs)
+    assert torch.equal(mask, ~after)
+
+
+def test_variable_length_rollouts_pad_after_eos_and_mask_losses():
+    from seqgan.rollout import rollout_sequences
+    from seqgan.train.policy_gradient import pg_loss
+
+    gen = Generator(6, 4, 8, 7, start_token=1, eos_token=1, pad_token=0)
+    seqs = torch.tensor([[3, 1, 0, 0, 0, 0, 0], [2, 3, 4, 5, 2, 3, 4]])
+    rolled = rollout_sequences(gen, seqs, 5)  # (T-1, N, B, T)
+    assert (rolled[1:, :, 0] == seqs[0]).all()  # a prefix holding <eos> (t >= 2) completes with <pad> only
+    comp = rolled[:, :, 1].reshape(-1, 7)
+    after = torch.cat([torch.zeros_like(comp[:, :1], dtype=torch.bool), gen.ended(comp)[:, :-1]], dim=1)
+    assert (comp[after] == 0).all()
+    logp, q = torch.randn(2, 7), torch.rand(2, 7)
+    mask = gen.valid_mask(seqs)
+    assert mask[0].tolist() == [True, True, False, False, False, False, False]
+    torch.testing.assert_close(pg_loss(logp, q, mask), -(logp[0, :2] * q[0, :2]).sum() - (logp[1] * q[1]).sum())
+
+
+def test_discriminator_ignores_pad_embeddings():
+    disc = Discriminator(6, 5, 4, [1, 2], [3, 3], pad_token=0).eval()
+    x = torch.tensor([[3, 1, 0, 0, 0]])
+    emb = disc.embed(x)
+    assert (emb[0, 2:] == 0).all() and (emb[0, :2] != 0).any()

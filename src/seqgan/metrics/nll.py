@@ -9,10 +9,19 @@ from seqgan.models.generator import Generator
 
 @torch.no_grad()
 def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Per-sequence mean NLL per token of seqs (N, T) under model -> (N,) float64."""
+    """Per-sequence mean NLL per token of seqs (N, T) under model -> (N,) float64.
+    With variable-length data, the mean runs over each sequence's tokens up to and including <eos>."""
     model.eval()
-    return torch.cat([-model.log_probs(seqs[i:i + batch_size]).double().mean(dim=1)
-                      for i in range(0, seqs.shape[0], batch_size)])
+    out = []
+    for i in range(0, seqs.shape[0], batch_size):
+        chunk = seqs[i:i + batch_size]
+        nll = -model.log_probs(chunk).double()
+        if model.eos_token is None:
+            out.append(nll.mean(dim=1))
+        else:
+            mask = model.valid_mask(chunk)
+            out.append(torch.where(mask, nll, 0.0).sum(dim=1) / mask.sum(dim=1))
+    return torch.cat(out)
 
 
 @torch.no_grad()

@@ -22,8 +22,10 @@ def _conv_relu_maxpool_reference(x: torch.Tensor, weights, biases) -> torch.Tens
 
 class Discriminator(nn.Module):
     def __init__(self, vocab_size: int, seq_len: int, emb_dim: int, filter_sizes: list[int],
-                 num_filters: list[int], dropout_keep: float = 0.75, l2_reg: float = 0.2):
+                 num_filters: list[int], dropout_keep: float = 0.75, l2_reg: float = 0.2,
+                 pad_token: int | None = None):
         super().__init__()
+        self.pad_token = pad_token  # variable-length data: <pad> positions embed to zero vectors
         self.vocab_size, self.seq_len, self.emb_dim = vocab_size, seq_len, emb_dim
         self.filter_sizes, self.num_filters = list(filter_sizes), list(num_filters)
         self.dropout_keep, self.l2_reg = dropout_keep, l2_reg
@@ -57,11 +59,19 @@ class Discriminator(nn.Module):
     def config(self) -> dict:
         return dict(vocab_size=self.vocab_size, seq_len=self.seq_len, emb_dim=self.emb_dim,
                     filter_sizes=self.filter_sizes, num_filters=self.num_filters,
-                    dropout_keep=self.dropout_keep, l2_reg=self.l2_reg)
+                    dropout_keep=self.dropout_keep, l2_reg=self.l2_reg, pad_token=self.pad_token)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, T, E). <pad> positions (after a sequence's <eos>) are zero vectors, so real and
+        generated sequences of the same length look the same to D past their end."""
+        x = self.embedding(tokens)
+        if self.pad_token is not None:
+            x = x * (tokens != self.pad_token).unsqueeze(-1).to(x.dtype)
+        return x
 
     def features(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 -> (B, sum F) pooled convolution features."""
-        return _conv_relu_maxpool_reference(self.embedding(tokens), self.conv_weights, self.conv_biases)
+        return _conv_relu_maxpool_reference(self.embed(tokens), self.conv_weights, self.conv_biases)
 
     def head(self, pooled: torch.Tensor) -> torch.Tensor:
         """Highway (authors: one layer, bias 0), dropout (active only in train mode), output. -> (B, 2)."""

@@ -32,10 +32,16 @@ def token_nll(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 class Generator(nn.Module):
     def __init__(self, vocab_size: int, emb_dim: int, hidden_dim: int, seq_len: int,
-                 start_token: int = 0, init_std: float = 0.1):
+                 start_token: int = 0, init_std: float = 0.1, eos_token: int | None = None,
+                 pad_token: int | None = None):
         super().__init__()
+        if (eos_token is None) != (pad_token is None):
+            raise ValueError("eos_token and pad_token go together: give both or neither")
         self.vocab_size, self.emb_dim, self.hidden_dim = vocab_size, emb_dim, hidden_dim
         self.seq_len, self.start_token = seq_len, start_token
+        # Variable-length data (real text): a sequence ends at its first <eos>; every position after it
+        # holds <pad>, is never sampled, and counts in no loss. None: fixed length (the synthetic task).
+        self.eos_token, self.pad_token = eos_token, pad_token
         self.embedding = nn.Embedding(vocab_size, emb_dim)
         self.lstm = nn.LSTM(emb_dim, hidden_dim, batch_first=True)
         self.output = nn.Linear(hidden_dim, vocab_size)
@@ -55,7 +61,28 @@ class Generator(nn.Module):
     def config(self) -> dict[str, int | float]:
         """Constructor arguments, stored in checkpoints so the model can be rebuilt from the file alone."""
         return dict(vocab_size=self.vocab_size, emb_dim=self.emb_dim, hidden_dim=self.hidden_dim,
-                    seq_len=self.seq_len, start_token=self.start_token)
+                    seq_len=self.seq_len, start_token=self.start_token, eos_token=self.eos_token,
+                    pad_token=self.pad_token)
+
+    # ---------------------------------------------------------------- variable length
+    def ended(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) -> (B, T) bool: True where an <eos> is at or before the position. All False without eos."""
+        if self.eos_token is None:
+            return torch.zeros_like(tokens, dtype=torch.bool)
+        return (tokens == self.eos_token).cumsum(dim=1) > 0
+
+    def valid_mask(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) bool: the positions that count in a loss: up to and including the first <eos>."""
+        ended = self.ended(tokens)
+        return torch.cat([torch.ones_like(ended[:, :1]), ~ended[:, :-1]], dim=1)
+
+    def pad_after_end(self, tok: torch.Tensor, finished: torch.Tensor | None) -> torch.Tensor:
+        """Rows that already emitted <eos> get <pad>; updates ``finished`` in place."""
+        if finished is None:
+            return tok
+        tok = torch.where(finished, torch.full_like(tok, self.pad_token), tok)
+        finished |= tok == self.eos_token
+        return tok
 
     # ---------------------------------------------------------------- whole sequences
     def shift_right(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -66,10 +93,12 @@ class Generator(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits. tokens (B, T) int64 -> logits (B, T, V): row t scores y_t given y_<t."""
         hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
-        return self.output(hidden)
+        return self.logits(hidden)
 
     def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """log G(y_t | Y_{1:t-1}) of each given token: (B, T) int64 -> (B, T) float."""
+        """log G(y_t | Y_{1:t-1}) of each given token: (B, T) int64 -> (B, T) float.
+        Positions after an <eos> hold <pad>, whose log-probability is -inf: select with :meth:`valid_mask`
+        (``torch.where``), do not multiply."""
         return -token_nll(self.forward(tokens), tokens)
 
     def prefix_states(self, tokens: torch.Tensor) -> State:
@@ -111,9 +140,17 @@ class Generator(nn.Module):
         table = self.input_table() if table is None else table
         return self._cell(table[tokens], *state)
 
+    def output_bias(self) -> torch.Tensor:
+        """(V,) output bias; with variable-length data <pad> gets -inf, so G never emits it (it only
+        fills positions after <eos>) and its probabilities sum to one over the real tokens."""
+        if self.pad_token is None:
+            return self.output.bias
+        return self.output.bias.index_fill(0, torch.tensor([self.pad_token], device=self.output.bias.device),
+                                           float("-inf"))
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
-        """(R, H) -> (R, V)."""
-        return self.output(h)
+        """(..., H) -> (..., V)."""
+        return F.linear(h, self.output.weight, self.output_bias())
 
     @torch.no_grad()
     def sample(self, num: int, generator: torch.Generator | None = None,
@@ -123,14 +160,16 @@ class Generator(nn.Module):
         from seqgan.sampling import sample_from_hidden  # here to keep models free of a module cycle
 
         device = self.output.weight.device
-        table = self.input_table()
+        table, bias = self.input_table(), self.output_bias()
         out = torch.empty(num, self.seq_len, dtype=torch.long, device=device)
         for lo in range(0, num, batch_size):
             rows = min(batch_size, num - lo)
             state = self.step(torch.full((rows,), self.start_token, device=device), self.initial_state(rows, device),
                               table)
+            finished = None if self.eos_token is None else torch.zeros(rows, dtype=torch.bool, device=device)
             for t in range(self.seq_len):
-                tok = sample_from_hidden(state[0], self.output.weight, self.output.bias, generator=generator)
+                tok = sample_from_hidden(state[0], self.output.weight, bias, generator=generator)
+                tok = self.pad_after_end(tok, finished)
                 out[lo:lo + rows, t] = tok
                 if t + 1 < self.seq_len:
                     state = self.step(tok, state, table)

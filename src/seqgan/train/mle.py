@@ -15,7 +15,7 @@ def mle_loss(gen: Generator, batch: torch.Tensor, mask: torch.Tensor | None = No
     nll = token_nll(gen(batch), batch)  # (B, T)
     if mask is None:
         return nll.mean()
-    return (nll * mask).sum() / mask.sum().clamp(min=1)
+    return torch.where(mask, nll, 0.0).sum() / mask.sum().clamp(min=1)
 
 
 def batches(num: int, batch_size: int, device: torch.device | str, shuffle: bool = True):
@@ -31,7 +31,8 @@ def mle_epoch(gen: Generator, opt: torch.optim.Optimizer, data: torch.Tensor, ba
     gen.train()
     total, count = 0.0, 0
     for idx in batches(data.shape[0], batch_size, data.device):
-        loss = mle_loss(gen, data[idx])
+        batch = data[idx]
+        loss = mle_loss(gen, batch, gen.valid_mask(batch) if gen.eos_token is not None else None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)

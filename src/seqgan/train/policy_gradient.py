@@ -7,19 +7,24 @@ import torch
 from seqgan.models.generator import Generator
 
 
-def pg_loss(log_probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+def pg_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Authors' ``g_loss``: -sum_{b,t} log G(y_bt | Y_{1:t-1}) * Q_bt.
 
     A plain sum over batch and time: no baseline, no discount, no normalisation (Eq. 6 with the
-    expectation replaced by the sampled batch). log_probs, rewards: (B, T); rewards carry no gradient."""
-    return -(log_probs * rewards.detach()).sum()
+    expectation replaced by the sampled batch). log_probs, rewards: (B, T); rewards carry no gradient.
+    ``mask`` (B, T) bool drops the positions after a sequence's <eos> (variable-length data)."""
+    terms = log_probs * rewards.detach()
+    if mask is not None:
+        terms = torch.where(mask, terms, 0.0)  # not a product: log G(<pad>) = -inf after <eos>
+    return -terms.sum()
 
 
 def pg_step(gen: Generator, opt: torch.optim.Optimizer, seqs: torch.Tensor, rewards: torch.Tensor,
             grad_clip: float) -> float:
     """theta <- theta + alpha * grad J (Eq. 8), via Adam on the loss above with global-norm clipping."""
     gen.train()
-    loss = pg_loss(gen.log_probs(seqs), rewards)
+    mask = gen.valid_mask(seqs) if gen.eos_token is not None else None
+    loss = pg_loss(gen.log_probs(seqs), rewards, mask)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
