@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seqgan.models.linear_ce import linear_nll, weighted_linear_ce
+
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (R, H)
 
 
@@ -90,16 +92,32 @@ class Generator(nn.Module):
         start = torch.full_like(tokens[:, :1], self.start_token)
         return torch.cat([start, tokens[:, :-1]], dim=1)
 
+    def hidden(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced LSTM outputs: tokens (B, T) int64 -> (B, T, H); [:, t] scores y_t given y_<t."""
+        out, _ = self.lstm(self.embedding(self.shift_right(tokens)))
+        return out
+
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits. tokens (B, T) int64 -> logits (B, T, V): row t scores y_t given y_<t."""
-        hidden, _ = self.lstm(self.embedding(self.shift_right(tokens)))  # (B, T, H)
-        return self.logits(hidden)
+        return self.logits(self.hidden(tokens))
 
     def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
         """log G(y_t | Y_{1:t-1}) of each given token: (B, T) int64 -> (B, T) float.
         Positions after an <eos> hold <pad>, whose log-probability is -inf: select with :meth:`valid_mask`
-        (``torch.where``), do not multiply."""
-        return -token_nll(self.forward(tokens), tokens)
+        (``torch.where``), do not multiply. Without gradients the logits are never materialised whole."""
+        if torch.is_grad_enabled():
+            return -token_nll(self.forward(tokens), tokens)
+        B, T = tokens.shape
+        h = self.hidden(tokens).reshape(B * T, -1)
+        return -linear_nll(h, self.output.weight, self.output_bias(), tokens.reshape(-1)).view(B, T)
+
+    def weighted_nll(self, tokens: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """sum_{b,t} weights_bt * -log G(y_bt | Y_{1:t-1}), with gradients, through the fused chunked
+        output layer (``linear_ce.py``): the loss of MLE (weights 1/count) and of the policy gradient
+        (weights Q). tokens, weights (B, T) -> scalar."""
+        B, T = tokens.shape
+        h = self.hidden(tokens).reshape(B * T, -1)
+        return weighted_linear_ce(h, self.output.weight, self.output_bias(), tokens.reshape(-1), weights.reshape(-1))
 
     def prefix_states(self, tokens: torch.Tensor) -> State:
         """LSTM (h, c) after each prefix: (B, T) -> h, c of shape (B, T, H), where [:, t] is the state

@@ -7,15 +7,16 @@ global gradient-norm clipping (authors: lr 0.01, clip 5.0).
 from __future__ import annotations
 
 import torch
-from seqgan.models.generator import Generator, token_nll
+from seqgan.models.generator import Generator
 
 
 def mle_loss(gen: Generator, batch: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean negative log-likelihood per token. batch (B, T) int64; mask (B, T) bool of positions that count."""
-    nll = token_nll(gen(batch), batch)  # (B, T)
     if mask is None:
-        return nll.mean()
-    return torch.where(mask, nll, 0.0).sum() / mask.sum().clamp(min=1)
+        weights = torch.full(batch.shape, 1.0 / batch.numel(), device=batch.device)
+    else:
+        weights = mask / mask.sum().clamp(min=1)
+    return gen.weighted_nll(batch, weights)
 
 
 def batches(num: int, batch_size: int, device: torch.device | str, shuffle: bool = True):

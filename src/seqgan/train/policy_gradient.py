@@ -23,8 +23,10 @@ def pg_step(gen: Generator, opt: torch.optim.Optimizer, seqs: torch.Tensor, rewa
             grad_clip: float) -> float:
     """theta <- theta + alpha * grad J (Eq. 8), via Adam on the loss above with global-norm clipping."""
     gen.train()
-    mask = gen.valid_mask(seqs) if gen.eos_token is not None else None
-    loss = pg_loss(gen.log_probs(seqs), rewards, mask)
+    weights = rewards.detach()
+    if gen.eos_token is not None:
+        weights = torch.where(gen.valid_mask(seqs), weights, 0.0)
+    loss = gen.weighted_nll(seqs, weights)  # = pg_loss(gen.log_probs(seqs), rewards, mask), fused and chunked
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
