@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 from seqgan.config import PRESETS, resolve
 from seqgan.errors import SeqGANError
+from seqgan.experiments.common import Interrupted
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -86,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeqGANError as exc:
         print(f"seqgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"seqgan {args.command}: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"seqgan {args.command}: stopped at once; the last checkpoint in --out is intact", file=sys.stderr)
         return 130

@@ -213,9 +213,8 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         with state.interrupt.installed():
             seqgan(models, real, cfg.train, state, start)
     except Interrupted as exc:
-        bar.end()
         logger.close()
-        raise SeqGANError(f"{exc}; checkpoint written. Resume with: seqgan oracle --resume --out {out} "
+        raise Interrupted(f"{exc}; checkpoint written. Resume with: seqgan oracle --resume --out {out} "
                           "(and the same --preset/--config/--set flags)") from None
     finally:
         bar.end()
