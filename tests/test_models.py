@@ -89,3 +89,10 @@ def test_discriminator_ignores_pad_embeddings():
     x = torch.tensor([[3, 1, 0, 0, 0]])
     emb = disc.embed(x)
     assert (emb[0, 2:] == 0).all() and (emb[0, :2] != 0).any()
+
+
+def test_frozen_scorer_equals_prob_real():
+    disc = Discriminator(30, 9, 6, [1, 2, 4, 9], [5, 6, 7, 3], pad_token=0).eval()
+    x = torch.randint(0, 30, (50, 9))
+    x[:10, 5:] = 0
+    torch.testing.assert_close(disc.frozen_scorer(batch_size=16)(x), disc.prob_real(x), atol=1e-5, rtol=1e-5)

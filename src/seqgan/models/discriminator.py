@@ -8,16 +8,13 @@ dropout -> linear to 2 classes. softmax(...)[:, 1] is P(real); real sequences ar
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-def _conv_relu_maxpool_reference(x: torch.Tensor, weights, biases) -> torch.Tensor:
-    """(B, T, E) -> (B, sum F): plain per-width convolution, ReLU, max over time."""
-    xt = x.transpose(1, 2)  # (B, E, T)
-    return torch.cat([F.conv1d(xt, w, b).relu().amax(dim=2) for w, b in zip(weights, biases)], dim=1)
+from seqgan.models.conv import ConvTables, conv_relu_maxpool
 
 
 class Discriminator(nn.Module):
@@ -70,8 +67,9 @@ class Discriminator(nn.Module):
         return x
 
     def features(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, T) int64 -> (B, sum F) pooled convolution features."""
-        return _conv_relu_maxpool_reference(self.embed(tokens), self.conv_weights, self.conv_biases)
+        """(B, T) int64 -> (B, sum F) pooled convolution features. One GEMM per width; the backward
+        pass goes only through each filter's arg-max window (``conv.py``), same gradients."""
+        return conv_relu_maxpool(self.embed(tokens), list(self.conv_weights), list(self.conv_biases))
 
     def head(self, pooled: torch.Tensor) -> torch.Tensor:
         """Highway (authors: one layer, bias 0), dropout (active only in train mode), output. -> (B, 2)."""
@@ -90,6 +88,26 @@ class Discriminator(nn.Module):
         ce = F.cross_entropy(logits.float(), labels)
         l2 = 0.5 * (self.output.weight.square().sum() + self.output.bias.square().sum())
         return ce + self.l2_reg * l2, logits
+
+    @torch.no_grad()
+    def frozen_scorer(self, batch_size: int = 4096) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A reward function for one generator update, while D is fixed: (R, T) -> (R,) P(real).
+
+        Each convolution output is a sum of rows of the tables ``embedding @ W[:, :, j]^T`` built once
+        here (``ConvTables``): ~64x fewer multiply-adds than the convolutions, same values to float
+        rounding. Build a new scorer after D changes. Dropout is off (eval mode), as for rewards."""
+        assert not self.training, "call discriminator.eval() before scoring rewards"
+        emb = self.embedding.weight
+        if self.pad_token is not None:
+            emb = emb.index_fill(0, torch.tensor([self.pad_token], device=emb.device), 0.0)
+        tables = ConvTables.build(emb, list(self.conv_weights), list(self.conv_biases))
+
+        def score(tokens: torch.Tensor) -> torch.Tensor:
+            logits = torch.cat([self.head(tables.pooled(tokens[i:i + batch_size]))
+                                for i in range(0, tokens.shape[0], batch_size)])
+            return logits.to(torch.promote_types(logits.dtype, torch.float32)).softmax(dim=1)[:, 1]
+
+        return score
 
     @torch.no_grad()
     def prob_real(self, tokens: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:

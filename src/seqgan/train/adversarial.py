@@ -93,7 +93,8 @@ def seqgan(m: Models, real: torch.Tensor, cfg: TrainConfig, hooks: Hooks, start:
             metrics: dict[str, float] = {}
             for _ in range(cfg.g_steps):                                      # line 7
                 seqs = m.gen.sample(cfg.batch_size)                           # line 8: Y_{1:T} ~ G_theta
-                rewards = mc_rewards(m.rollout.policy, seqs, m.disc.prob_real, cfg.rollouts)  # lines 9-11: Eq. 4
+                scorer = m.disc.frozen_scorer()  # D is fixed during the g-steps: score by tables
+                rewards = mc_rewards(m.rollout.policy, seqs, scorer, cfg.rollouts)  # lines 9-11: Eq. 4
                 metrics["gen/pg_loss"] = pg_step(m.gen, m.pg_opt, seqs, rewards, cfg.g_grad_clip)  # line 12: Eq. 8
                 metrics["gen/mean_reward"] = rewards.mean().item()
             # Line 18 (beta <- theta), moved before the d-steps as in the authors' code: the d-steps do
