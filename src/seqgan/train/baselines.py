@@ -1,0 +1,192 @@
+"""The baselines of the paper's Table 1 that are not Algorithm 1: Scheduled Sampling and PG-BLEU.
+
+* **MLE** needs nothing new: more epochs of :func:`seqgan.train.mle.mle_epoch`.
+* **Scheduled Sampling** (Bengio et al., NeurIPS 2015): MLE in which the token fed at each
+  position after the first is, with probability p, the model's own sample from its prediction at
+  the previous position instead of the true previous token. p rises from epoch to epoch on a
+  schedule (:func:`ss_probability`). The targets stay the true tokens, and no gradient flows
+  through the choice or the sample (as in Bengio et al.).
+* **PG-BLEU**: SeqGAN's roll-outs (Eq. 4) and policy gradient (Eq. 8) with the reward of a
+  complete sequence being its sentence BLEU against the training set S instead of D(Y)
+  (:func:`bleu_scorer`, :func:`pg_bleu_step`).
+
+:class:`BaselineConfig` holds the settings these baselines add to :class:`seqgan.config.Config`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from seqgan.errors import SeqGANError
+from seqgan.metrics.bleu import TensorBleu
+from seqgan.models.generator import Generator, token_nll
+from seqgan.rollout import Scorer, mc_rewards
+from seqgan.sampling import sample_categorical
+from seqgan.train.mle import batches
+from seqgan.train.policy_gradient import pg_step
+
+SS_SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
+
+
+@dataclass
+class BaselineConfig:
+    """Settings of the Table 1 baselines (the rest comes from :class:`seqgan.config.Config`: each
+    baseline trains ``train.adv_rounds`` epochs/rounds after the shared pre-training)."""
+
+    ss_schedule: str = "inverse_sigmoid"
+    """Shape of the rise of the sampling probability over the Scheduled Sampling epochs: 'linear',
+    'exponential' or 'inverse_sigmoid' (Bengio et al.'s three decays of the true-token probability).
+    Default 'inverse_sigmoid': Bengio et al. used it for image captioning and parsing; it stays close
+    to teacher forcing for the first epochs and never jumps, and it is smooth at both ends."""
+    ss_max_prob: float = 0.25
+    """Probability of feeding the model's own sample in the last epoch. Bengio et al. report that
+    always sampling (1.0) trains badly; 0.25 keeps three true tokens in four at the end."""
+    ss_steepness: float = 8.0
+    """s of the 'exponential' and 'inverse_sigmoid' shapes (see :func:`ss_probability`); unused by 'linear'."""
+    bleu_order: int = 2
+    """Highest n-gram order of PG-BLEU's reward: sentence BLEU-n against the training set, uniform
+    weights (1/n each), NLTK's method1 smoothing (an order with no match counts 0.1 matches).
+    2, measured on the paper's oracle, its 9,984 training sequences and G after 10 MLE epochs
+    (NLL-oracle 9.21), 1,000 samples: a sample shares 3.3 bigrams with S on average (96% share at
+    least one), but only 3% share a trigram and 0.3% a 4-gram. Orders 3 and 4 thus multiply BLEU-2's
+    statistics by a near-constant epsilon factor: Spearman's rho of the reward against the sample's
+    oracle log-likelihood is 0.48 for BLEU-2 and 0.47 for BLEU-3 and BLEU-4 alike, while the reward's
+    spread between sequences shrinks 6x (BLEU-3) and 16x (BLEU-4), and with Eq. 8's plain sum (no
+    baseline) a smaller reward is a smaller step. BLEU-1 is about 1 for every sample (each of the
+    5000 tokens occurs in S): no signal. BLEU-2's mean, about 0.4, is also near D's rewards in SeqGAN."""
+
+    def validate(self) -> "BaselineConfig":
+        if self.ss_schedule not in SS_SCHEDULES:
+            raise SeqGANError(f"--ss-schedule must be one of {', '.join(SS_SCHEDULES)}, got {self.ss_schedule!r}")
+        if not 0.0 <= self.ss_max_prob <= 1.0:
+            raise SeqGANError(f"--ss-max-prob must be in [0, 1], got {self.ss_max_prob}")
+        if not self.ss_steepness > 0:
+            raise SeqGANError(f"--ss-steepness must be positive, got {self.ss_steepness}")
+        if isinstance(self.bleu_order, bool) or not isinstance(self.bleu_order, int) or self.bleu_order < 1:
+            raise SeqGANError(f"--bleu-order must be an integer >= 1 (e.g. 3 for BLEU-3), got {self.bleu_order!r}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------ Scheduled Sampling
+
+
+def ss_probability(schedule: str, epoch: int, total: int, max_prob: float, steepness: float = 8.0) -> float:
+    """Probability of feeding the model's own token in Scheduled Sampling epoch ``epoch`` (1-based) of ``total``.
+
+    Bengio et al. decay the true-token probability eps_i with the mini-batch count i: linear
+    (eps = k - c*i), exponential (eps = k^i) or inverse sigmoid (eps = k / (k + exp(i/k))). Here the
+    sampling probability 1 - eps rises on the same three shapes, written on the phase's own time
+    axis x = epoch / total in (0, 1] and scaled so that it is 0 at x = 0 and ``max_prob`` at x = 1,
+    so that one setting means the same thing for a 3-epoch test run and a 200-epoch paper run:
+
+    * linear:          p = max_prob * x
+    * exponential:     p = max_prob * (1 - exp(-s x)) / (1 - exp(-s))           (1 - k^i, rescaled)
+    * inverse_sigmoid: p = max_prob * (sig(s (x - 1/2)) - sig(-s/2)) / (sig(s/2) - sig(-s/2))
+                                                  (1 - k/(k + e^{i/k}) is a logistic in i, rescaled)
+    """
+    if total < 1 or not 1 <= epoch <= total:
+        raise SeqGANError(f"Scheduled Sampling epoch must be in [1, {total}], got {epoch}")
+    x = epoch / total
+    if schedule == "linear":
+        frac = x
+    elif schedule == "exponential":
+        frac = -math.expm1(-steepness * x) / -math.expm1(-steepness)
+    elif schedule == "inverse_sigmoid":
+        sig = lambda z: 1.0 / (1.0 + math.exp(-z))  # noqa: E731
+        lo, hi = sig(-steepness / 2), sig(steepness / 2)
+        frac = (sig(steepness * (x - 0.5)) - lo) / (hi - lo)
+    else:
+        raise SeqGANError(f"unknown Scheduled Sampling schedule {schedule!r}; choose one of {', '.join(SS_SCHEDULES)}")
+    return max_prob * min(max(frac, 0.0), 1.0)
+
+
+def scheduled_sampling_forward(gen: Generator, batch: torch.Tensor, prob: float,
+                               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """G's logits under Scheduled Sampling. batch (B, T) int64 true tokens ->
+    (logits (B, T, V), inputs (B, T) int64: the token fed at each position, the start token first).
+
+    At position t >= 1 each row independently feeds its own sample of G(. | its fed prefix) with
+    probability ``prob`` and the true y_{t-1} otherwise. All rows step together: the loop is over the
+    T positions only, since each position's input depends on the previous one's prediction. The
+    decisions and samples draw from ``generator`` (the global RNG if None); ``prob`` 0 draws nothing
+    and is teacher forcing (MLE); ``prob`` 1 draws only the samples and is free running."""
+    B, T = batch.shape
+    table = gen.input_table()                                   # (V, 4H), differentiable
+    state = gen.initial_state(B, batch.device)
+    fed = torch.full((B,), gen.start_token, dtype=torch.long, device=batch.device)
+    logits, inputs = [], []
+    for t in range(T):
+        inputs.append(fed)
+        state = gen.step(fed, state, table)
+        step_logits = gen.logits(state[0])                      # (B, V): scores y_t
+        logits.append(step_logits)
+        if t + 1 == T:
+            break
+        truth = batch[:, t]
+        if prob <= 0.0:
+            fed = truth
+            continue
+        own = sample_categorical(step_logits.detach(), generator=generator)  # (B,), no gradient
+        if prob >= 1.0:
+            fed = own
+        else:
+            use_own = torch.rand(B, generator=generator, device=batch.device) < prob
+            fed = torch.where(use_own, own, truth)
+    return torch.stack(logits, dim=1), torch.stack(inputs, dim=1)
+
+
+def ss_epoch(gen: Generator, opt: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
+             grad_clip: float, prob: float, generator: torch.Generator | None = None) -> float:
+    """One epoch of Scheduled Sampling over data (N, T); returns the mean training loss per token.
+
+    The loss, optimiser step and clipping are those of :func:`seqgan.train.mle.mle_epoch`, and the
+    batch order comes from the global RNG as there, so with ``prob`` 0 and a separate ``generator``
+    this is the MLE epoch (to float rounding: a step-by-step LSTM instead of the fused one)."""
+    gen.train()
+    total, count = 0.0, 0
+    for idx in batches(data.shape[0], batch_size, data.device):
+        batch = data[idx]
+        logits, _ = scheduled_sampling_forward(gen, batch, prob, generator)
+        loss = token_nll(logits, batch).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
+        opt.step()
+        total += loss.item() * idx.numel()
+        count += idx.numel()
+    return total / count
+
+
+# ------------------------------------------------------------------------------ PG-BLEU
+
+
+def bleu_scorer(references: torch.Tensor, order: int) -> Scorer:
+    """The PG-BLEU reward: complete sequences (R, T) -> (R,) float32 sentence BLEU-``order`` of each
+    against all of ``references`` (N, T) (the training set S), with uniform weights and NLTK's
+    method1 smoothing. Each reference n-gram's maximum count is tabled once here
+    (:class:`~seqgan.metrics.bleu.TensorBleu`); a call only looks the completions up."""
+    table = TensorBleu(references, order)
+
+    def score(seqs: torch.Tensor) -> torch.Tensor:
+        return table(seqs).to(torch.float32)
+
+    return score
+
+
+def pg_bleu_step(gen: Generator, rollout_policy: Generator, opt: torch.optim.Optimizer, scorer: Scorer,
+                 batch_size: int, rollouts: int, grad_clip: float) -> dict[str, float]:
+    """One PG-BLEU generator update: Algorithm 1, lines 8-10, with BLEU in place of D.
+
+    Sample Y (B, T) from G, score every prefix by Eq. 4 with ``scorer`` and the roll-out policy,
+    then the policy-gradient step of Eq. 8 (:func:`seqgan.train.policy_gradient.pg_step`)."""
+    seqs = gen.sample(batch_size)                                        # (B, T)
+    rewards = mc_rewards(rollout_policy, seqs, scorer, rollouts)         # (B, T): Eq. 4
+    loss = pg_step(gen, opt, seqs, rewards, grad_clip)                   # Eq. 8
+    return {"gen/pg_loss": loss, "gen/mean_reward": rewards.mean().item(),
+            "gen/final_bleu": rewards[:, -1].mean().item()}

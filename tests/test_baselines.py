@@ -1,0 +1,176 @@
+"""Scheduled Sampling and PG-BLEU (seqgan.train.baselines): the edge cases that define them, a direct
+BLEU computation of the reward, and that each training step changes every parameter of G."""
+
+import math
+
+import pytest
+import torch
+
+from seqgan.config import resolve
+from seqgan.errors import SeqGANError
+from seqgan.experiments.oracle import build_generator, build_oracle
+from seqgan.models.generator import Generator
+from seqgan.rollout import mc_rewards, rollout_sequences
+from seqgan.train.baselines import (SS_SCHEDULES, BaselineConfig, bleu_scorer, pg_bleu_step, scheduled_sampling_forward,
+                                    ss_epoch, ss_probability)
+from seqgan.train.mle import mle_epoch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These shapes are tiny: one thread avoids OpenMP's spinning on a shared 2-core machine (10-50x here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny():
+    cfg = resolve("tiny")
+    torch.manual_seed(cfg.seed)
+    real = build_oracle(cfg).sample(cfg.data.num_train)
+    return cfg, build_generator(cfg), real
+
+
+def snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+# ------------------------------------------------------------------------ the schedule
+
+
+@pytest.mark.parametrize("schedule", SS_SCHEDULES)
+def test_schedule_rises_to_its_maximum(schedule):
+    probs = [ss_probability(schedule, e, 20, 0.4, 8.0) for e in range(1, 21)]
+    assert all(b > a for a, b in zip(probs, probs[1:]))
+    assert 0.0 < probs[0] < 0.2 and probs[-1] == pytest.approx(0.4, abs=1e-12)
+
+
+def test_schedule_shapes():
+    assert [ss_probability("linear", e, 4, 1.0) for e in range(1, 5)] == [0.25, 0.5, 0.75, 1.0]
+    # exponential rises fast then saturates; inverse sigmoid is slow, fast, slow, and symmetric about mid-run
+    assert ss_probability("exponential", 1, 10, 1.0, 8.0) == pytest.approx((1 - math.exp(-0.8)) / (1 - math.exp(-8)))
+    assert ss_probability("inverse_sigmoid", 5, 10, 1.0, 8.0) == pytest.approx(0.5)
+    assert ss_probability("inverse_sigmoid", 1, 10, 1.0, 8.0) < ss_probability("linear", 1, 10, 1.0)
+    assert ss_probability("inverse_sigmoid", 1, 1, 0.3) == pytest.approx(0.3)  # one epoch: the maximum at once
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ss_schedule": "cosine"}, "--ss-schedule must be one of"),
+    ({"ss_max_prob": 1.5}, "--ss-max-prob must be in"),
+    ({"ss_steepness": 0.0}, "--ss-steepness must be positive"),
+    ({"bleu_order": 0}, "--bleu-order must be an integer >= 1"),
+])
+def test_baseline_config_rules(kwargs, message):
+    with pytest.raises(SeqGANError, match=message):
+        BaselineConfig(**kwargs).validate()
+    with pytest.raises(SeqGANError, match="epoch must be in"):
+        ss_probability("linear", 0, 5, 0.5)
+
+
+# -------------------------------------------------------------------- Scheduled Sampling
+
+
+def test_probability_zero_is_teacher_forcing():
+    """p = 0 feeds the true previous token: the logits are G's teacher-forced logits and no draw is made."""
+    cfg, gen, real = tiny()
+    batch = real[:16]
+    g = torch.Generator().manual_seed(1)
+    state = g.get_state()
+    logits, inputs = scheduled_sampling_forward(gen, batch, 0.0, g)
+    assert torch.equal(inputs, gen.shift_right(batch))
+    torch.testing.assert_close(logits, gen(batch), atol=1e-5, rtol=1e-5)
+    assert torch.equal(g.get_state(), state)
+
+
+def test_probability_zero_epoch_equals_mle_epoch():
+    """One epoch of Scheduled Sampling at p = 0 is one epoch of MLE: same batches, same loss, same update."""
+    cfg, gen, real = tiny()
+    twin = build_generator(cfg)
+    twin.load_state_dict(gen.state_dict())
+    opt_a, opt_b = (torch.optim.Adam(m.parameters(), lr=cfg.train.g_lr) for m in (gen, twin))
+    torch.manual_seed(7)
+    loss_mle = mle_epoch(gen, opt_a, real, cfg.train.batch_size, cfg.train.g_grad_clip)
+    torch.manual_seed(7)
+    loss_ss = ss_epoch(twin, opt_b, real, cfg.train.batch_size, cfg.train.g_grad_clip, 0.0, torch.Generator())
+    assert loss_ss == pytest.approx(loss_mle, rel=1e-5)
+    for (name, a), b in zip(gen.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_probability_one_feeds_only_own_samples():
+    """p = 1: every input after the start token is G's own sample (exactly G.sample's draws given the same
+    RNG), so the logits do not depend on the true tokens at all."""
+    cfg, gen, real = tiny()
+    B, T = 32, cfg.model.seq_len
+    logits, inputs = scheduled_sampling_forward(gen, real[:B], 1.0, torch.Generator().manual_seed(3))
+    free = gen.sample(B, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(inputs[:, 0], torch.full((B,), cfg.model.start_token))
+    assert torch.equal(inputs[:, 1:], free[:, :T - 1])
+    other, inputs2 = scheduled_sampling_forward(gen, real[B:2 * B], 1.0, torch.Generator().manual_seed(3))
+    assert not torch.equal(real[:B], real[B:2 * B])
+    assert torch.equal(inputs2, inputs) and torch.equal(other, logits)
+
+
+def test_intermediate_probability_mixes_per_token():
+    """p = 0.5: about half the fed tokens (per row and position, independently) are G's samples."""
+    gen = Generator(400, 8, 8, 12)
+    batch = torch.randint(0, 400, (3000, 12))
+    _, inputs = scheduled_sampling_forward(gen, batch, 0.5, torch.Generator().manual_seed(0))
+    own = inputs[:, 1:] != batch[:, :-1]  # a sample equal to the true token (rare with 400 tokens) counts as true
+    assert 0.47 < own.float().mean().item() < 0.51
+    per_position = own.float().mean(dim=0)
+    assert (per_position - 0.5).abs().max() < 0.06
+
+
+def test_ss_epoch_trains_every_parameter():
+    cfg, gen, real = tiny()
+    opt = torch.optim.Adam(gen.parameters(), lr=cfg.train.g_lr)
+    before = snapshot(gen)
+    t = cfg.train
+    losses = [ss_epoch(gen, opt, real, t.batch_size, t.g_grad_clip, 0.25, torch.Generator().manual_seed(e))
+              for e in range(3)]
+    assert {n for n, p in gen.named_parameters() if not torch.equal(p, before[n])} == set(before)
+    assert losses[-1] < losses[0] and all(math.isfinite(x) for x in losses)
+
+
+# --------------------------------------------------------------------------------- PG-BLEU
+
+
+def test_bleu_reward_equals_direct_nltk_bleu():
+    """Q of Eq. 4 with the BLEU scorer = the mean over the N completions of NLTK's sentence BLEU against
+    the training set, computed here one completion at a time; Q at t = T is the BLEU of Y itself."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    gen = Generator(12, 6, 8, 6).double()
+    refs = torch.randint(0, 12, (40, 6))
+    seqs = torch.cat([refs[:1], torch.randint(0, 12, (2, 6))])  # one sequence from S, two others
+    order, N = 3, 3
+    B, T = seqs.shape
+    uniforms = torch.rand(T - 1, N, B, T, dtype=torch.float64)
+    q = mc_rewards(gen, seqs, bleu_scorer(refs, order), N, uniforms=uniforms)
+    rolled = rollout_sequences(gen, seqs, N, uniforms=uniforms)
+    references = refs.tolist()
+    smooth = SmoothingFunction().method1
+
+    def direct(seq: torch.Tensor) -> float:
+        return sentence_bleu(references, seq.tolist(), weights=(1 / order,) * order, smoothing_function=smooth)
+
+    for b in range(B):
+        for t in range(1, T):
+            expected = sum(direct(rolled[t - 1, n, b]) for n in range(N)) / N
+            assert q[b, t - 1].item() == pytest.approx(expected, abs=1e-6)
+        assert q[b, T - 1].item() == pytest.approx(direct(seqs[b]), abs=1e-6)
+    assert q[0, -1].item() == pytest.approx(1.0)  # a training sequence matches itself exactly
+    assert q.dtype == torch.float32
+
+
+def test_pg_bleu_step_trains_every_parameter():
+    cfg, gen, real = tiny()
+    opt = torch.optim.Adam(gen.parameters(), lr=cfg.train.g_lr)
+    before = snapshot(gen)
+    metrics = pg_bleu_step(gen, gen, opt, bleu_scorer(real, 2), cfg.train.batch_size, cfg.train.rollouts,
+                           cfg.train.g_grad_clip)
+    assert {n for n, p in gen.named_parameters() if not torch.equal(p, before[n])} == set(before)
+    assert 0.0 < metrics["gen/mean_reward"] <= 1.0 and 0.0 < metrics["gen/final_bleu"] <= 1.0
+    assert math.isfinite(metrics["gen/pg_loss"])
