@@ -22,7 +22,7 @@ from typing import Any
 
 from seqgan.errors import SeqGANError
 
-PRESETS = ("tiny", "fast", "paper")
+PRESETS = ("tiny", "fast", "paper", "text_fast")
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """The synthetic data: the oracle and the training set it generates."""
+    """The data: the synthetic oracle and the training set it generates, or a real corpus (train_path)."""
 
     oracle_params: str | None = None
     """Path to the authors' oracle pickle (15 float32 arrays). None: a fresh N(0,1) oracle from the seed."""
@@ -65,6 +65,23 @@ class DataConfig:
     """Std of the fresh oracle's N(0, std) parameters (paper: 1.0)."""
     num_train: int = 10_000
     """Training sequences sampled from the oracle (paper: 10,000; authors' code writes 9,984)."""
+    train_path: str | None = None
+    """Real data: the training corpus, UTF-8, one sequence per line. None: the synthetic oracle task.
+    With real data, model.vocab_size comes from the vocabulary and model.start_token is <eos> (id 1)."""
+    valid_path: str | None = None
+    """Real data: held-out sequences (same format) whose NLL is logged as eval/nll_test. Optional."""
+    tokenizer: str = "word"
+    """Real data: how a line becomes tokens: 'char' (every character), 'word' (whitespace split)
+    or 'ids' (space-separated integers, e.g. music pitches)."""
+    min_count: int = 1
+    """Real data: a token needs at least this many occurrences in the training file to get its own id;
+    rarer tokens become <unk>."""
+    max_vocab: int | None = None
+    """Real data: largest vocabulary, the 3 special tokens included (least frequent tokens become <unk>).
+    None: no limit."""
+    long_lines: str = "truncate"
+    """Real data: a line with more than model.seq_len - 1 tokens (no room for its <eos>) is cut to
+    that many tokens ('truncate') or left out ('skip'); either way it is counted in the log."""
 
 
 @dataclass
@@ -182,9 +199,29 @@ class Config:
             raise SeqGANError(f"train.rollout_policy must be 'live' or 'delayed', got {t.rollout_policy!r}")
         if not 0 <= t.rollout_update_rate <= 1:
             raise SeqGANError(f"train.rollout_update_rate must be in [0, 1], got {t.rollout_update_rate}")
+        self._validate_real_data()
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise SeqGANError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         return self
+
+    def _validate_real_data(self) -> None:
+        """The rules of the real-data fields of DataConfig."""
+        from seqgan.data.tokenizers import TOKENIZERS  # here: importing seqgan.data pulls in torch
+
+        d = self.data
+        if d.tokenizer not in TOKENIZERS:
+            raise SeqGANError(f"data.tokenizer must be one of {', '.join(TOKENIZERS)}, got {d.tokenizer!r}")
+        if d.long_lines not in ("truncate", "skip"):
+            raise SeqGANError(f"data.long_lines must be 'truncate' or 'skip', got {d.long_lines!r}")
+        if d.min_count < 1:
+            raise SeqGANError(f"data.min_count must be at least 1, got {d.min_count}")
+        if d.max_vocab is not None and d.max_vocab < 4:
+            raise SeqGANError(f"data.max_vocab must be at least 4 (3 special tokens + 1) or unset, got {d.max_vocab}")
+        if d.valid_path is not None and d.train_path is None:
+            raise SeqGANError("data.valid_path needs data.train_path: give the training file too (--data FILE)")
+        if d.train_path is not None and d.oracle_params is not None:
+            raise SeqGANError("data.train_path (real data) and data.oracle_params (synthetic task) exclude each "
+                              "other; unset one of them")
 
     # ------------------------------------------------------------- plumbing
     def to_dict(self) -> dict[str, Any]:
