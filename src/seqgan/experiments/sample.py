@@ -1,0 +1,147 @@
+"""``seqgan sample``: draw sequences from a checkpoint's generator and write them as text.
+
+A real-data checkpoint carries its vocabulary and tokenizer name, so nothing but the file is
+needed: ids are decoded with :meth:`Vocab.decode` (stopping at ``<eos>``, dropping ``<pad>``)
+and joined by the tokenizer's rule (``char``: concatenated; ``word``/``ids``: single spaces).
+A synthetic-task checkpoint has no vocabulary; its sequences are written as raw token ids.
+
+Temperature T divides G's logits before sampling (T = 1: the model's own distribution; T < 1
+sharper, T > 1 flatter). It is applied to a scaled copy of the output layer of the generator
+rebuilt from the checkpoint, so the model code is untouched and the checkpoint is not changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.data.tokenizers import get_tokenizer
+from seqgan.data.vocab import UNK, Vocab
+from seqgan.errors import SeqGANError
+from seqgan.models.generator import Generator
+
+#: How a sampled ``<unk>`` is written. ``char`` needs one character per token (U+FFFD, the
+#: replacement character); ``word`` and ``ids`` keep the literal, which no reference contains.
+UNK_TEXT = {"char": "\ufffd", "word": UNK, "ids": UNK}
+PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+LOWEST_MIDI = 21  # the music corpus writes token = MIDI pitch - 21 (A0 = 0 .. C8 = 87)
+
+
+def decode_rows(rows: torch.Tensor, vocab: Vocab, tokenizer: str) -> list[list[str]]:
+    """(N, T) ids -> N token lists: each stops at its first <eos>; <unk> is written per UNK_TEXT."""
+    unk = UNK_TEXT[tokenizer]
+    return [[unk if t == UNK else t for t in vocab.decode(row)] for row in rows.tolist()]
+
+
+def detokenize_all(token_lists: Sequence[Sequence[str]], tokenizer: str) -> list[str]:
+    """Token lists -> lines, joined by the tokenizer's rule. An <unk> under ``ids`` stays ``<unk>``."""
+    if tokenizer == "ids":
+        return [" ".join(toks) for toks in token_lists]  # ids are canonical already; keeps <unk>
+    tok = get_tokenizer(tokenizer)
+    return [tok.detokenize(toks) for toks in token_lists]
+
+
+def pitch_name(token: str) -> str:
+    """Music token (MIDI pitch - 21) -> scientific pitch name: '0' -> 'A0', '39' -> 'C4'."""
+    if not token.isdigit():
+        return token  # <unk>
+    midi = int(token) + LOWEST_MIDI
+    return f"{PITCH_NAMES[midi % 12]}{midi // 12 - 1}"
+
+
+def load_sampler(path: str | Path) -> tuple[Generator, Vocab | None, str | None, dict[str, Any]]:
+    """(generator, vocabulary or None, tokenizer name or None, the checkpoint) from a checkpoint file."""
+    ckpt = load_checkpoint(path)
+    if "generator" not in ckpt:
+        raise SeqGANError(f"checkpoint {path} holds no generator")
+    gen = build_model(Generator, ckpt["generator"], "generator").requires_grad_(False).eval()
+    vocab = Vocab.from_dict(ckpt["vocab"]) if ckpt.get("vocab") is not None else None
+    tokenizer = ckpt.get("tokenizer")
+    if vocab is not None:
+        if tokenizer not in UNK_TEXT:
+            raise SeqGANError(f"checkpoint {path} has a vocabulary but tokenizer {tokenizer!r}; it is damaged")
+        if len(vocab) != gen.vocab_size:
+            raise SeqGANError(f"checkpoint {path}: vocabulary of {len(vocab)} tokens but a generator of "
+                              f"{gen.vocab_size}; it is damaged")
+    return gen, vocab, tokenizer, ckpt
+
+
+@torch.no_grad()
+def with_temperature(gen: Generator, temperature: float) -> Generator:
+    """Divide the logits by T: scale this (rebuilt, private) generator's output layer by 1/T in place.
+    softmax((h W^T + b) / T) = softmax(h (W/T)^T + b/T); <pad>'s -inf bias stays -inf."""
+    if not temperature > 0 or temperature != temperature or temperature == float("inf"):
+        raise SeqGANError(f"--temperature must be a positive number, got {temperature}")
+    if temperature != 1.0:
+        gen.output.weight.div_(temperature)
+        gen.output.bias.div_(temperature)
+    return gen
+
+
+def generate(gen: Generator, num: int, seed: int) -> torch.Tensor:
+    """num sequences (num, T) from G with a private RNG seeded by ``seed``."""
+    if num < 1:
+        raise SeqGANError(f"-n must be at least 1, got {num}")
+    rng = torch.Generator(device=gen.output.weight.device)
+    rng.manual_seed(seed)
+    return gen.sample(num, generator=rng)
+
+
+def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int = 0,
+                 pitch_names: bool = False) -> list[str]:
+    """The decoded lines of ``num`` sequences sampled from the checkpoint at ``path``."""
+    gen, vocab, tokenizer, _ = load_sampler(path)
+    rows = generate(with_temperature(gen, temperature), num, seed)
+    if vocab is None:  # synthetic task: raw ids, the authors' format
+        return [" ".join(map(str, r)) for r in rows.tolist()]
+    tokens = decode_rows(rows, vocab, tokenizer)
+    if pitch_names:
+        if tokenizer != "ids":
+            raise SeqGANError(f"--pitch-names is for music (ids tokenizer); this checkpoint's tokenizer is {tokenizer}")
+        tokens = [[pitch_name(t) for t in toks] for toks in tokens]
+        return [" ".join(toks) for toks in tokens]
+    return detokenize_all(tokens, tokenizer)
+
+
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    """UTF-8, one per line, written to a temporary file and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.writelines(line + "\n" for line in lines)
+    tmp.replace(path)
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sample", help="write sequences sampled from a checkpoint's generator",
+                       description="Sample from a checkpoint's generator and write one decoded sequence per "
+                                   "line (an empty line for a sequence that ends at once).")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint of seqgan train / oracle")
+    p.add_argument("-n", "--num", type=int, default=100, help="number of sequences (default 100)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="divide the logits by T before sampling (default 1: the model's distribution)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--pitch-names", action="store_true",
+                   help="music (ids tokenizer): write pitch names such as C4 instead of numbers (token = MIDI - 21)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names)
+    empty = sum(1 for line in lines if not line)
+    if args.out:
+        write_lines(Path(args.out), lines)
+        print(f"wrote {len(lines)} sequences to {args.out}" + (f" ({empty} empty)" if empty else ""),
+              file=sys.stderr)
+    else:
+        sys.stdout.writelines(line + "\n" for line in lines)
+    return 0

@@ -1,0 +1,374 @@
+"""``seqgan train``: SeqGAN on a real corpus (paper, Section 5), one sequence per line.
+
+The training file gives the vocabulary (``<pad>`` = 0, ``<eos>`` = 1, ``<unk>`` = 2, then tokens by
+frequency) and the training set S: each line becomes its token ids, one ``<eos>`` and ``<pad>`` up
+to ``model.seq_len``. Then Algorithm 1 runs exactly as in the synthetic task, with G and D built
+for variable lengths (sampling and roll-outs stop at ``<eos>``; the losses and D ignore what follows).
+The run is organised like ``seqgan oracle`` (it subclasses its :class:`OracleRun`): metrics.jsonl,
+TensorBoard, checkpoints, progress, interruption and ``--resume``. In place of NLL-oracle it logs
+the NLL of the validation file (``eval/nll_test``) and of a fixed part of the training set
+(``eval/nll_train``), in nats per token counting each sequence's tokens and its ``<eos>``.
+
+The start token fed to G before the first position is ``<eos>`` (id 1): "the previous sequence
+ended here", the usual convention of language models, which needs no extra token. Every
+checkpoint stores the vocabulary and the tokenizer name, so ``seqgan sample`` needs only the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqgan.checkpoint import load_checkpoint, model_entry, save_checkpoint
+from seqgan.config import Config
+from seqgan.data.text import encode_corpus, load_lines
+from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
+from seqgan.data.vocab import Vocab
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir, rng_state,
+                                       seeded_generator, setup_torch, write_json)
+from seqgan.experiments.oracle import FINAL_SAMPLE_NAMES, OracleRun
+from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
+from seqgan.logger import MetricsLogger, Progress
+from seqgan.metrics.nll import sequence_nll
+from seqgan.models.discriminator import Discriminator
+from seqgan.models.generator import Generator
+from seqgan.plots import plot_curves
+from seqgan.train.adversarial import PHASES, Models, Position, seqgan
+from seqgan.train.discriminator import d_accuracy
+
+PAD_ID, EOS_ID = 0, 1  # fixed by seqgan.data.vocab
+
+
+# ------------------------------------------------------------------------------ data
+
+
+@dataclass
+class Corpus:
+    """A real corpus as the models see it: S (N, T) and the held-out set (M, T), both int64."""
+
+    vocab: Vocab
+    tokenizer: str
+    train: torch.Tensor
+    valid: torch.Tensor | None
+    stats: dict[str, Any]
+
+
+def _tokenized(path: str, tokenizer: str) -> list[list[str]]:
+    tok = get_tokenizer(tokenizer)
+    out = []
+    for i, line in enumerate(load_lines(path), start=1):
+        try:
+            out.append(tok.tokenize(line))
+        except SeqGANError as exc:
+            raise SeqGANError(f"{path}, line {i}: {exc}") from None
+    return out
+
+
+def _encode(path: str, vocab: Vocab, cfg: Config) -> tuple[torch.Tensor, dict[str, int]]:
+    """A corpus file -> (rows (N, T) int64, counts of lines kept / truncated / skipped and <unk> tokens)."""
+    lines = load_lines(path)
+    try:
+        enc = encode_corpus(lines, cfg.data.tokenizer, vocab, cfg.model.seq_len, cfg.data.long_lines)
+    except SeqGANError as exc:
+        raise SeqGANError(f"{path}: {exc}") from None
+    stats = {"lines": len(lines), "kept": len(enc), "truncated": enc.n_truncated, "skipped": enc.n_skipped,
+             "unk_tokens": enc.n_unk, "tokens": int(enc.lengths.sum())}
+    return enc.tokens, stats
+
+
+def load_corpus(cfg: Config) -> Corpus:
+    """Build the vocabulary from every token of the training file, then encode training and validation."""
+    d = cfg.data
+    if d.train_path is None:
+        raise SeqGANError("no training data: give --data FILE (one sequence per line)")
+    vocab = Vocab.build(_tokenized(d.train_path, d.tokenizer), min_count=d.min_count, max_size=d.max_vocab)
+    train, train_stats = _encode(d.train_path, vocab, cfg)
+    stats: dict[str, Any] = {"vocab_size": len(vocab), "train": train_stats}
+    valid = None
+    if d.valid_path is not None:
+        valid, stats["valid"] = _encode(d.valid_path, vocab, cfg)
+    return Corpus(vocab, d.tokenizer, train, valid, stats)
+
+
+def describe(stats: dict[str, Any], cfg: Config) -> str:
+    """The data lines of the log: how many lines were kept, truncated, skipped; the vocabulary."""
+    parts = []
+    for split in ("train", "valid"):
+        if split in stats:
+            s = stats[split]
+            parts.append(f"{split}: {s['kept']} of {s['lines']} lines kept, {s['truncated']} truncated and "
+                         f"{s['skipped']} skipped (longer than max-len - 1 = {cfg.model.seq_len - 1} tokens), "
+                         f"{s['unk_tokens']} <unk> tokens")
+    parts.append(f"vocabulary: {stats['vocab_size']} tokens with <pad>, <eos>, <unk> "
+                 f"(min_count {cfg.data.min_count}, tokenizer {cfg.data.tokenizer})")
+    return "\n".join(parts)
+
+
+def check_vocab(ckpt: dict[str, Any], corpus: Corpus, path: Path, flag: str) -> None:
+    """The checkpoint's vocabulary and tokenizer must be the ones built from the data."""
+    if ckpt.get("vocab") is None:
+        raise SeqGANError(f"{flag} {path}: the checkpoint has no vocabulary (it is from the synthetic task); "
+                          "give a checkpoint of seqgan train")
+    theirs = Vocab.from_dict(ckpt["vocab"])
+    diff = corpus.vocab.mismatch(theirs)
+    if diff is not None or ckpt.get("tokenizer") != corpus.tokenizer:
+        why = diff if diff is not None else f"tokenizer {ckpt.get('tokenizer')!r} vs {corpus.tokenizer!r}"
+        raise SeqGANError(
+            f"{flag} {path}: the checkpoint's vocabulary does not match the one built from the data "
+            f"({why}; data first). Use the same --data, --tokenizer, data.min_count and data.max_vocab "
+            "as the run that wrote it, or start a new run without it"
+        )
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def build_generator(cfg: Config) -> Generator:
+    m = cfg.model
+    return Generator(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token, m.g_init_std,
+                     eos_token=EOS_ID, pad_token=PAD_ID)
+
+
+def build_discriminator(cfg: Config) -> Discriminator:
+    m = cfg.model
+    return Discriminator(m.vocab_size, m.seq_len, m.d_emb_dim, m.d_filter_sizes, m.d_num_filters,
+                         m.d_dropout_keep, m.d_l2_reg, pad_token=PAD_ID)
+
+
+def init_from(models: Models, ckpt: dict[str, Any], path: Path) -> str:
+    """Start from another run's weights: G always (same shapes required); D when its shapes match too.
+    Weights do not depend on the sequence length, so a different --max-len is fine."""
+    try:
+        models.gen.load_state_dict(ckpt["generator"]["state"])
+    except (KeyError, RuntimeError) as exc:
+        raise SeqGANError(f"--init-from {path}: its generator does not fit this run's model.g_emb_dim / "
+                          f"g_hidden_dim ({str(exc).splitlines()[0][:160]}); use the same sizes") from None
+    try:
+        models.disc.load_state_dict(ckpt["discriminator"]["state"])
+        return "generator and discriminator"
+    except (KeyError, RuntimeError):
+        return "generator (the discriminator's shapes differ, so D starts fresh)"
+
+
+# ------------------------------------------------------------------------------- run
+
+
+def corpus_nll(gen: Generator, rows: torch.Tensor) -> float:
+    """NLL in nats per token over all rows: every token up to and including <eos> counts once."""
+    per_seq = sequence_nll(gen, rows)                      # (N,) mean per token of each row
+    counts = gen.valid_mask(rows).sum(dim=1).double()      # (N,) tokens of each row, <eos> included
+    return float((per_seq * counts).sum() / counts.sum())
+
+
+@dataclass
+class RealDataRun(OracleRun):
+    """OracleRun's hooks with NLL on real data in place of NLL-oracle and decoded text samples."""
+
+    corpus: Corpus | None = None
+    probe: torch.Tensor | None = None  # (P, T) fixed training rows for eval/nll_train
+
+    def nlls(self) -> dict[str, float]:
+        out = {"eval/nll_train": corpus_nll(self.models.gen, self.probe)}
+        if self.corpus.valid is not None:
+            out["eval/nll_test"] = corpus_nll(self.models.gen, self.corpus.valid)
+        return out
+
+    def evaluate(self, with_nll: bool = True) -> dict[str, float]:
+        """NLL on held-out and training rows; D's accuracy on real (held-out if given) and fresh generated
+        rows; the mean length of the generated sequences (tokens before <eos>)."""
+        e, gen = self.cfg.eval, self.models.gen
+        out = self.nlls() if with_nll else {}
+        pool = self.corpus.valid if self.corpus.valid is not None else self.corpus.train
+        real = pool[torch.randint(pool.shape[0], (e.d_samples,), generator=self.eval_rng, device=pool.device)]
+        fake = gen.sample(e.d_samples, generator=self.eval_rng)
+        out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
+        out["eval/sample_len"] = (gen.valid_mask(fake).sum(dim=1).double().mean() - 1).item()
+        return out
+
+    def phase_done(self, phase: str) -> None:
+        self.progress.end()
+        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
+        if phase in FINAL_SAMPLE_NAMES:
+            name = FINAL_SAMPLE_NAMES[phase]
+            for key, value in self.nlls().items():
+                self.summary.setdefault(key.split("/")[1], {})[name] = value
+            rows = self.models.gen.sample(self.cfg.eval.final_samples, generator=self.eval_rng)
+            lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer), self.corpus.tokenizer)
+            write_lines(self.out / "samples" / f"{name}.txt", lines)
+            nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
+            print(f"after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: NLL-"
+                  f"{'test' if 'nll_test' in self.summary else 'train'} {nll:.4f} nats/token; "
+                  f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
+        nxt = PHASES[PHASES.index(phase) + 1]
+        self.save(Position(nxt, 0), tag=phase)
+        self.phase_started = time.perf_counter()
+        if nxt != "done":
+            self.progress.begin(nxt, self.phase_total(nxt))
+
+    def save(self, position: Position, tag: str | None = None) -> None:
+        """OracleRun's checkpoint with the vocabulary and tokenizer in place of the oracle."""
+        m = self.models
+        payload = {
+            "config": self.cfg.to_dict(), "position": {"phase": position.phase, "step": position.step},
+            "generator": model_entry(m.gen), "discriminator": model_entry(m.disc), "oracle": None,
+            "rollout_copy": m.rollout.state_dict(), "vocab": self.corpus.vocab.to_dict(),
+            "tokenizer": self.corpus.tokenizer, "data_stats": self.corpus.stats,
+            "optimizers": {"mle": m.mle_opt.state_dict(), "pg": m.pg_opt.state_dict(), "d": m.d_opt.state_dict()},
+            "rng": {**rng_state(), "eval": self.eval_rng.get_state()},
+            "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
+            "num_records": len(self.logger.records),
+        }
+        ckpt = self.out / "checkpoints"
+        save_checkpoint(ckpt / "latest.pt", payload)
+        if tag is not None:
+            save_checkpoint(ckpt / f"{tag}.pt", payload)
+
+
+def prepare(cfg: Config) -> tuple[Config, Corpus]:
+    """Read the data, then fix model.vocab_size (from the vocabulary) and model.start_token (<eos>)."""
+    corpus = load_corpus(cfg)
+    cfg.model.vocab_size = len(corpus.vocab)
+    cfg.model.start_token = EOS_ID
+    return cfg.validate(), corpus
+
+
+def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+        init: str | Path | None = None, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
+    """Train on the real corpus of ``cfg.data`` into ``out``; returns the summary (also summary.json)."""
+    if init is not None and resume:
+        raise SeqGANError("--init-from starts a new run from another run's weights; --resume continues this one: "
+                          "give only one of them")
+    cfg, corpus = prepare(cfg)  # every data error comes before the run directory is touched
+    print(describe(corpus.stats, cfg), file=sys.stderr, flush=True)
+    source = None
+    if init is not None:
+        source = load_checkpoint(init)
+        check_vocab(source, corpus, Path(init), "--init-from")
+        g = source["generator"]["config"]
+        if (g["emb_dim"], g["hidden_dim"]) != (cfg.model.g_emb_dim, cfg.model.g_hidden_dim):
+            raise SeqGANError(
+                f"--init-from {init}: its generator has embedding {g['emb_dim']} and hidden size {g['hidden_dim']}, "
+                f"this run's has {cfg.model.g_emb_dim} and {cfg.model.g_hidden_dim}; use the same preset or "
+                "--set model.g_emb_dim=... model.g_hidden_dim=...")
+    out = prepare_out_dir(out, resume=resume, overwrite=overwrite)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+        check_vocab(ckpt, corpus, out / "checkpoints" / "latest.pt", "--resume")
+        check_resume_config(ckpt["config"], cfg, out)
+    device = setup_torch(cfg)
+    write_json(out / "config.json", cfg.to_dict())
+    (out / "data").mkdir(exist_ok=True)
+    write_json(out / "data" / "vocab.json", corpus.vocab.to_dict())
+    if overwrite:
+        (out / "nll.png").unlink(missing_ok=True)  # the one output prepare_out_dir does not know
+    corpus.train = corpus.train.to(device)
+    corpus.valid = None if corpus.valid is None else corpus.valid.to(device)
+    models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
+
+    logger = MetricsLogger(out, tensorboard=tensorboard, resume=resume)
+    bar = Progress(enabled=progress)
+    probe_idx = torch.randperm(corpus.train.shape[0], generator=seeded_generator(cfg.seed, 3, torch.device("cpu")))
+    state = RealDataRun(cfg, out, models, None, corpus.train, logger, bar, Interrupt(),
+                        seeded_generator(cfg.seed, 2, device), corpus=corpus,
+                        probe=corpus.train[probe_idx[:cfg.eval.num_samples].to(device)])
+    if ckpt is None:
+        if source is not None:
+            loaded = init_from(models, source, Path(init))
+            state.summary["init_from"] = {"checkpoint": str(init), "loaded": loaded}
+            print(f"--init-from {init}: loaded the {loaded}", file=sys.stderr)
+        logger.text("config", "```\n" + cfg.dumps() + "\n```")
+        logger.text("data", describe(corpus.stats, cfg))
+        state.summary["data"] = corpus.stats
+        # Epoch 0: the untrained generator (the "Random" baseline), or the --init-from weights.
+        record = state.evaluate()
+        for key in ("nll_train", "nll_test"):
+            if f"eval/{key}" in record:
+                state.summary.setdefault(key, {})["random" if init is None else "init"] = record[f"eval/{key}"]
+        logger.log({"phase": "mle", "step": 0, "epoch": 0, **record, "time/elapsed_s": 0.0})
+        start = Position()
+    else:
+        start = state.restore(ckpt)
+    if start.phase != "done":
+        bar.begin(start.phase, state.phase_total(start.phase), start.step)
+    try:
+        with state.interrupt.installed():
+            seqgan(models, corpus.train, cfg.train, state, start)
+    except Interrupted as exc:
+        bar.end()
+        logger.close()
+        raise SeqGANError(f"{exc}; checkpoint written. Resume with: seqgan train --resume --out {out} "
+                          "(and the same data, preset, --config and --set flags)") from None
+    finally:
+        bar.end()
+
+    state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
+        "total": round(sum(state.timings.values()), 2)}
+    state.summary["device"] = str(device)
+    write_json(out / "summary.json", state.summary)
+    curves = {label: [(r["epoch"], r[key]) for r in logger.records if key in r]
+              for key, label in (("eval/nll_test", "NLL-test (held-out data)"), ("eval/nll_train", "NLL-train"))}
+    plot_curves(out / "nll.png", curves, pretrain_end=cfg.train.g_pretrain_epochs,
+                ylabel="NLL (nats per token)", title="Real data: NLL learning curves")
+    logger.close()
+    return state.summary
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """The flags that say what the data is and how it is read."""
+    p.add_argument("--tokenizer", required=True, choices=sorted(TOKENIZERS),
+                   help="char: every character is a token; word: whitespace split; ids: space-separated integers")
+    p.add_argument("--max-len", type=int, required=True, metavar="L",
+                   help="sequence length T of the models, <eos> included: a line keeps at most L-1 tokens")
+    p.add_argument("--min-count", type=int, help="a token needs this many occurrences for its own id (default 1)")
+    p.add_argument("--max-vocab", type=int, help="largest vocabulary, <pad>/<eos>/<unk> included (default: no limit)")
+    p.add_argument("--long-lines", choices=("truncate", "skip"),
+                   help="lines with more than L-1 tokens: cut them (default) or leave them out; both are counted")
+
+
+def data_flags(args: argparse.Namespace) -> dict[str, Any]:
+    return {"model.seq_len": args.max_len, "data.tokenizer": args.tokenizer, "data.min_count": args.min_count,
+            "data.max_vocab": args.max_vocab, "data.long_lines": args.long_lines}
+
+
+def add_parser(sub) -> None:
+    from seqgan.cli import add_config_args
+
+    p = sub.add_parser("train", help="SeqGAN on your own corpus (one sequence per line)",
+                       description="Vocabulary from --data -> MLE pre-training -> D pre-training -> Algorithm 1, "
+                                   "with NLL on --valid (NLL-test) logged in place of NLL-oracle.")
+    p.add_argument("--data", required=True, metavar="FILE", help="training corpus: UTF-8, one sequence per line")
+    p.add_argument("--valid", metavar="FILE", help="held-out corpus for eval/nll_test (same format)")
+    add_data_args(p)
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="start from the weights of another run's checkpoint (same vocabulary), e.g. its mle.pt")
+    add_config_args(p, default_preset="text_fast")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from seqgan.cli import config_from_args
+
+    paths = {"data.train_path": str(Path(args.data).resolve()),
+             "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
+    cfg = config_from_args(args, **paths, **data_flags(args))
+    summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
+                  progress=not args.no_progress)
+    key = "nll_test" if "nll_test" in summary else "nll_train"
+    print(f"\n| model | NLL-{key[4:]} (nats/token) |\n|---|---|")
+    for name, label in (("random", "Random (untrained G)"), ("init", "--init-from"), ("mle", "MLE"),
+                        ("seqgan", "SeqGAN")):
+        if name in summary[key]:
+            print(f"| {label} | {summary[key][name]:.4f} |")
+    print(f"\nwall time {summary['timings_s']['total']:.0f} s; results in {args.out}")
+    return 0
