@@ -1,0 +1,252 @@
+"""``seqgan train`` on small corpora the tests write: every tokenizer, <eos> handling, the vocabulary
+through a checkpoint, resume and --init-from, and one clear error for each kind of bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+
+import pytest
+import torch
+
+from seqgan.checkpoint import load_checkpoint
+from seqgan.data.tokenizers import get_tokenizer
+from seqgan.data.vocab import Vocab
+from seqgan.errors import SeqGANError
+from seqgan.experiments import data_cmd, evaluate, paper_task, sample, train
+
+# A few seconds per run: the tiny preset, shortened further.
+FAST = ["--preset", "tiny", "--threads", "1", "--no-progress",
+        "--set", "train.g_pretrain_epochs=2", "--set", "train.d_pretrain_steps=1", "--set", "train.adv_rounds=2",
+        "--set", "eval.final_samples=64", "--set", "eval.num_samples=64", "--set", "eval.d_samples=32"]
+WORDS = "the a cat dog sat on mat red blue big small runs jumps over under".split()
+CHARS = list("山水月花風雲天人") + list("abc")
+
+
+def cli(argv: list[str]) -> int:
+    """What seqgan.cli.main does for a command: parse, run, SeqGANError -> one line on stderr and 2."""
+    parser = argparse.ArgumentParser(prog="seqgan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (train, sample, evaluate, data_cmd, paper_task):
+        module.add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SeqGANError as exc:
+        import sys
+
+        print(f"seqgan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def write_corpus(path, kind: str, n: int, seed: int, max_tokens: int = 12) -> list[str]:
+    """n random lines for a tokenizer: words, characters (no spaces) or integer ids."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        k = rng.randint(2, max_tokens)
+        if kind == "word":
+            lines.append(" ".join(rng.choice(WORDS) for _ in range(k)))
+        elif kind == "char":
+            lines.append("".join(rng.choice(CHARS) for _ in range(k)))
+        else:
+            lines.append(" ".join(str(rng.randint(0, 20)) for _ in range(k)))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def train_args(data, out, kind="word", max_len=12, valid=None, extra=()):
+    args = ["train", "--data", str(data), "--tokenizer", kind, "--max-len", str(max_len), "--out", str(out), *FAST]
+    return args + (["--valid", str(valid)] if valid else []) + list(extra)
+
+
+@pytest.fixture(scope="module")
+def word_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("word")
+    write_corpus(root / "train.txt", "word", 300, seed=1)
+    write_corpus(root / "valid.txt", "word", 60, seed=2)
+    assert cli(train_args(root / "train.txt", root / "run", valid=root / "valid.txt")) == 0
+    return root
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("seqgan ")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    return lines[0]
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def test_run_writes_the_oracle_outputs_with_nll_test(word_run):
+    out = word_run / "run"
+    for f in ("config.json", "metrics.jsonl", "summary.json", "nll.png", "data/vocab.json", "samples/mle.txt",
+              "samples/seqgan.txt", "checkpoints/latest.pt", "checkpoints/mle.pt", "checkpoints/adversarial.pt"):
+        assert (out / f).exists(), f
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/nll_test" in r]
+    assert {r["phase"] for r in evals} == {"mle", "adversarial"}
+    assert all("eval/nll_train" in r and "disc/acc_real" in r and "eval/sample_len" in r for r in evals)
+    assert not any("eval/nll_oracle" in r for r in records)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["nll_test"]) == {"random", "mle", "seqgan"}
+    assert summary["nll_test"]["mle"] < summary["nll_test"]["random"]  # MLE learned something
+    assert summary["data"]["train"]["lines"] == 300 and summary["data"]["valid"]["lines"] == 60
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"]["start_token"] == 1 and cfg["model"]["vocab_size"] == len(WORDS) + 3
+    assert len((out / "samples" / "seqgan.txt").read_text(encoding="utf-8").split("\n")) == 64 + 1
+
+
+def test_nll_test_is_per_token_over_the_validation_file(word_run):
+    """summary.json's NLL-test = total -log G over every token and <eos> of valid.txt / their count."""
+    from seqgan.experiments.sample import load_sampler
+
+    gen, vocab, _, _ = load_sampler(word_run / "run" / "checkpoints" / "mle.pt")
+    lines = (word_run / "valid.txt").read_text().splitlines()
+    total, count = 0.0, 0
+    for line in lines:
+        ids = vocab.encode(line.split()[:11]) + [vocab.eos_id]
+        row = torch.tensor([ids + [0] * (12 - len(ids))])
+        total -= gen.log_probs(row)[0, :len(ids)].double().sum().item()
+        count += len(ids)
+    summary = json.loads((word_run / "run" / "summary.json").read_text())
+    assert abs(total / count - summary["nll_test"]["mle"]) < 1e-5
+
+
+def test_checkpoint_vocabulary_round_trip(word_run):
+    ckpt = load_checkpoint(word_run / "run" / "checkpoints" / "adversarial.pt")
+    tok = get_tokenizer("word")
+    built = Vocab.build([tok.tokenize(x) for x in (word_run / "train.txt").read_text().splitlines()])
+    assert Vocab.from_dict(ckpt["vocab"]) == built and ckpt["tokenizer"] == "word"
+    assert ckpt["generator"]["config"]["eos_token"] == 1 and ckpt["generator"]["config"]["pad_token"] == 0
+    assert ckpt["discriminator"]["config"]["pad_token"] == 0
+    on_disk = json.loads((word_run / "run" / "data" / "vocab.json").read_text())
+    assert Vocab.from_dict(on_disk) == built
+
+
+def test_samples_stop_at_eos_and_pad_after_it(word_run):
+    from seqgan.experiments.sample import load_sampler
+
+    gen, vocab, _, _ = load_sampler(word_run / "run" / "checkpoints" / "adversarial.pt")
+    rows = gen.sample(500, generator=torch.Generator().manual_seed(0))
+    ended = (rows == vocab.eos_id).cumsum(dim=1) > 0
+    after = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1)  # strictly after the first <eos>
+    assert (rows[after] == vocab.pad_id).all()
+    assert (rows[~after] != vocab.pad_id).all()  # <pad> is never sampled
+    assert ended[:, -1].float().mean() > 0.5  # most sequences end (the data's lines are short)
+
+
+# ---------------------------------------------------------------------------- tokenizers
+
+
+@pytest.mark.parametrize("kind", ["char", "ids"])
+def test_every_tokenizer_trains_and_samples_decode(tmp_path, kind):
+    lines = write_corpus(tmp_path / "train.txt", kind, 200, seed=3)
+    out = tmp_path / "run"
+    assert cli(train_args(tmp_path / "train.txt", out, kind=kind, max_len=10,
+                          extra=["--set", "train.adv_rounds=1"])) == 0
+    samples = (out / "samples" / "seqgan.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(samples) == 64
+    tok = get_tokenizer(kind)
+    alphabet = {t for x in lines for t in tok.tokenize(x)}
+    unk = {"char": "\ufffd", "ids": "<unk>"}[kind]  # how a sampled <unk> is written
+    for s in samples:
+        tokens = s.split() if kind == "ids" else tok.tokenize(s)
+        assert len(tokens) <= 10 and set(tokens) <= alphabet | {unk}  # T = 10: a sequence may have no <eos>
+        assert " ".join(tokens) == s if kind == "ids" else tok.detokenize(tokens) == s  # the tokenizer's rule
+
+
+def test_long_lines_truncated_or_skipped_and_counted(tmp_path, capsys):
+    lines = write_corpus(tmp_path / "train.txt", "word", 200, seed=4, max_tokens=14)
+    too_long = sum(len(x.split()) > 9 for x in lines)
+    assert too_long > 0
+    for mode in ("truncate", "skip"):
+        out = tmp_path / mode
+        assert cli(train_args(tmp_path / "train.txt", out, max_len=10,
+                              extra=["--long-lines", mode, "--set", "train.adv_rounds=0"])) == 0
+        stats = json.loads((out / "summary.json").read_text())["data"]["train"]
+        assert stats[{"truncate": "truncated", "skip": "skipped"}[mode]] == too_long
+        assert stats["kept"] == 200 - (too_long if mode == "skip" else 0)
+        assert f"{too_long} {mode.replace('truncate', 'truncated').replace('skip', 'skipped')}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- resume, init-from
+
+
+def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeypatch):
+    """Stop after MLE epoch 1 (as Ctrl-C would), --resume: the final G equals the uninterrupted run's."""
+    out = tmp_path / "run"
+    original = train.RealDataRun.step_done
+
+    def stop_once(self, phase, step, metrics):
+        if phase == "mle" and step == 1 and not getattr(self.interrupt, "seen", False):
+            self.interrupt.requested = self.interrupt.seen = True
+        original(self, phase, step, metrics)
+
+    monkeypatch.setattr(train.RealDataRun, "step_done", stop_once)
+    args = train_args(word_run / "train.txt", out, valid=word_run / "valid.txt")
+    assert cli(args) == 2
+    monkeypatch.setattr(train.RealDataRun, "step_done", original)
+    assert cli(args + ["--resume"]) == 0
+    a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
+    b = load_checkpoint(word_run / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_init_from_starts_at_the_source_generator(word_run, tmp_path):
+    out = tmp_path / "init"
+    assert cli(train_args(word_run / "train.txt", out, valid=word_run / "valid.txt",
+                          extra=["--init-from", str(word_run / "run" / "checkpoints" / "mle.pt"),
+                                 "--set", "train.adv_rounds=0"])) == 0
+    new = json.loads((out / "summary.json").read_text())
+    old = json.loads((word_run / "run" / "summary.json").read_text())
+    assert abs(new["nll_test"]["init"] - old["nll_test"]["mle"]) < 1e-9
+    assert new["init_from"]["loaded"] == "generator and discriminator"
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+def test_resume_or_init_from_with_another_vocabulary_is_refused(word_run, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text((word_run / "train.txt").read_text() + "zebra giraffe\n", encoding="utf-8")
+    resumed = train_args(other, word_run / "run", valid=word_run / "valid.txt") + ["--resume"]
+    assert cli(resumed) == 2
+    assert "vocabulary does not match" in one_line_error(capsys)
+    init = train_args(other, tmp_path / "new", extra=["--init-from", str(word_run / "run" / "checkpoints" / "mle.pt")])
+    assert cli(init) == 2
+    msg = one_line_error(capsys)
+    assert "vocabulary does not match" in msg and "--init-from" in msg
+    assert not (tmp_path / "new").exists()  # refused before a run directory was made
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"the cat\n\xff\xfe dog\n", "not UTF-8: line 2"),
+    (b"the cat\n   \nthe dog\n", "line 2 is blank"),
+    (b"the cat\nsat <eos> on\n", "reserved"),
+])
+def test_bad_data_one_clear_error_and_no_run_directory(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    assert cli(train_args(bad, tmp_path / "run")) == 2
+    msg = one_line_error(capsys)
+    assert message in msg and str(bad) in msg
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_ids_and_flags(tmp_path, capsys):
+    data = tmp_path / "ids.txt"
+    data.write_text("1 2 3\n4 five 6\n", encoding="utf-8")
+    assert cli(train_args(data, tmp_path / "run", kind="ids")) == 2
+    assert "line 2" in one_line_error(capsys)
+    write_corpus(data, "word", 50, seed=5)
+    assert cli(train_args(data, tmp_path / "run", max_len=5)) == 2  # tiny's D has a window of 10
+    assert "D window width" in one_line_error(capsys)
+    assert cli(train_args(data, tmp_path / "run", extra=["--set", "data.min_count=0"])) == 2
+    assert "data.min_count must be at least 1" in one_line_error(capsys)
+    assert cli(train_args(data, tmp_path / "run", extra=["--resume", "--init-from", "x.pt"])) == 2
+    assert "give only one of them" in one_line_error(capsys)
