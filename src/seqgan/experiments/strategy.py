@@ -1,0 +1,130 @@
+"""``seqgan strategy``: the training-strategy study of the paper's Figure 3.
+
+SeqGAN (Algorithm 1 from line 6) under several settings of (g-steps, d-steps, k) and optionally
+the roll-out count N, every one from the same pre-trained G and D (pre-training runs once, with
+the base config's k for D pre-training, or comes from ``--pretrained``). Each setting trains
+``train.adv_rounds`` rounds. Run directory:
+
+    config.json                the base config (the settings change only train.g_steps, d_steps,
+                               d_epochs and rollouts of the adversarial phase)
+    pretrain/                  as in ``seqgan table1``
+    g1_d5_k3/, g100_d1_k10/, … one per setting (``_nN`` added when N is given): metrics.jsonl,
+                               checkpoints/, samples/final.txt, per_seq_nll.npy, result.json
+    strategy.md/.json/.csv, figure3.png
+
+The default settings are the four panels of the paper's Figure 3: (a) g=100, d=1, k=10;
+(b) g=30, d=1, k=30; (c) g=1, d=1, k=10; (d) g=1, d=5, k=3, the paper's main setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seqgan.config import Config
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import Interrupted
+from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, method_curves, open_run,
+                                       pretrain, resume_hint, run_method, synthetic_config, write_table)
+from seqgan.plots import plot_curves
+
+DEFAULT_SETTINGS = "100,1,10;30,1,30;1,1,10;1,5,3"
+FORMAT = ('expected settings separated by ";", each "g,d,k" or "g,d,k,N" with integers g-steps >= 1, '
+          'd-steps >= 0, k (D epochs per d-step) >= 1 and roll-outs N >= 1, e.g. --settings "1,5,3;1,1,10;30,1,30,8"')
+SETTING_DIR = re.compile(r"^g\d+_d\d+_k\d+(_n\d+)?$")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One training strategy of Algorithm 1's loop (paper, Figure 3)."""
+
+    g_steps: int
+    d_steps: int
+    k: int
+    rollouts: int | None = None  # None: the config's train.rollouts
+
+    @property
+    def name(self) -> str:
+        return f"g{self.g_steps}_d{self.d_steps}_k{self.k}" + ("" if self.rollouts is None else f"_n{self.rollouts}")
+
+    @property
+    def label(self) -> str:
+        n = "" if self.rollouts is None else f", N={self.rollouts}"
+        return f"g={self.g_steps}, d={self.d_steps}, k={self.k}{n}"
+
+    def apply(self, cfg: Config) -> Config:
+        out = copy.deepcopy(cfg)
+        out.train.g_steps, out.train.d_steps, out.train.d_epochs = self.g_steps, self.d_steps, self.k
+        if self.rollouts is not None:
+            out.train.rollouts = self.rollouts
+        return out.validate()
+
+
+def parse_settings(text: str) -> list[Setting]:
+    """'g,d,k;g,d,k,N;…' -> settings, refusing anything else with the expected format in the message."""
+    settings: list[Setting] = []
+    items = [s.strip() for s in text.split(";")]
+    if not any(items):
+        raise SeqGANError(f"--settings {text!r} is empty; {FORMAT}")
+    for item in items:
+        if not item:
+            continue  # a trailing ';' is harmless
+        parts = [p.strip() for p in item.split(",")]
+        if len(parts) not in (3, 4) or not all(re.fullmatch(r"\d+", p) for p in parts):
+            raise SeqGANError(f"--settings: cannot read {item!r}; {FORMAT}")
+        g, d, k, *n = map(int, parts)
+        if g < 1 or k < 1 or (n and n[0] < 1):
+            raise SeqGANError(f"--settings: {item!r} is out of range; {FORMAT}")
+        setting = Setting(g, d, k, n[0] if n else None)
+        if setting in settings:
+            raise SeqGANError(f"--settings: {item!r} appears twice; give each setting once")
+        settings.append(setting)
+    return settings
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "strategy", help="the paper's Figure 3: SeqGAN under several (g-steps, d-steps, k[, N]) settings",
+        description="Pre-train once, then run Algorithm 1's adversarial phase under each setting from the same "
+                    "checkpoint; one plot of their NLL-oracle curves.")
+    add_shared_args(p)
+    p.add_argument("--settings", default=DEFAULT_SETTINGS, metavar="G,D,K[,N];…",
+                   help=f'settings separated by ";" (default "{DEFAULT_SETTINGS}": the paper\'s Figure 3 (a)-(d))')
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = parse_settings(args.settings)
+    cfg = synthetic_config(args)
+    runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
+    out = Path(args.out)
+    stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()
+    out = open_run(args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv", "figure3.png"))
+    progress, started = not args.no_progress, time.perf_counter()
+    pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
+    results, labels = {}, {s.name: s.label for s in settings}
+    try:
+        start = check_pretrained(pre_dir, cfg) if args.pretrained else pretrain(cfg, pre_dir, progress=progress)
+        for s in settings:
+            results[s.name] = run_method("seqgan", runs[s.name], None, out / s.name, start, label=s.label,
+                                         progress=progress)
+    except Interrupted as exc:
+        raise Interrupted(f"{exc}. {resume_hint(args, out)}") from None
+    per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
+    main_setting = Setting(1, 5, 3).name  # the paper's main setting is the reference of the t-tests, if run
+    reference = main_setting if main_setting in results else None
+    rows = build_table(results, per_seq, reference)
+    md = write_table(out, "strategy", rows, {"config": cfg.to_dict(), "settings": [s.__dict__ for s in settings],
+                                             "reference": reference}, paper=False,
+                     reference=labels.get(reference, "—"))
+    plot_curves(out / "figure3.png", method_curves(pre_dir, {k: out / k for k in results}, labels, cfg),
+                pretrain_end=cfg.train.g_pretrain_epochs, title="SeqGAN under different training strategies (Figure 3)")
+    print("\n" + md)
+    print(f"\nthis command: {time.perf_counter() - started:.0f} s; results in {out}")
+    return 0

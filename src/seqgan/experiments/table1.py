@@ -1,0 +1,465 @@
+"""``seqgan table1``: the paper's Table 1 and Figure 2 on the synthetic (oracle) task.
+
+Five methods on one oracle and one training set S, scored by NLL-oracle (per token, nats):
+
+* **Random**: G at initialisation;
+* **MLE**: the pre-trained G, trained on by MLE for ``train.adv_rounds`` more epochs;
+* **Scheduled Sampling**: the pre-trained G, ``train.adv_rounds`` epochs of Scheduled Sampling;
+* **PG-BLEU**: the pre-trained G, ``train.adv_rounds`` rounds of ``train.g_steps`` policy-gradient
+  updates whose reward is BLEU against S (no D);
+* **SeqGAN**: the pre-trained G and D, ``train.adv_rounds`` rounds of Algorithm 1.
+
+Pre-training (Algorithm 1, lines 1-5, exactly as ``seqgan oracle``) runs once; every method
+starts from its checkpoint, with the same optimiser and RNG states. Run directory:
+
+    config.json, baselines.json   the resolved settings (``--resume`` checks both)
+    pretrain/                     G's MLE pre-training then D's; checkpoints/{init,mle,d_pretrain}.pt
+    random/ mle/ ss/ pg_bleu/ seqgan/
+                                  one per method: metrics.jsonl, checkpoints/, samples/final.txt,
+                                  per_seq_nll.npy, result.json (written last: the method is done)
+    table1.md/.json/.csv, figure2.png
+
+Each method's final NLL-oracle is the mean over ``eval.final_samples`` fresh samples drawn from
+the method's own RNG stream, so the methods' samples are independent, as Welch's t-test of each
+baseline's per-sequence NLL against SeqGAN's assumes. The periodic evaluations of figure2.png
+(``eval.num_samples`` samples every ``eval.every`` epochs/rounds) continue pre-training's
+evaluation stream, restored from its checkpoint. The wall time of a method is its own training
+time after the shared pre-training, evaluation excluded (``time/train_s`` in its metrics.jsonl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.cli import add_config_args, config_from_args
+from seqgan.config import Config
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir,
+                                       seeded_generator, setup_torch, write_json, write_sequences)
+from seqgan.experiments.oracle import OracleRun, build_discriminator, build_generator, build_oracle
+from seqgan.logger import MetricsLogger, Progress
+from seqgan.metrics.nll import nll_oracle
+from seqgan.metrics.stats import mean_and_stderr, welch_ttest
+from seqgan.models.generator import Generator
+from seqgan.plots import plot_curves
+from seqgan.train.adversarial import Models, Position, seqgan
+from seqgan.train.baselines import BaselineConfig, bleu_scorer, pg_bleu_step, ss_epoch, ss_probability
+from seqgan.train.mle import mle_epoch
+
+METHODS = {"random": "Random", "mle": "MLE", "ss": "Scheduled Sampling", "pg_bleu": "PG-BLEU", "seqgan": "SeqGAN"}
+PHASE = {"random": "random", "mle": "mle_continued", "ss": "scheduled_sampling", "pg_bleu": "pg_bleu",
+         "seqgan": "adversarial"}
+PAPER = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg_bleu": 8.946, "seqgan": 8.736}  # Table 1
+
+
+def rng(device: torch.device, *key: Any) -> torch.Generator:
+    """A torch.Generator seeded from a readable key (e.g. ('final', seed, 'mle')), independent of
+    every other stream and stable across processes (unlike Python's salted ``hash``)."""
+    digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=8).digest()
+    g = torch.Generator(device=device)
+    g.manual_seed(int.from_bytes(digest, "little") >> 1)
+    return g
+
+
+# ------------------------------------------------------------------------- pre-training
+
+
+class _PretrainOnly:
+    """Hooks for Algorithm 1 run with zero adversarial rounds: stop after D pre-training."""
+
+    def __init__(self, run: OracleRun):
+        self.run = run
+
+    def step_done(self, phase: str, step: int, metrics: dict[str, float]) -> None:
+        self.run.step_done(phase, step, metrics)
+
+    def phase_done(self, phase: str) -> None:
+        if phase != "adversarial":
+            self.run.phase_done(phase)
+
+
+def pretrain(cfg: Config, out: Path, *, progress: bool = True, tensorboard: bool = True) -> Path:
+    """Algorithm 1, lines 1-5, as ``seqgan oracle`` runs them, into ``out``; continues a partial run.
+    Returns the checkpoint after D pre-training, the start of every method but Random (which starts
+    from ``checkpoints/init.pt``, G and D as initialised)."""
+    done = out / "checkpoints" / "d_pretrain.pt"
+    if done.exists():
+        return done
+    pre_cfg = copy.deepcopy(cfg)
+    pre_cfg.train.adv_rounds = 0  # this run is pre-training only; its checkpoints say so
+    out.mkdir(parents=True, exist_ok=True)
+    latest = out / "checkpoints" / "latest.pt"
+    ckpt = load_checkpoint(latest, map_location=cfg.device) if latest.exists() else None
+    device = setup_torch(cfg)
+    oracle = build_oracle(cfg).to(device) if ckpt is None else \
+        build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
+    real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
+    models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
+    logger = MetricsLogger(out, tensorboard=tensorboard, resume=ckpt is not None)
+    bar = Progress(enabled=progress)
+    state = OracleRun(pre_cfg, out, models, oracle, real, logger, bar, Interrupt(),
+                      seeded_generator(cfg.seed, 2, device))
+    if ckpt is None:
+        write_json(out / "config.json", pre_cfg.to_dict())
+        write_sequences(out / "data" / "train.txt", real)
+        state.save(Position("mle", 0), tag="init")
+        logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
+        start = Position()
+    else:
+        start = state.restore(ckpt)
+    bar.begin(start.phase, state.phase_total(start.phase), start.step)
+    try:
+        with state.interrupt.installed():
+            seqgan(models, real, pre_cfg.train, _PretrainOnly(state), start)
+    except Interrupted as exc:
+        raise Interrupted(f"pre-training: {exc}; checkpoint written") from None
+    finally:
+        bar.end()
+        logger.close()
+    state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()}
+    write_json(out / "summary.json", state.summary)
+    return done
+
+
+def synthetic_config(args: argparse.Namespace) -> Config:
+    """The resolved config of a synthetic-task command; a real corpus (data.train_path) is refused."""
+    cfg = config_from_args(args, **{"data.oracle_params": args.oracle_params})
+    if getattr(cfg.data, "train_path", None):
+        command = getattr(args, "command", "table1")
+        raise SeqGANError(f"seqgan {command} is the synthetic (oracle) experiment: NLL-oracle needs an oracle, "
+                          "so leave data.train_path unset")
+    return cfg
+
+
+def check_pretrained(path: Path, cfg: Config) -> Path:
+    """A finished pre-training directory given by --pretrained, made with the same settings as this run."""
+    ckpt_path = path / "checkpoints" / "d_pretrain.pt"
+    if not ckpt_path.exists():
+        raise SeqGANError(f"--pretrained {path}: no finished pre-training there (missing {ckpt_path}); "
+                          "give the pretrain/ directory of a finished table1 or strategy run")
+    saved = load_checkpoint(ckpt_path)["config"]
+    now = cfg.to_dict()
+    keys = ["seed"] + [f"model.{k}" for k in now["model"]] + [f"data.{k}" for k in now["data"]] + [
+        f"train.{k}" for k in ("batch_size", "g_lr", "g_grad_clip", "g_pretrain_epochs", "d_lr",
+                               "d_pretrain_steps", "d_epochs", "rollout_policy", "rollout_update_rate")]
+    get = lambda d, k: d[k] if "." not in k else d[k.split(".")[0]][k.split(".")[1]]  # noqa: E731
+    diffs = [f"{k}: pre-training used {get(saved, k)!r}, this run asks for {get(now, k)!r}"
+             for k in keys if get(saved, k) != get(now, k)]
+    if diffs:
+        raise SeqGANError(f"--pretrained {path} does not fit this run: " + "; ".join(diffs))
+    return ckpt_path
+
+
+# ---------------------------------------------------------------------- one method
+
+
+@dataclass
+class MethodRun(OracleRun):
+    """OracleRun's evaluation, logging, checkpoints and progress for one method after pre-training.
+    The x axis continues pre-training's (epoch = g_pretrain_epochs + round); ``time/train_s`` is the
+    method's training time so far, evaluation excluded."""
+
+    method: str = "seqgan"
+    label: str = ""
+    final_rng: torch.Generator | None = None
+    train_time: float = 0.0
+    last_mark: float = field(default_factory=time.perf_counter)
+
+    def phase_total(self, phase: str) -> int:
+        return 0 if self.method == "random" else self.cfg.train.adv_rounds
+
+    def epoch(self, phase: str, step: int) -> int:
+        return self.cfg.train.g_pretrain_epochs + step
+
+    def evaluate(self, with_nll: bool = True) -> dict[str, float]:
+        if self.method == "seqgan":
+            return super().evaluate(with_nll)  # D's accuracy too
+        return {"eval/nll_oracle": nll_oracle(self.models.gen, self.oracle, self.cfg.eval.num_samples,
+                                              generator=self.eval_rng)[0]}
+
+    def step_done(self, phase: str, step: int, metrics: dict[str, float]) -> None:
+        self.train_time += time.perf_counter() - self.last_mark
+        super().step_done(phase, step, {**metrics, "time/train_s": round(self.train_time, 3)})
+        self.last_mark = time.perf_counter()
+
+    def phase_done(self, phase: str) -> None:
+        """The final evaluation on eval.final_samples; result.json is written last."""
+        self.progress.end()
+        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
+        self.save(Position("done", 0), tag="final")
+        nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
+                                           generator=self.final_rng)
+        write_sequences(self.out / "samples" / "final.txt", samples)
+        np.save(self.out / "per_seq_nll.npy", per_seq.cpu().numpy())
+        mean, stderr = mean_and_stderr(per_seq.cpu().numpy())
+        result = {"method": self.method, "label": self.label, "nll_oracle": mean, "stderr": stderr,
+                  "num_samples": int(per_seq.numel()), "rounds": self.phase_total(phase),
+                  "train_time_s": round(self.train_time, 2), "wall_time_s": round(self.elapsed(), 2)}
+        write_json(self.out / "result.json", result)
+        print(f"{self.label}: NLL-oracle {nll:.4f} ({per_seq.numel()} samples)", file=sys.stderr, flush=True)
+
+
+def train_method(method: str, m: Models, real: torch.Tensor, cfg: Config, bcfg: BaselineConfig,
+                 hooks: MethodRun, done: int) -> None:
+    """What each method does after the shared pre-training, round ``done`` + 1 onwards."""
+    t = cfg.train
+    if method == "seqgan":  # Algorithm 1 from line 6
+        seqgan(m, real, t, hooks, start=Position("adversarial", done))
+        return
+    phase = PHASE[method]
+    scorer = bleu_scorer(real, bcfg.bleu_order) if method == "pg_bleu" else None
+    for rnd in range(done, hooks.phase_total(phase)):
+        if method == "mle":  # the same loss and optimiser as pre-training, continued
+            metrics = {"gen/mle_loss": mle_epoch(m.gen, m.mle_opt, real, t.batch_size, t.g_grad_clip)}
+        elif method == "ss":  # continues pre-training's optimiser too; the draws of epoch e have their own stream
+            p = ss_probability(bcfg.ss_schedule, rnd + 1, t.adv_rounds, bcfg.ss_max_prob, bcfg.ss_steepness)
+            g = rng(real.device, "ss", cfg.seed, rnd + 1)
+            metrics = {"gen/ss_loss": ss_epoch(m.gen, m.mle_opt, real, t.batch_size, t.g_grad_clip, p, g),
+                       "gen/ss_prob": p}
+        else:  # pg_bleu: Algorithm 1's g-steps with BLEU for D, no d-steps
+            metrics = {}
+            for _ in range(t.g_steps):
+                metrics = pg_bleu_step(m.gen, m.rollout.policy, m.pg_opt, scorer, t.batch_size, t.rollouts,
+                                       t.g_grad_clip)
+            m.rollout.update()
+        hooks.step_done(phase, rnd + 1, metrics)
+    hooks.phase_done(phase)
+
+
+def run_method(method: str, cfg: Config, bcfg: BaselineConfig, out: Path, start_ckpt: Path, *,
+               label: str | None = None, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
+    """Train one method from ``start_ckpt`` into ``out`` and evaluate it; returns result.json's content.
+    A finished method (result.json present) is skipped; a partial one continues from its latest checkpoint."""
+    if (out / "result.json").exists():
+        return json.loads((out / "result.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    latest = out / "checkpoints" / "latest.pt"
+    partial = latest.exists()
+    ckpt = load_checkpoint(latest if partial else start_ckpt, map_location=cfg.device)
+    device = setup_torch(cfg)
+    oracle = build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
+    real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # the same S
+    models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
+    logger = MetricsLogger(out, tensorboard=tensorboard, resume=partial)
+    state = MethodRun(cfg, out, models, oracle, real, logger, Progress(enabled=progress), Interrupt(),
+                      seeded_generator(cfg.seed, 2, device), method=method, label=label or METHODS[method],
+                      final_rng=rng(device, "final", cfg.seed, out.name))
+    position = state.restore(ckpt)  # models, optimisers, RNG states (of pre-training when starting)
+    if partial:
+        state.train_time = next((r["time/train_s"] for r in reversed(logger.records) if "time/train_s" in r), 0.0)
+    else:
+        write_json(out / "config.json", cfg.to_dict())
+        state.summary, state.timings, state.phase_started = {}, {}, time.perf_counter()
+        position = Position(PHASE[method], 0)
+    state.last_mark = time.perf_counter()
+    try:
+        with state.interrupt.installed():
+            if position.phase == "done":
+                state.phase_done(PHASE[method])
+            else:
+                state.progress.begin(f"{state.label}", state.phase_total(position.phase), position.step)
+                train_method(method, models, real, cfg, bcfg, state, position.step)
+    except Interrupted as exc:
+        raise Interrupted(f"{state.label}: {exc}; checkpoint written") from None
+    finally:
+        state.progress.end()
+        logger.close()
+    return json.loads((out / "result.json").read_text())
+
+
+# ------------------------------------------------------------------------- the table
+
+
+def curve(out: Path, epoch_from: int = 0) -> list[tuple[float, float]]:
+    """(epoch, NLL-oracle) points of the periodic evaluations in out/metrics.jsonl."""
+    path = out / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [(r["epoch"], r["eval/nll_oracle"]) for r in records if "eval/nll_oracle" in r and r["epoch"] >= epoch_from]
+
+
+def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], cfg: Config) -> dict[str, list]:
+    """Figure 2's lines: pre-training once, then each method continuing from its last point."""
+    pre = curve(pre_dir)
+    end = [p for p in pre if p[0] == cfg.train.g_pretrain_epochs][-1:]
+    curves = {"MLE pre-training (shared)": pre}
+    for key, out in runs.items():
+        if key == "random":
+            result = json.loads((out / "result.json").read_text())
+            x_end = cfg.train.g_pretrain_epochs + cfg.train.adv_rounds
+            curves[labels[key]] = [(0, result["nll_oracle"]), (x_end, result["nll_oracle"])]
+        else:
+            curves[labels[key]] = end + curve(out, epoch_from=cfg.train.g_pretrain_epochs + 1)
+    return curves
+
+
+def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray],
+                reference: str | None = "seqgan") -> list[dict[str, Any]]:
+    """One row per method; p-value of Welch's t-test of the method's per-sequence NLL against the
+    reference's (SeqGAN's in Table 1); t > 0 means a higher (worse) NLL than the reference."""
+    rows = []
+    for key, res in results.items():
+        p = t = None
+        if key != reference and reference in per_seq:
+            t, p = welch_ttest(per_seq[key], per_seq[reference])
+        rows.append({"method": res["label"], "key": key, "nll_oracle": res["nll_oracle"], "stderr": res["stderr"],
+                     "p_value": p, "t_statistic": t, "wall_time_s": res["train_time_s"],
+                     "wall_time_with_eval_s": res["wall_time_s"], "num_samples": res["num_samples"],
+                     "paper_nll_oracle": PAPER.get(key)})
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], paper: bool = True, reference: str = "SeqGAN") -> str:
+    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | wall time (s) |"
+    head += " paper |" if paper else ""
+    lines = [head, "|" + "---|" * (6 if paper else 5)]
+    for r in rows:
+        p = "—" if r["p_value"] is None else "< 1e-300" if r["p_value"] == 0 else f"{r['p_value']:.3g}"
+        cells = [r["method"], f"{r['nll_oracle']:.4f}", f"{r['stderr']:.4f}", p, f"{r['wall_time_s']:.1f}"]
+        if paper:
+            cells.append("" if r.get("paper_nll_oracle") is None else f"{r['paper_nll_oracle']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_table(out: Path, stem: str, rows: list[dict[str, Any]], extra: dict[str, Any], paper: bool = True,
+                reference: str = "SeqGAN") -> str:
+    """``stem``.md/.json/.csv; returns the Markdown."""
+    md = markdown(rows, paper, reference)
+    (out / f"{stem}.md").write_text(md + "\n", encoding="utf-8")
+    write_json(out / f"{stem}.json", {"rows": rows, **extra})
+    cols = ["method", "nll_oracle", "stderr", "p_value", "wall_time_s"]
+    with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        w.writerows([[("" if r[c] is None else r[c]) for c in cols] for r in rows])
+    return md
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_shared_args(p: argparse.ArgumentParser) -> None:
+    add_config_args(p)
+    p.add_argument("--oracle-params", metavar="FILE",
+                   help="the authors' target_params.pkl (default: a fresh N(0,1) oracle from the seed)")
+    p.add_argument("--pretrained", metavar="DIR", help="reuse the finished pretrain/ directory of another "
+                   "table1 or strategy run with the same settings instead of pre-training again")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "table1", help="the paper's Table 1 and Figure 2: Random, MLE, Scheduled Sampling, PG-BLEU, SeqGAN",
+        description="Pre-train once, then train each method from the same checkpoint for train.adv_rounds "
+                    "epochs/rounds; NLL-oracle on eval.final_samples samples, Welch's t-test against SeqGAN.")
+    add_shared_args(p)
+    d = BaselineConfig()
+    p.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated subset of {', '.join(METHODS)} "
+                   "(default: all); with --resume, finished methods are skipped")
+    p.add_argument("--ss-schedule", choices=("linear", "exponential", "inverse_sigmoid"),
+                   help=f"Scheduled Sampling's rise of the sampling probability (default {d.ss_schedule})")
+    p.add_argument("--ss-max-prob", type=float,
+                   help=f"Scheduled Sampling's sampling probability in its last epoch (default {d.ss_max_prob})")
+    p.add_argument("--ss-steepness", type=float,
+                   help=f"s of the exponential and inverse-sigmoid schedules (default {d.ss_steepness})")
+    p.add_argument("--bleu-order", type=int, help=f"PG-BLEU's n-gram order (default {d.bleu_order})")
+    p.set_defaults(func=main)
+
+
+def baseline_config(args: argparse.Namespace) -> BaselineConfig:
+    flags = {"ss_schedule": args.ss_schedule, "ss_max_prob": args.ss_max_prob,
+             "ss_steepness": args.ss_steepness, "bleu_order": args.bleu_order}
+    return dataclasses.replace(BaselineConfig(), **{k: v for k, v in flags.items() if v is not None}).validate()
+
+
+def parse_methods(text: str) -> list[str]:
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in keys if k not in METHODS]
+    if bad or not keys:
+        raise SeqGANError(f"--methods {text!r}: expected a comma-separated subset of {', '.join(METHODS)}")
+    return [k for k in METHODS if k in keys]  # the table's order
+
+
+def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
+    """What an interrupted command says (the CLI exits 130 with it): how to continue."""
+    return Interrupted(f"Resume with: seqgan {getattr(args, 'command', 'table1')} --resume --out {out} "
+                       "(and the same --preset/--config/--set and experiment flags)")
+
+
+def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...], extra_file: str | None = None,
+             extra: dict | None = None) -> Path:
+    """--out DIR for a multi-run experiment: refuse, resume (checking the settings) or overwrite."""
+    out = Path(args.out)
+    if args.overwrite and out.is_dir():
+        for name in own:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out = prepare_out_dir(out, resume=args.resume, overwrite=args.overwrite)
+    if args.resume:
+        check_resume_config(json.loads((out / "config.json").read_text()), cfg, out)
+        if extra_file and (out / extra_file).exists() and json.loads((out / extra_file).read_text()) != extra:
+            raise SeqGANError(f"--resume {out}: the baseline flags differ from the run's {extra_file} "
+                              f"({json.loads((out / extra_file).read_text())}); resume with the same flags")
+    write_json(out / "config.json", cfg.to_dict())
+    if extra_file:
+        write_json(out / extra_file, extra or {})
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = synthetic_config(args)
+    bcfg = baseline_config(args)
+    methods = parse_methods(args.methods)
+    out = open_run(args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv", "figure2.png"),
+                   "baselines.json", bcfg.to_dict())
+    progress, started = not args.no_progress, time.perf_counter()
+    pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
+    results = {}
+    try:
+        start = check_pretrained(pre_dir, cfg) if args.pretrained else pretrain(cfg, pre_dir, progress=progress)
+        for key in methods:
+            begin = pre_dir / "checkpoints" / "init.pt" if key == "random" else start
+            results[key] = run_method(key, cfg, bcfg, out / key, begin, progress=progress)
+    except Interrupted as exc:
+        raise Interrupted(f"{exc}. {resume_hint(args, out)}") from None
+    for key in METHODS:  # finished methods of earlier invocations count too
+        if key not in results and (out / key / "result.json").exists():
+            results[key] = json.loads((out / key / "result.json").read_text())
+    results = {k: results[k] for k in METHODS if k in results}
+    per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
+    rows = build_table(results, per_seq)
+    pre_summary = json.loads((pre_dir / "summary.json").read_text())
+    extra = {"config": cfg.to_dict(), "baselines": bcfg.to_dict(),
+             "pretrain": {"dir": str(pre_dir), "nll_oracle_after_mle": pre_summary.get("nll_oracle", {}).get("mle"),
+                          "timings_s": pre_summary.get("timings_s", {})},
+             "units": "NLL-oracle: nats per token, mean over eval.final_samples samples; wall time: seconds of the "
+                      "method's own training after the shared pre-training, evaluation excluded",
+             "paper": {METHODS[k]: v for k, v in PAPER.items()}}
+    md = write_table(out, "table1", rows, extra)
+    plot_curves(out / "figure2.png", method_curves(pre_dir, {k: out / k for k in results}, METHODS, cfg),
+                pretrain_end=cfg.train.g_pretrain_epochs, title="NLL-oracle of the five methods (Figure 2)")
+    pre_t = pre_summary.get("timings_s", {})
+    print("\n" + md)
+    print(f"\nshared pre-training: MLE {pre_t.get('mle', 0):.0f} s, D {pre_t.get('d_pretrain', 0):.0f} s "
+          f"(NLL-oracle after MLE pre-training: {extra['pretrain']['nll_oracle_after_mle']:.4f}); "
+          f"this command: {time.perf_counter() - started:.0f} s; results in {out}")
+    return 0

@@ -1,0 +1,175 @@
+"""`seqgan table1` and `seqgan strategy` end to end on the tiny preset, called through their own
+add_parser/main as the CLI will: every output, the statistics against scipy, resume, and bad input."""
+
+import argparse
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.config import resolve
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import Interrupted
+from seqgan.experiments import strategy, table1
+from seqgan.experiments.table1 import MethodRun
+from seqgan.metrics.nll import sequence_nll
+from seqgan.models.generator import Generator
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+FAST = ["--preset", "tiny", "--no-progress", "--threads", "1"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="seqgan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    table1.add_parser(sub)
+    strategy.add_parser(sub)
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("table1") / "run"
+    assert cli("table1", *FAST, "--out", str(out)) == 0
+    return out
+
+
+def test_table1_writes_every_output(run, capsys):
+    cfg = resolve("tiny")
+    for f in ("config.json", "baselines.json", "table1.md", "table1.json", "table1.csv", "figure2.png",
+              "pretrain/checkpoints/init.pt", "pretrain/checkpoints/d_pretrain.pt", "pretrain/metrics.jsonl"):
+        assert (run / f).exists(), f
+    for key in table1.METHODS:
+        assert (run / key / "result.json").exists() and (run / key / "metrics.jsonl").exists(), key
+        lines = (run / key / "samples" / "final.txt").read_text().splitlines()
+        assert len(lines) == cfg.eval.final_samples and all(len(l.split()) == cfg.model.seq_len for l in lines)
+    rows = json.loads((run / "table1.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["Random", "MLE", "Scheduled Sampling", "PG-BLEU", "SeqGAN"]
+    with open(run / "table1.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "wall_time_s"]
+    assert [float(r["nll_oracle"]) for r in table] == pytest.approx([r["nll_oracle"] for r in rows])
+    assert (run / "table1.md").read_text().startswith("| method | NLL-oracle | std. error | p-value vs SeqGAN |")
+
+
+def test_every_method_trained_from_the_shared_pretraining(run):
+    cfg = resolve("tiny")
+    results = {k: json.loads((run / k / "result.json").read_text()) for k in table1.METHODS}
+    pre = json.loads((run / "pretrain" / "summary.json").read_text())["nll_oracle"]["mle"]
+    assert results["random"]["nll_oracle"] > pre + 0.5 and results["random"]["rounds"] == 0
+    for key in ("mle", "ss", "pg_bleu", "seqgan"):
+        assert results[key]["nll_oracle"] < results["random"]["nll_oracle"] - 0.5, key
+        records = [json.loads(l) for l in (run / key / "metrics.jsonl").read_text().splitlines()]
+        # one record per round, on the x axis after pre-training, with the method's own training metrics
+        assert [r["epoch"] for r in records] == [cfg.train.g_pretrain_epochs + i for i in range(1, 4)]
+        assert results[key]["rounds"] == cfg.train.adv_rounds and results[key]["train_time_s"] > 0
+    ss = [json.loads(l) for l in (run / "ss" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["gen/ss_prob"] for r in ss] == sorted(r["gen/ss_prob"] for r in ss) and ss[-1]["gen/ss_prob"] == 0.25
+    pg = json.loads((run / "pg_bleu" / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0 < pg["gen/mean_reward"] < 1 and "disc/loss" not in pg
+    seq = json.loads((run / "seqgan" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"gen/pg_loss", "disc/loss", "disc/acc_real"} <= set(seq)
+    # every method starts from the same checkpoint: the generator after D pre-training equals the one after MLE
+    start = load_checkpoint(run / "pretrain" / "checkpoints" / "d_pretrain.pt")
+    mle_end = load_checkpoint(run / "pretrain" / "checkpoints" / "mle.pt")
+    for name, tensor in start["generator"]["state"].items():
+        assert torch.equal(tensor, mle_end["generator"]["state"][name])
+
+
+def test_statistics_match_scipy_and_the_samples(run):
+    """NLL = mean oracle NLL of the written samples; s.e. = scipy's sem; p = scipy's Welch t-test."""
+    rows = {r["key"]: r for r in json.loads((run / "table1.json").read_text())["rows"]}
+    oracle = build_model(Generator, load_checkpoint(run / "pretrain" / "checkpoints" / "init.pt")["oracle"], "oracle")
+    per_seq = {k: np.load(run / k / "per_seq_nll.npy") for k in rows}
+    for key, row in rows.items():
+        lines = (run / key / "samples" / "final.txt").read_text().splitlines()
+        seqs = torch.tensor([[int(x) for x in line.split()] for line in lines])
+        np.testing.assert_allclose(sequence_nll(oracle, seqs).numpy(), per_seq[key], rtol=0, atol=1e-9)
+        assert row["nll_oracle"] == pytest.approx(per_seq[key].mean(), rel=1e-12)
+        assert row["stderr"] == pytest.approx(float(scipy_stats.sem(per_seq[key])), rel=1e-10)
+        if key == "seqgan":
+            assert row["p_value"] is None
+            continue
+        expected = scipy_stats.ttest_ind(per_seq[key], per_seq["seqgan"], equal_var=False)
+        assert row["t_statistic"] == pytest.approx(float(expected.statistic), rel=1e-10)
+        assert row["p_value"] == pytest.approx(float(expected.pvalue), rel=1e-6, abs=1e-300)
+    # the final samples of different methods come from independent streams
+    first = [(run / k / "samples" / "final.txt").read_text().splitlines()[0] for k in rows]
+    assert len(set(first)) == len(first)
+
+
+def test_resume_skips_finished_methods(run, capsys):
+    before = {k: (run / k / "result.json").stat().st_mtime_ns for k in table1.METHODS}
+    assert cli("table1", *FAST, "--out", str(run), "--resume", "--methods", "mle,seqgan") == 0
+    assert {k: (run / k / "result.json").stat().st_mtime_ns for k in table1.METHODS} == before
+    assert "| PG-BLEU |" in capsys.readouterr().out  # earlier results still make the table
+    with pytest.raises(SeqGANError, match="already holds a run"):
+        cli("table1", *FAST, "--out", str(run))
+    with pytest.raises(SeqGANError, match="baseline flags differ"):
+        cli("table1", *FAST, "--out", str(run), "--resume", "--bleu-order", "3")
+    with pytest.raises(SeqGANError, match="comma-separated subset"):
+        cli("table1", *FAST, "--out", str(run), "--resume", "--methods", "mle,gan")
+
+
+def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatch):
+    """Stop Scheduled Sampling after its first epoch, resume: the result equals the uninterrupted run's."""
+    out = tmp_path / "again"
+    argv = [*FAST, "--out", str(out), "--pretrained", str(run / "pretrain"), "--methods", "ss"]
+    original = MethodRun.step_done
+
+    def stop_after_first(self, phase, step, metrics):
+        self.interrupt.requested = step == 1
+        original(self, phase, step, metrics)
+
+    monkeypatch.setattr(MethodRun, "step_done", stop_after_first)
+    with pytest.raises(Interrupted, match=r"Scheduled Sampling: interrupted .* after step 1; checkpoint written\. "
+                                          rf"Resume with: seqgan table1 --resume --out {out}"):
+        cli("table1", *argv)
+    assert not (out / "ss" / "result.json").exists()
+    monkeypatch.setattr(MethodRun, "step_done", original)
+    assert cli("table1", *argv, "--resume") == 0
+    resumed = json.loads((out / "ss" / "result.json").read_text())
+    assert resumed["nll_oracle"] == json.loads((run / "ss" / "result.json").read_text())["nll_oracle"]
+    assert len((out / "ss" / "metrics.jsonl").read_text().splitlines()) == resolve("tiny").train.adv_rounds
+
+
+def test_strategy_from_a_shared_pretraining(run, tmp_path, capsys):
+    out = tmp_path / "strategy"
+    assert cli("strategy", *FAST, "--out", str(out), "--pretrained", str(run / "pretrain"),
+               "--settings", "1,1,1;2,0,1,2") == 0
+    assert (out / "figure3.png").exists() and not (out / "pretrain").exists()
+    rows = json.loads((out / "strategy.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["g=1, d=1, k=1", "g=2, d=0, k=1, N=2"]
+    saved = json.loads((out / "g2_d0_k1_n2" / "config.json").read_text())["train"]
+    assert (saved["g_steps"], saved["d_steps"], saved["d_epochs"], saved["rollouts"]) == (2, 0, 1, 2)
+    records = [json.loads(l) for l in (out / "g2_d0_k1_n2" / "metrics.jsonl").read_text().splitlines()]
+    assert all("disc/loss" not in r for r in records)  # d = 0: D is never trained
+    assert "| g=1, d=1, k=1 |" in capsys.readouterr().out
+    with pytest.raises(SeqGANError, match="does not fit this run.*train.g_pretrain_epochs"):
+        cli("strategy", *FAST, "--out", str(tmp_path / "other"), "--pretrained", str(run / "pretrain"),
+            "--set", "train.g_pretrain_epochs=3")
+
+
+@pytest.mark.parametrize("text", ["", ";", "1,5", "1,5,3,4,5", "a,b,c", "0,5,3", "1,5,0", "1,5,3,0", "1,-1,3",
+                                  "1.5,5,3", "1,5,3;1,5,3"])
+def test_bad_settings_name_the_format(text):
+    with pytest.raises(SeqGANError, match=r'"g,d,k" or "g,d,k,N"|appears twice'):
+        strategy.parse_settings(text)
+
+
+def test_settings_parse():
+    settings = strategy.parse_settings(strategy.DEFAULT_SETTINGS)
+    assert [s.name for s in settings] == ["g100_d1_k10", "g30_d1_k30", "g1_d1_k10", "g1_d5_k3"]
+    assert strategy.parse_settings(" 1, 5, 3 ; 2,1,1,8; ")[1] == strategy.Setting(2, 1, 1, 8)
