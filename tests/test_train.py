@@ -79,3 +79,35 @@ def test_algorithm1_runs_every_phase_and_resumes_mid_phase():
     rec = Recorder()
     seqgan(m, real, cfg.train, rec, start=Position("adversarial", 2))
     assert [s[:2] for s in rec.steps] == [("adversarial", 3)] and rec.phases == ["adversarial"]
+
+
+def test_non_finite_gradient_stops_before_the_update():
+    import pytest
+    from seqgan.train.step import NonFiniteError
+
+    cfg, oracle, real, m = setup()
+    with torch.no_grad():
+        m.gen.output.weight[0, 0] = float("nan")
+    before = {n: p.detach().clone() for n, p in m.gen.named_parameters()}
+    with pytest.raises(NonFiniteError, match="gradient of G"):
+        mle_epoch(m.gen, m.mle_opt, real, 32, 5.0)
+    for n, p in m.gen.named_parameters():
+        assert torch.equal(p, before[n]) or torch.isnan(before[n]).any()
+
+
+def test_nan_in_a_run_names_phase_and_step_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
+    from seqgan.cli import main
+    from seqgan.train import adversarial
+
+    real_pg_step = adversarial.pg_step
+
+    def poisoned(gen, opt, seqs, rewards, clip):
+        return real_pg_step(gen, opt, seqs, rewards * float("nan"), clip)
+
+    monkeypatch.setattr(adversarial, "pg_step", poisoned)
+    out = tmp_path / "run"
+    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "phase 'adversarial' at step 1" in err and "gradient of G" in err
+    from seqgan.checkpoint import load_checkpoint
+    assert load_checkpoint(out / "checkpoints" / "latest.pt")["position"] == {"phase": "adversarial", "step": 0}

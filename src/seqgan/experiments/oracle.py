@@ -30,6 +30,7 @@ from seqgan.models.oracle import load_oracle, make_oracle
 from seqgan.plots import plot_curves
 from seqgan.train.adversarial import PHASES, Models, Position, seqgan
 from seqgan.train.discriminator import d_accuracy
+from seqgan.train.step import NonFiniteError
 
 FINAL_SAMPLE_NAMES = {"mle": "mle", "adversarial": "seqgan"}
 
@@ -77,6 +78,7 @@ class OracleRun:
     summary: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     phase_started: float = field(default_factory=time.perf_counter)
+    position: Position = field(default_factory=Position)  # the last step done
 
     # ------------------------------------------------------------------ hooks
     def phase_total(self, phase: str) -> int:
@@ -88,6 +90,7 @@ class OracleRun:
         return step if phase == "mle" else self.cfg.train.g_pretrain_epochs + (step if phase == "adversarial" else 0)
 
     def step_done(self, phase: str, step: int, metrics: dict[str, float]) -> None:
+        self.position = Position(phase, step)
         check_finite(metrics, phase, step)
         total = self.phase_total(phase)
         record: dict[str, Any] = {"phase": phase, "step": step, "epoch": self.epoch(phase, step), **metrics}
@@ -116,7 +119,8 @@ class OracleRun:
             print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
                   f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
         nxt = PHASES[PHASES.index(phase) + 1]
-        self.save(Position(nxt, 0), tag=phase)
+        self.position = Position(nxt, 0)
+        self.save(self.position, tag=phase)
         self.phase_started = time.perf_counter()
         if nxt != "done":
             self.progress.begin(nxt, self.phase_total(nxt))
@@ -206,12 +210,18 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
         start = Position()
     else:
-        start = state.restore(ckpt)
+        start = state.position = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
     try:
         with state.interrupt.installed():
             seqgan(models, real, cfg.train, state, start)
+    except NonFiniteError as exc:
+        logger.close()
+        raise SeqGANError(
+            f"{exc} in phase '{state.position.phase}' at step {state.position.step + 1}; stopping. The last good "
+            f"checkpoint in {out / 'checkpoints'} is kept: lower the learning rate and --resume, or rerun"
+        ) from None
     except Interrupted as exc:
         logger.close()
         raise Interrupted(f"{exc}; checkpoint written. Resume with: seqgan oracle --resume --out {out} "

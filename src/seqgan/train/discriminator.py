@@ -12,6 +12,7 @@ import torch
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.train.mle import batches
+from seqgan.train.step import NO_CLIP, clipped_step
 
 
 def d_epochs(disc: Discriminator, opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
@@ -28,7 +29,7 @@ def d_epochs(disc: Discriminator, opt: torch.optim.Optimizer, real: torch.Tensor
             loss, _ = disc.loss(data[idx], labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            clipped_step(opt, disc.parameters(), NO_CLIP, "D (Eq. 5 loss)")  # authors: no clipping for D
             total += loss.item() * idx.numel()
         last = total / data.shape[0]
     disc.eval()

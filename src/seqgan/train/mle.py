@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from seqgan.models.generator import Generator
+from seqgan.train.step import clipped_step
 
 
 def mle_loss(gen: Generator, batch: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -36,8 +37,7 @@ def mle_epoch(gen: Generator, opt: torch.optim.Optimizer, data: torch.Tensor, ba
         loss = mle_loss(gen, batch, gen.valid_mask(batch) if gen.eos_token is not None else None)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
-        opt.step()
+        clipped_step(opt, gen.parameters(), grad_clip, "G (MLE loss)")
         total += loss.item() * idx.numel()
         count += idx.numel()
     return total / count

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from seqgan.models.generator import Generator
+from seqgan.train.step import clipped_step
 
 
 def pg_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -29,6 +30,5 @@ def pg_step(gen: Generator, opt: torch.optim.Optimizer, seqs: torch.Tensor, rewa
     loss = gen.weighted_nll(seqs, weights)  # = pg_loss(gen.log_probs(seqs), rewards, mask), fused and chunked
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
-    opt.step()
+    clipped_step(opt, gen.parameters(), grad_clip, "G (policy-gradient loss)")
     return loss.item()
