@@ -16,6 +16,7 @@ from seqgan.experiments.common import Interrupted
 from seqgan.experiments import strategy, table1
 from seqgan.experiments.table1 import MethodRun
 from seqgan.metrics.nll import sequence_nll
+from seqgan.train.step import NonFiniteError
 from seqgan.models.generator import Generator
 
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -143,6 +144,16 @@ def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatc
     resumed = json.loads((out / "ss" / "result.json").read_text())
     assert resumed["nll_oracle"] == json.loads((run / "ss" / "result.json").read_text())["nll_oracle"]
     assert len((out / "ss" / "metrics.jsonl").read_text().splitlines()) == resolve("tiny").train.adv_rounds
+
+
+def test_non_finite_gradient_names_method_phase_and_step(run, tmp_path, monkeypatch):
+    def diverged(*args, **kwargs):
+        raise NonFiniteError("the gradient of G (MLE loss) is nan")
+
+    monkeypatch.setattr(table1, "mle_epoch", diverged)
+    with pytest.raises(SeqGANError, match=r"MLE: the gradient of G \(MLE loss\) is nan in phase 'mle_continued' "
+                                          r"at step 1; stopping\. The last good checkpoint"):
+        cli("table1", *FAST, "--out", str(tmp_path / "nan"), "--pretrained", str(run / "pretrain"), "--methods", "mle")
 
 
 def test_strategy_from_a_shared_pretraining(run, tmp_path, capsys):

@@ -60,6 +60,7 @@ from seqgan.plots import plot_curves
 from seqgan.train.adversarial import Models, Position, seqgan
 from seqgan.train.baselines import BaselineConfig, bleu_scorer, pg_bleu_step, ss_epoch, ss_probability
 from seqgan.train.mle import mle_epoch
+from seqgan.train.step import NonFiniteError
 
 METHODS = {"random": "Random", "mle": "MLE", "ss": "Scheduled Sampling", "pg_bleu": "PG-BLEU", "seqgan": "SeqGAN"}
 PHASE = {"random": "random", "mle": "mle_continued", "ss": "scheduled_sampling", "pg_bleu": "pg_bleu",
@@ -93,6 +94,13 @@ class _PretrainOnly:
             self.run.phase_done(phase)
 
 
+def non_finite(what: str, exc: NonFiniteError, state: OracleRun) -> SeqGANError:
+    """A NaN or infinite gradient: say where (the step after the last one done) and what to do."""
+    return SeqGANError(f"{what}: {exc} in phase '{state.position.phase}' at step {state.position.step + 1}; stopping. "
+                       f"The last good checkpoint in {state.out / 'checkpoints'} is kept: lower the learning rate "
+                       "(--set train.g_lr=...) and --resume, or rerun")
+
+
 def pretrain(cfg: Config, out: Path, *, progress: bool = True, tensorboard: bool = True) -> Path:
     """Algorithm 1, lines 1-5, as ``seqgan oracle`` runs them, into ``out``; continues a partial run.
     Returns the checkpoint after D pre-training, the start of every method but Random (which starts
@@ -121,11 +129,13 @@ def pretrain(cfg: Config, out: Path, *, progress: bool = True, tensorboard: bool
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
         start = Position()
     else:
-        start = state.restore(ckpt)
+        start = state.position = state.restore(ckpt)
     bar.begin(start.phase, state.phase_total(start.phase), start.step)
     try:
         with state.interrupt.installed():
             seqgan(models, real, pre_cfg.train, _PretrainOnly(state), start)
+    except NonFiniteError as exc:
+        raise non_finite("pre-training", exc, state) from None
     except Interrupted as exc:
         raise Interrupted(f"pre-training: {exc}; checkpoint written") from None
     finally:
@@ -259,13 +269,13 @@ def run_method(method: str, cfg: Config, bcfg: BaselineConfig, out: Path, start_
     state = MethodRun(cfg, out, models, oracle, real, logger, Progress(enabled=progress), Interrupt(),
                       seeded_generator(cfg.seed, 2, device), method=method, label=label or METHODS[method],
                       final_rng=rng(device, "final", cfg.seed, out.name))
-    position = state.restore(ckpt)  # models, optimisers, RNG states (of pre-training when starting)
+    position = state.position = state.restore(ckpt)  # models, optimisers, RNG states (pre-training's at first)
     if partial:
         state.train_time = next((r["time/train_s"] for r in reversed(logger.records) if "time/train_s" in r), 0.0)
     else:
         write_json(out / "config.json", cfg.to_dict())
         state.summary, state.timings, state.phase_started = {}, {}, time.perf_counter()
-        position = Position(PHASE[method], 0)
+        position = state.position = Position(PHASE[method], 0)
     state.last_mark = time.perf_counter()
     try:
         with state.interrupt.installed():
@@ -274,6 +284,8 @@ def run_method(method: str, cfg: Config, bcfg: BaselineConfig, out: Path, start_
             else:
                 state.progress.begin(f"{state.label}", state.phase_total(position.phase), position.step)
                 train_method(method, models, real, cfg, bcfg, state, position.step)
+    except NonFiniteError as exc:
+        raise non_finite(state.label, exc, state) from None
     except Interrupted as exc:
         raise Interrupted(f"{state.label}: {exc}; checkpoint written") from None
     finally:

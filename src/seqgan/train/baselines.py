@@ -27,6 +27,7 @@ from seqgan.rollout import Scorer, mc_rewards
 from seqgan.sampling import sample_categorical
 from seqgan.train.mle import batches
 from seqgan.train.policy_gradient import pg_step
+from seqgan.train.step import clipped_step
 
 SS_SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
 
@@ -156,8 +157,7 @@ def ss_epoch(gen: Generator, opt: torch.optim.Optimizer, data: torch.Tensor, bat
         loss = token_nll(logits, batch).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(gen.parameters(), grad_clip)
-        opt.step()
+        clipped_step(opt, gen.parameters(), grad_clip, "G (Scheduled Sampling loss)")
         total += loss.item() * idx.numel()
         count += idx.numel()
     return total / count
