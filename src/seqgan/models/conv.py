@@ -11,31 +11,39 @@ concatenated to ``(B, sum F_w)``.  This module computes exactly that, faster tha
 
 Forward
 -------
-Each width is one GEMM: the windows are copied, position-major, into a ``(P*B, w*E)`` matrix
-(``w*E`` contiguous floats of ``x`` per window, so the copy is cheap) and multiplied by the
-weight laid out as ``(F, w*E)``.  The bias is added after the max, which is exact: rounding is
-monotone, so ``max_p fl(y_p + b) == fl(max_p y_p + b)``.
+Per width, the window sums ``y`` (B, P, F) come from one of two kernels, and the bias is added
+after the max, which is exact: rounding is monotone, so ``max_p fl(y_p + b) = fl(max_p y_p + b)``.
 
-Measured on the project's 2-core AMD EPYC (Zen 5, AVX-512 BF16), torch 2.13 CPU, 2 threads,
-the paper's shapes (L=20, E=64, widths 1..10,15,20 with 1720 filters), forward only, batch 64
-(medians; the machine is shared, read them as ratios):
+* float32 on CPU: ``F.conv2d`` on ``x`` viewed as channels-last ``(B, E, L, 1)`` (which is x's
+  own memory) with the weight in channels-last; oneDNN then writes ``y`` as (B, P, F), so the
+  max over positions is a fast outer reduction;
+* otherwise (bf16 autocast, float64, CUDA; and float32 for ``w = 1`` and ``w = L``): the
+  windows are copied into a ``(B*P, w*E)`` matrix (each window is ``w*E`` contiguous numbers
+  of x, so the copy is cheap) and multiplied by the weight laid out as ``(F, w*E)``.
 
-==========================================  ==========  ==========
-method                                        fp32        bf16 autocast
-==========================================  ==========  ==========
-``F.conv1d`` per width (the reference)       26-31 ms    15.5 ms
-``x.unfold`` + ``addmm``, batch-major        38 ms       38 ms
-one batched ``matmul`` on strided windows    73 ms       14.5 ms
-window copy + ``mm`` per width (this one)    14.8 ms     6.8 ms
-==========================================  ==========  ==========
+Forward of one batch of 64 at the paper's shapes (L=20, E=64, widths 1..10,15,20, 1720
+filters), window sums and max over positions, measured on the project's 2-core AMD EPYC
+(Zen 5, AVX-512 BF16), torch 2.13 CPU, single thread, process CPU time, minimum of 12 runs
+(the machine is shared; read them as ratios):
 
-At batch 1024 the chosen method reaches ~108 GFLOP/s fp32 and ~186 GFLOP/s bf16 (the
-reference ~48 and ~50).  Grouping widths into one GEMM needs zero padding of the shorter
-windows (more multiply-adds than it saves in calls); one ``x @ [W_0 .. W_{w-1}]`` product for
-all offsets followed by shifted sums costs 2.1x the multiply-adds and is memory bound.  Of the
-time per width the GEMM is ~95%; ``torch.max(dim)`` with indices is ~10x slower than ``amax``
-on CPU, so the forward takes ``amax`` and (only when a gradient is needed) the mask
-``y == max`` instead of arg-max indices.
+============================================================  =========  =========
+method                                                          fp32       bf16
+============================================================  =========  =========
+``F.conv1d`` per width + ``amax(-1)`` (the reference)          9.4 ms     7.6 ms
+window copy + ``mm`` per width                                 11.3 ms    3.4 ms
+``F.conv2d`` channels-last per width                           6.4 ms     4.4 ms
+chosen: conv2d channels-last, ``mm`` for w=1 and w=L / ``mm``   5.9 ms     3.4 ms
+============================================================  =========  =========
+
+(With 2 threads, minima: reference 5.6 / 5.9 ms, chosen ~3.5 / 2.3 ms.)  fp32 ``mm`` loses
+because torch sends it to MKL, slower than oneDNN's kernels on this CPU, while bf16 ``mm``
+goes to oneDNN's AVX-512-BF16 GEMM.  Also measured and rejected: ``x.unfold`` + ``addmm``
+batch-major, one batched ``matmul`` over strided windows (2-5x slower), the weight in
+contiguous (not channels-last) layout for conv2d (3x slower), grouping widths into one GEMM
+(needs zero padding: more multiply-adds than calls saved) and one ``x @ [W_0 .. W_{w-1}]``
+product for all offsets followed by shifted sums (2.1x the multiply-adds, memory bound).
+``torch.max(dim)`` with indices and ``argmax`` are 10-100x slower than ``amax`` on CPU, so the
+forward keeps ``amax`` and, only when a gradient is needed, the mask ``y == max``.
 
 Backward
 --------
@@ -43,20 +51,29 @@ After ReLU and max over time, each filter's gradient flows into the window(s) ho
 maximum.  Autograd through the reference spreads the gradient of ``amax`` evenly among tied
 maxima and gives ReLU a zero gradient at 0 (so a filter whose maximum is ``<= 0`` gets none).
 This function reproduces exactly that rule, on the window sums as it computes them
-(ties are of measure zero for fp32 input; under bf16 autocast they are common and handled the
-same way): with ``gate = grad * (out > 0) / n_ties``
+(ties are of measure zero for fp32 input; under bf16 autocast ~0.6% of the maxima tie and are
+handled the same way): with ``gate = grad * (out > 0) / n_ties``
 
 * ``grad_b = sum_b grad * (out > 0)``;
+* ``grad_x`` -- ``nonzero`` on the saved mask lists the maxima ordered by window and then
+  filter (a grouping by window without a sort); one ``embedding_bag`` sums the weight rows of
+  each window's winning filters, weighted by ``gate``; the window gradients are overlap-added
+  into ``(B, L, E)``;
 * ``grad_W[f] = sum_b gate[b, f] * window(b, argmax)`` -- one ``embedding_bag`` with a fixed
-  bag of ``B`` windows per filter (extra tied windows, if any, are added with ``index_add_``);
-* ``grad_x`` -- the winning filters of each window position are listed with ``nonzero`` on the
-  saved mask (which orders them by position, so no sort is needed), summed by one
-  ``embedding_bag`` over the weight rows, then overlap-added into ``(B, L, E)``.
+  bag of ``B`` windows per filter (extra tied windows, if any, are added with ``index_add_``).
 
-These are ``B * sum_w w F_w * E`` multiply-adds each, ~10% of the forward's; they run at a
-lower rate than a GEMM, so for widths with very few positions (``P < 3``) the plain dense
-GEMMs are used instead.  The backward is computed in the parameters' precision (float32 under
-bf16 autocast), from the arg-max chosen by the forward.
+Each costs ``B * sum_w w F_w * E`` multiply-adds, ~10% of the forward's, instead of a full
+transposed convolution.  For widths with very few positions (``P < 3``) the dense GEMMs are
+cheaper and are used.  The backward runs in the parameters' precision (float32 under bf16
+autocast), through the arg-max chosen by the forward.  Single thread, batch 64, all widths:
+sparse grad_x 5.4 ms and grad_W 4.6 ms (each counting the shared ``nonzero``, ~2.2 ms), against
+12.4 / 12.3 ms for dense fp32 GEMMs and 11.6 / 16.9 ms for oneDNN's convolution backward.
+The sparse work runs far below GEMM speed (``embedding_bag`` ~40-65 GFLOP/s, ``nonzero`` ~1.2 ns
+per mask entry, the overlap-add is memory bound), so the backward costs about one forward
+rather than the ideal fifth: forward + backward of a batch of 64, single thread, is 18 ms for
+this function against 32 ms for the reference in fp32 (forward alone 8.6 against 10.7 ms), and
+18.5 against 29.5 ms under bf16 autocast (where dense bf16 GEMMs would be about as fast as the
+sparse float32 path, which is kept for its accuracy).
 
 Dtypes and devices
 ------------------
@@ -219,16 +236,22 @@ class _ConvReluMaxPool(torch.autograd.Function):
         batch, length, emb = x.shape
         with torch.autocast(x.device.type, enabled=False):
             gate = grad_out.to(acc) * (out > 0)
+            grad_b = gate.sum(0) if need_b else None
+            gate_t = gate.t().contiguous()  # (sum F, B): per width a contiguous block
             xa = x.to(acc).contiguous() if need_w else None
-            grad_x = x.new_zeros((batch, length, emb), dtype=acc) if need_x else None
+            # Window gradients are overlap-added through a skewed buffer: skew[b, p + j, j] holds
+            # the gradient of x[b, p + j] from offset j of window p (summed over widths), so
+            # grad_x is one sum over j -- one add per width instead of one per (width, offset).
+            max_width = max(w.shape[2] for w in weights)
+            skew = x.new_zeros((batch, length, max_width, emb), dtype=acc) if need_x else None
             grads_w, grads_b = [], []
             start = 0
             for w, mask in zip(weights, masks):
                 filters, _, width = w.shape
                 positions = length - width + 1
-                g = gate[:, start : start + filters]
+                gt = gate_t[start : start + filters]
+                grads_b.append(grad_b[start : start + filters] if need_b else None)
                 start += filters
-                grads_b.append(g.sum(0) if need_b else None)
                 if not (need_w or need_x):
                     grads_w.append(None)
                     continue
@@ -236,11 +259,12 @@ class _ConvReluMaxPool(torch.autograd.Function):
                 u = _windows(xa, width) if need_w else None
                 if positions < _SPARSE_MIN_POSITIONS:
                     count = mask.sum(1, keepdim=True)
-                    s = (mask * (g.unsqueeze(1) / count.clamp_min(1))).view(batch * positions, filters)
+                    g = gt.t().unsqueeze(1) / count.clamp_min(1)
+                    s = (mask * g).view(batch * positions, filters)
                     gw_rows = s.t() @ u if need_w else None
                     gu = s @ rows if need_x else None
                 else:
-                    gw_rows, gu = _grads_sparse(mask, g, u, rows)
+                    gw_rows, gu = _grads_sparse(mask, gt, u, rows)
                 if need_w:
                     grads_w.append(
                         gw_rows.view(filters, width, emb).permute(0, 2, 1).contiguous().to(w.dtype)
@@ -248,37 +272,38 @@ class _ConvReluMaxPool(torch.autograd.Function):
                 else:
                     grads_w.append(None)
                 if need_x:
-                    gu = gu.view(batch, positions, width, emb)
-                    for j in range(width):  # overlap-add the window gradients
-                        grad_x[:, j : j + positions].add_(gu[:, :, j])
-        gx = grad_x.to(x.dtype) if need_x else None
+                    # (b, p, j) -> skew[b, p + j, j]: an injective strided view of skew.
+                    target = skew.as_strided(
+                        (batch, positions, width, emb),
+                        (length * max_width * emb, max_width * emb, (max_width + 1) * emb, 1),
+                    )
+                    target.add_(gu.view(batch, positions, width, emb))
+        gx = skew.sum(2).to(x.dtype) if need_x else None
         grads_b = [gb.to(dt) if gb is not None else None for gb, dt in zip(grads_b, ctx.bias_dtypes)]
         return (gx, None, *grads_w, *grads_b)
 
 
 def _grads_sparse(
-    mask: torch.Tensor, g: torch.Tensor, u: torch.Tensor | None, rows: torch.Tensor | None
+    mask: torch.Tensor, gt: torch.Tensor, u: torch.Tensor | None, rows: torch.Tensor | None
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Gradients through the arg-max windows of one width.
 
-    ``mask`` (B, P, F): True where a window holds its filter's maximum; ``g`` (B, F): gradient
-    of the pooled output after the ReLU gate; ``u`` (B*P, w*E): the windows (for grad_W);
-    ``rows`` (F, w*E): the weights (for grad_x).  Returns ``grad_W`` as (F, w*E) and the window
-    gradients as (B*P, w*E) (each None where its input is None).
+    ``mask`` (B, P, F): True where a window holds its filter's maximum; ``gt`` (F, B),
+    contiguous: gradient of the pooled output after the ReLU gate, transposed; ``u``
+    (B*P, w*E): the windows (for grad_W); ``rows`` (F, w*E): the weights (for grad_x).
+    Returns ``grad_W`` as (F, w*E) and the window gradients as (B*P, w*E) (each None where
+    its input is None).
     """
     batch, positions, filters = mask.shape
     # All maxima, ordered by window (b, p) and then filter: the grouping by window that the
     # window gradients need, without a sort.
-    flat = mask.view(-1).nonzero().squeeze(1)
-    window = flat.div(filters, rounding_mode="floor")  # b*P + p
-    f = flat - window * filters
-    b = window.div(positions, rounding_mode="floor")
-    bf = b * filters + f
-    ties = flat.numel() != batch * filters
+    window, f = mask.view(batch * positions, filters).nonzero(as_tuple=True)  # window = b*P + p
+    fb = f * batch + window.div(positions, rounding_mode="floor")  # index into gt
+    ties = window.numel() != batch * filters
     if ties:  # autograd's amax: split the gradient evenly among tied maxima
-        count = torch.bincount(bf, minlength=batch * filters).clamp_min_(1)
-        g = g / count.view(batch, filters)
-    weights = g.reshape(-1).take(bf)
+        count = torch.bincount(fb, minlength=filters * batch).clamp_min_(1)
+        gt = gt / count.view(filters, batch)
+    weights = gt.view(-1).take(fb)
 
     grad_w = grad_u = None
     if rows is not None:
@@ -286,17 +311,19 @@ def _grads_sparse(
         offsets = counts.cumsum(0) - counts
         grad_u = F.embedding_bag(f, rows, offsets, per_sample_weights=weights, mode="sum")
     if u is not None:
-        # One window per (b, f): the first maximum (in fixed-size bags of B per filter);
-        # further tied maxima, if any, are added separately.
-        first = torch.full((batch * filters,), batch * positions, dtype=window.dtype, device=mask.device)
-        first.scatter_reduce_(0, bf, window, reduce="amin")  # row b*P + p of u
-        first = first.view(batch, filters)
-        # (NaN window sums leave a column without maxima: point it at a valid row, weight 0.)
-        first = torch.where(first < batch * positions, first, 0)
-        gt = g.t().contiguous()
-        grad_w = F.embedding_bag(first.t(), u, per_sample_weights=gt, mode="sum")
+        # One window per (b, f), the first maximum, in fixed-size bags of B per filter; further
+        # tied maxima, if any, are added separately.
         if ties:
-            extra = window != first.view(-1).take(bf)
+            first = torch.full((filters * batch,), batch * positions, dtype=window.dtype, device=mask.device)
+            first.scatter_reduce_(0, fb, window, reduce="amin")  # row b*P + p of u
+            # (NaN window sums leave a column without maxima: point it at a valid row.)
+            first = torch.where(first < batch * positions, first, 0)
+        else:
+            first = torch.empty(filters * batch, dtype=window.dtype, device=mask.device)
+            first.scatter_(0, fb, window)
+        grad_w = F.embedding_bag(first.view(filters, batch), u, per_sample_weights=gt, mode="sum")
+        if ties:
+            extra = window != first.take(fb)
             if bool(extra.any()):
                 grad_w.index_add_(0, f[extra], u[window[extra]] * weights[extra].unsqueeze(1))
     return grad_w, grad_u
