@@ -68,7 +68,17 @@ def oracle_main(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ main
 
-PARSERS = [oracle_parser]
+def _lazy(module: str):
+    """The add_parser of an experiment module (imported when the parser is built)."""
+    def add(sub) -> None:
+        import importlib
+
+        importlib.import_module(f"seqgan.experiments.{module}").add_parser(sub)
+    return add
+
+
+PARSERS = [oracle_parser, _lazy("table1"), _lazy("strategy"), _lazy("train"), _lazy("sample"),
+           _lazy("evaluate"), _lazy("data_cmd"), _lazy("paper_task")]
 
 
 def build_parser() -> argparse.ArgumentParser:
