@@ -367,12 +367,23 @@ class ConvTables:
     ``embedding_bag`` (``w * F`` adds per window instead of ``w * E * F`` multiply-adds) and
     equals ``conv_relu_maxpool(emb[tokens], weights, biases)`` to float32 rounding.
 
-    Table memory is ``V * sum_w w F_w`` entries: 5000 * 12,500 * 4 bytes = 250 MB for the
-    paper's discriminator in float32.  Tabulating a width pays in proportion to its number of
-    positions ``P = L - w + 1`` (each table row is reused by ``P`` windows per sequence), so
-    ``widths`` may restrict the tables to the narrow widths; the others are computed by the
-    convolution from the embedded tokens.  ``dtype=torch.bfloat16`` halves the memory at the
-    cost of exactness (entries rounded to 8 bits of mantissa; sums accumulate in float32).
+    Table memory is ``V * sum_w w F_w`` entries: for the paper's discriminator (V=5000,
+    ``sum_w w F_w`` = 12,500) that is 62.5 M floats, 250 MB in float32 -- large, but it replaces
+    ``sum_w P w F E`` = 7.6 M multiply-adds per sequence by 0.12 M additions, and one build
+    (``emb @ W`` for all offsets, 8 GFLOP) costs ~0.2 s.  Every width pays for its table (even
+    ``w = L``, 64 MB for one position: 0.011 against 0.10 s of convolution for 19,520
+    sequences, single thread); a width's table is reused by its ``P = L - w + 1`` positions, so
+    if memory is short restrict ``widths`` to the narrow ones -- the others are then computed by
+    the convolution from the embedded tokens.  ``dtype=torch.bfloat16`` halves the memory but is
+    not exact (entries rounded to 8 bits of mantissa: up to ~3e-2 absolute error on pooled
+    values up to ~9, median relative error 1e-3) and on CPU hardly faster.  In float32 the
+    result differs from the convolution only by summation order (~1e-6 relative).
+
+    Scoring one generator update's 19,520 roll-outs (length 20), single thread, process CPU
+    time: tables 0.55-0.65 s (+0.18 s build) against 2.4 s for :func:`conv_relu_maxpool` in
+    fp32, 1.3-1.4 s under bf16 autocast, and 3.5 s for the ``F.conv1d`` reference.  The look-up
+    is memory bound (~118,600 table entries gathered per sequence); ``chunk_size`` between 128
+    and 1024 sequences makes no measurable difference, 4096 is slower.
 
     The tables are only valid for the weights they were built from: rebuild (``build`` or,
     reusing the memory, :meth:`update`) whenever D changes, e.g. once per generator update.
@@ -386,7 +397,7 @@ class ConvTables:
         *,
         widths: Sequence[int] | None = None,
         dtype: torch.dtype = torch.float32,
-        chunk_size: int = 1024,
+        chunk_size: int = 512,
     ) -> None:
         weights, biases = list(weights), list(biases)
         if embedding.dim() != 2:
