@@ -88,6 +88,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 __all__ = ["conv_relu_maxpool", "conv_relu_maxpool_reference", "ConvTables"]
 
@@ -225,6 +226,7 @@ class _ConvReluMaxPool(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         n = ctx.n_widths
         x, out, *rest = ctx.saved_tensors
