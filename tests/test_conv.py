@@ -32,7 +32,7 @@ def make_x(batch, length, emb, dtype=torch.float32, seed=1, requires_grad=True):
 # (batch, length, emb, widths, filters): paper widths, w == L, small L, batch 1, odd sizes.
 SHAPES = [
     (6, 20, 64, PAPER_WIDTHS, PAPER_FILTERS),
-    (1, 20, 64, PAPER_WIDTHS, PAPER_FILTERS),
+    (1, 12, 16, [1, 2, 5, 12], [4, 6, 5, 3]),
     (5, 3, 4, [1, 2, 3], [3, 5, 2]),
     (1, 1, 7, [1], [4]),
     (9, 11, 10, [2, 11, 5, 2], [7, 1, 13, 3]),
