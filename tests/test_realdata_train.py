@@ -159,6 +159,27 @@ def test_every_tokenizer_trains_and_samples_decode(tmp_path, kind):
         assert " ".join(tokens) == s if kind == "ids" else tok.detokenize(tokens) == s  # the tokenizer's rule
 
 
+def test_fixed_length_sequences_have_no_eos(tmp_path, capsys):
+    """--fixed-length (the paper's poems and music): rows of exactly T tokens, G and D without <eos>/<pad>."""
+    rng = random.Random(6)
+    lines = ["".join(rng.choice(CHARS) for _ in range(rng.choice((10, 10, 10, 12)))) for _ in range(200)]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    assert cli(train_args(tmp_path / "train.txt", out, kind="char", max_len=10,
+                          extra=["--fixed-length", "--set", "train.adv_rounds=1"])) == 0
+    assert "exactly 10 tokens, no <eos>" in capsys.readouterr().err
+    ckpt = load_checkpoint(out / "checkpoints" / "adversarial.pt")
+    assert ckpt["generator"]["config"]["eos_token"] is None and ckpt["discriminator"]["config"]["pad_token"] is None
+    stats = json.loads((out / "summary.json").read_text())["data"]["train"]
+    assert stats["truncated"] == sum(len(x) > 10 for x in lines) and stats["tokens"] == 200 * 10
+    samples = (out / "samples" / "seqgan.txt").read_text(encoding="utf-8").split("\n")[:-1]
+    assert all(len(x) <= 10 for x in samples) and sum(len(x) == 10 for x in samples) > len(samples) / 2
+    (tmp_path / "short.txt").write_text("山水月花風雲天人山水\n山水月\n", encoding="utf-8")
+    assert cli(train_args(tmp_path / "short.txt", tmp_path / "r2", kind="char", max_len=10,
+                          extra=["--fixed-length"])) == 2
+    assert "line 2 has 3 tokens, but data.fixed_length needs" in one_line_error(capsys)
+
+
 def test_long_lines_truncated_or_skipped_and_counted(tmp_path, capsys):
     lines = write_corpus(tmp_path / "train.txt", "word", 200, seed=4, max_tokens=14)
     too_long = sum(len(x.split()) > 9 for x in lines)

@@ -80,8 +80,13 @@ class DataConfig:
     """Real data: largest vocabulary, the 3 special tokens included (least frequent tokens become <unk>).
     None: no limit."""
     long_lines: str = "truncate"
-    """Real data: a line with more than model.seq_len - 1 tokens (no room for its <eos>) is cut to
-    that many tokens ('truncate') or left out ('skip'); either way it is counted in the log."""
+    """Real data: a line with more than model.seq_len - 1 tokens (no room for its <eos>; model.seq_len
+    with fixed_length) is cut to that many tokens ('truncate') or left out ('skip'); either way it is
+    counted in the log."""
+    fixed_length: bool = False
+    """Real data whose lines all have one length (the paper's poems: 20 characters; music: 32 pitches):
+    no <eos>, every sequence has exactly model.seq_len tokens, as in the paper and the synthetic task.
+    False: variable length, each sequence ends with <eos> within model.seq_len positions."""
 
 
 @dataclass
@@ -219,6 +224,8 @@ class Config:
             raise SeqGANError(f"data.max_vocab must be at least 4 (3 special tokens + 1) or unset, got {d.max_vocab}")
         if d.valid_path is not None and d.train_path is None:
             raise SeqGANError("data.valid_path needs data.train_path: give the training file too (--data FILE)")
+        if d.fixed_length and d.train_path is None:
+            raise SeqGANError("data.fixed_length is for real data: give the training file too (--data FILE)")
         if d.train_path is not None and d.oracle_params is not None:
             raise SeqGANError("data.train_path (real data) and data.oracle_params (synthetic task) exclude each "
                               "other; unset one of them")

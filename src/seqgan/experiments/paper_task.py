@@ -46,6 +46,7 @@ PAPER = {
     "speech": {"MLE": {"bleu3": 0.519, "bleu4": 0.416}, "SeqGAN": {"bleu3": 0.556, "bleu4": 0.427}},
     "music": {"MLE": {"bleu4": 0.9210, "mse": 22.38}, "SeqGAN": {"bleu4": 0.9406, "mse": 20.62}},
 }
+FIXED_LENGTH = ("poems", "music")  # the paper's poems (20 characters) and music (32 pitches) have one length
 PRESET_ALIASES = {"fast": "text_fast"}  # the synthetic `fast` preset is not tuned for real data
 ROWS = (("MLE", "mle"), ("SeqGAN", "seqgan"), ("real data", None))
 
@@ -73,10 +74,11 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
     info = CORPORA[corpus]
     entry = fetch_corpus(corpus, args, progress=not args.no_progress)
     preset = PRESET_ALIASES.get(args.preset, args.preset)
+    fixed = corpus in FIXED_LENGTH and not args.variable_length
     cfg = resolve(preset, args.config, args.overrides, seed=args.seed, device=args.device, threads=args.threads,
                   **{"data.train_path": str((entry / "train.txt").resolve()),
-                     "data.valid_path": str((entry / "test.txt").resolve()),
-                     "data.tokenizer": info.tokenizer, "model.seq_len": info.max_len})
+                     "data.valid_path": str((entry / "test.txt").resolve()), "data.fixed_length": fixed,
+                     "data.tokenizer": info.tokenizer, "model.seq_len": info.max_len - 1 if fixed else info.max_len})
     summary = train.run(cfg, out / "run", resume=args.resume, overwrite=args.overwrite,
                         progress=not args.no_progress)
 
@@ -99,7 +101,7 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
             rows[label]["nll_test"] = summary["nll_test"][name]
     write_per_sequence(out / "per_sequence.csv", scores)
     result = {
-        "corpus": corpus, "table": spec["table"], "data": str(entry), "preset": preset,
+        "corpus": corpus, "table": spec["table"], "data": str(entry), "preset": preset, "fixed_length": fixed,
         "metrics": scorer.names(), "references": f"training set ({len(refs)} sequences)",
         "rows": rows, "p_values": p_values(scores["SeqGAN"], scores["MLE"]),
         "p_values_real_vs_seqgan": p_values(scores["real data"], scores["SeqGAN"]),
@@ -121,6 +123,8 @@ def add_parser(sub) -> None:
     p.add_argument("corpus", choices=list(TASKS))
     add_fetch_args(p)
     p.add_argument("--num-samples", type=int, help="samples per model (default: as many as test sequences)")
+    p.add_argument("--variable-length", action="store_true",
+                   help="poems, music: end sequences with <eos> like text (default: fixed length, as the paper)")
     add_config_args(p, default_preset="fast")
     p.set_defaults(func=main)
 

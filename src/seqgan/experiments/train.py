@@ -71,13 +71,30 @@ def _tokenized(path: str, tokenizer: str) -> list[list[str]]:
     return out
 
 
+def room(cfg: Config) -> int:
+    """Most tokens a line keeps: T - 1 and an <eos>, or all T with data.fixed_length."""
+    return cfg.model.seq_len if cfg.data.fixed_length else cfg.model.seq_len - 1
+
+
 def _encode(path: str, vocab: Vocab, cfg: Config) -> tuple[torch.Tensor, dict[str, int]]:
-    """A corpus file -> (rows (N, T) int64, counts of lines kept / truncated / skipped and <unk> tokens)."""
+    """A corpus file -> (rows (N, T) int64, counts of lines kept / truncated / skipped and <unk> tokens).
+    With data.fixed_length every line must have at least T tokens, and the rows hold no <eos>."""
     lines = load_lines(path)
-    try:
-        enc = encode_corpus(lines, cfg.data.tokenizer, vocab, cfg.model.seq_len, cfg.data.long_lines)
+    T = cfg.model.seq_len
+    if cfg.data.fixed_length:
+        tok = get_tokenizer(cfg.data.tokenizer)
+        for i, line in enumerate(lines, start=1):
+            if len(tok.tokenize(line)) < T:
+                raise SeqGANError(
+                    f"{path}, line {i} has {len(tok.tokenize(line))} tokens, but data.fixed_length needs every line "
+                    f"to have model.seq_len = {T} (longer ones are cut or skipped); drop --fixed-length to train "
+                    "on variable lengths, or remove the short lines")
+    try:  # fixed length: encode with room for an <eos>, then drop that column
+        enc = encode_corpus(lines, cfg.data.tokenizer, vocab, room(cfg) + 1, cfg.data.long_lines)
     except SeqGANError as exc:
         raise SeqGANError(f"{path}: {exc}") from None
+    if cfg.data.fixed_length:
+        enc.tokens, enc.lengths = enc.tokens[:, :T], enc.lengths - 1
     stats = {"lines": len(lines), "kept": len(enc), "truncated": enc.n_truncated, "skipped": enc.n_skipped,
              "unk_tokens": enc.n_unk, "tokens": int(enc.lengths.sum())}
     return enc.tokens, stats
@@ -104,10 +121,12 @@ def describe(stats: dict[str, Any], cfg: Config) -> str:
         if split in stats:
             s = stats[split]
             parts.append(f"{split}: {s['kept']} of {s['lines']} lines kept, {s['truncated']} truncated and "
-                         f"{s['skipped']} skipped (longer than max-len - 1 = {cfg.model.seq_len - 1} tokens), "
+                         f"{s['skipped']} skipped (longer than {room(cfg)} tokens), "
                          f"{s['unk_tokens']} <unk> tokens")
     parts.append(f"vocabulary: {stats['vocab_size']} tokens with <pad>, <eos>, <unk> "
-                 f"(min_count {cfg.data.min_count}, tokenizer {cfg.data.tokenizer})")
+                 f"(min_count {cfg.data.min_count}, tokenizer {cfg.data.tokenizer}); sequences of "
+                 + (f"exactly {cfg.model.seq_len} tokens, no <eos>" if cfg.data.fixed_length else
+                    f"up to {cfg.model.seq_len - 1} tokens and an <eos>"))
     return "\n".join(parts)
 
 
@@ -131,15 +150,17 @@ def check_vocab(ckpt: dict[str, Any], corpus: Corpus, path: Path, flag: str) -> 
 
 
 def build_generator(cfg: Config) -> Generator:
-    m = cfg.model
+    """Variable length: G ends sequences at <eos> and pads after it. Fixed length: neither, like the oracle
+    task (G may then emit the special ids as ordinary tokens; MLE drives their probability to ~0)."""
+    m, fixed = cfg.model, cfg.data.fixed_length
     return Generator(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token, m.g_init_std,
-                     eos_token=EOS_ID, pad_token=PAD_ID)
+                     eos_token=None if fixed else EOS_ID, pad_token=None if fixed else PAD_ID)
 
 
 def build_discriminator(cfg: Config) -> Discriminator:
     m = cfg.model
     return Discriminator(m.vocab_size, m.seq_len, m.d_emb_dim, m.d_filter_sizes, m.d_num_filters,
-                         m.d_dropout_keep, m.d_l2_reg, pad_token=PAD_ID)
+                         m.d_dropout_keep, m.d_l2_reg, pad_token=None if cfg.data.fixed_length else PAD_ID)
 
 
 def init_from(models: Models, ckpt: dict[str, Any], path: Path) -> str:
@@ -189,7 +210,7 @@ class RealDataRun(OracleRun):
         real = pool[torch.randint(pool.shape[0], (e.d_samples,), generator=self.eval_rng, device=pool.device)]
         fake = gen.sample(e.d_samples, generator=self.eval_rng)
         out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
-        out["eval/sample_len"] = (gen.valid_mask(fake).sum(dim=1).double().mean() - 1).item()
+        out["eval/sample_len"] = (~gen.ended(fake)).sum(dim=1).double().mean().item()  # tokens before <eos>
         return out
 
     def phase_done(self, phase: str) -> None:
@@ -329,7 +350,11 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", required=True, choices=sorted(TOKENIZERS),
                    help="char: every character is a token; word: whitespace split; ids: space-separated integers")
     p.add_argument("--max-len", type=int, required=True, metavar="L",
-                   help="sequence length T of the models, <eos> included: a line keeps at most L-1 tokens")
+                   help="sequence length T of the models, <eos> included: a line keeps at most L-1 tokens "
+                        "(with --fixed-length: exactly L tokens, no <eos>)")
+    p.add_argument("--fixed-length", action="store_true", default=None,
+                   help="every line has (at least) L tokens: no <eos>, fixed-length sequences as in the paper's "
+                        "poems and music tasks")
     p.add_argument("--min-count", type=int, help="a token needs this many occurrences for its own id (default 1)")
     p.add_argument("--max-vocab", type=int, help="largest vocabulary, <pad>/<eos>/<unk> included (default: no limit)")
     p.add_argument("--long-lines", choices=("truncate", "skip"),
@@ -338,7 +363,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def data_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {"model.seq_len": args.max_len, "data.tokenizer": args.tokenizer, "data.min_count": args.min_count,
-            "data.max_vocab": args.max_vocab, "data.long_lines": args.long_lines}
+            "data.max_vocab": args.max_vocab, "data.long_lines": args.long_lines,
+            "data.fixed_length": args.fixed_length}
 
 
 def add_parser(sub) -> None:
