@@ -184,3 +184,12 @@ def test_settings_parse():
     settings = strategy.parse_settings(strategy.DEFAULT_SETTINGS)
     assert [s.name for s in settings] == ["g100_d1_k10", "g30_d1_k30", "g1_d1_k10", "g1_d5_k3"]
     assert strategy.parse_settings(" 1, 5, 3 ; 2,1,1,8; ")[1] == strategy.Setting(2, 1, 1, 8)
+
+
+def test_bad_settings_through_the_real_cli(tmp_path, capsys):
+    from seqgan.cli import main
+
+    assert main(["strategy", "--preset", "tiny", "--out", str(tmp_path / "x"), "--settings", "1,5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("seqgan strategy: error: --settings: cannot read '1,5'") and "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # refused before anything is written
