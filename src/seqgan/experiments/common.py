@@ -49,15 +49,17 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
 
 def check_resume_config(saved: dict, cfg: Config, out: Path) -> None:
     """--resume continues the saved run: any key the flags change is an error that names it."""
-    now = cfg.to_dict()
+    now, default = cfg.to_dict(), Config().to_dict()
     diffs = []
+    # A key missing from the saved config (written by an older seqgan) had its default value.
     for section, value in now.items():
         if isinstance(value, dict):
             for key, v in value.items():
-                if saved.get(section, {}).get(key) != v:
-                    diffs.append(f"{section}.{key}: run has {saved.get(section, {}).get(key)!r}, flags give {v!r}")
-        elif section not in ("device", "threads") and saved.get(section) != value:
-            diffs.append(f"{section}: run has {saved.get(section)!r}, flags give {value!r}")
+                was = saved.get(section, {}).get(key, default[section][key])
+                if was != v:
+                    diffs.append(f"{section}.{key}: run has {was!r}, flags give {v!r}")
+        elif section not in ("device", "threads") and saved.get(section, default[section]) != value:
+            diffs.append(f"{section}: run has {saved.get(section, default[section])!r}, flags give {value!r}")
     if diffs:
         raise SeqGANError(
             f"--resume {out}: the flags differ from the run's config.json in " + "; ".join(diffs)
