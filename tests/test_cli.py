@@ -124,3 +124,23 @@ def test_exit_code_and_no_traceback_in_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "seqgan", "oracle", "--preset", "nope", "--out", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown preset" in proc.stderr
+
+
+def test_run_directory_in_use_by_another_process(tmp_path, capsys):
+    import os
+    import subprocess as sp
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    sleeper = sp.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out / ".lock").write_text(str(sleeper.pid))
+        err = run_err(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"], capsys)
+        assert f"pid {sleeper.pid}" in err and "is using" in err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (out / ".lock").write_text("999999999")  # a process that is gone: the lock is stale and taken over
+    from seqgan.experiments.common import lock_run_dir
+    lock_run_dir(out)
+    assert (out / ".lock").read_text() == str(os.getpid())

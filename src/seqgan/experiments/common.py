@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import os
 import random
 import shutil
 import signal
@@ -44,7 +46,50 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
             elif target.exists():
                 target.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(out)
     return out
+
+
+def lock_run_dir(out: Path) -> None:
+    """One process per run directory: ``DIR/.lock`` holds the owner's PID until it exits. A lock
+    whose process is gone (a crash, kill -9) is taken over."""
+    lock = out / ".lock"
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid == os.getpid():
+                return
+            if pid > 0 and _alive(pid):
+                raise SeqGANError(f"another seqgan process (pid {pid}) is using {out}; wait for it, stop it, "
+                                  "or choose another --out") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        atexit.register(lambda: lock.unlink(missing_ok=True) if _owner(lock) == os.getpid() else None)
+        return
+
+
+def _owner(lock: Path) -> int:
+    try:
+        return int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def check_resume_config(saved: dict, cfg: Config, out: Path) -> None:
