@@ -49,8 +49,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated files, foreign pickles and non-zip bytes raise many types
+        first_line = (str(exc).splitlines() or ["(no message)"])[0][:200]
         raise SeqGANError(
-            f"checkpoint {path} cannot be read safely ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+            f"checkpoint {path} cannot be read safely ({type(exc).__name__}: {first_line}); "
             "it is corrupt, truncated, or not a seqgan checkpoint"
         ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -74,6 +75,7 @@ def build_model(cls: type, entry: dict[str, Any], what: str) -> torch.nn.Module:
     try:
         model = cls(**entry["config"])
         model.load_state_dict(entry["state"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise SeqGANError(f"checkpoint's {what} does not match its own config: {str(exc).splitlines()[0]}") from None
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise SeqGANError(f"checkpoint's {what} does not match its own config: {first_line}") from None
     return model

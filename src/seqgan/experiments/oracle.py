@@ -167,7 +167,7 @@ class OracleRun:
             m.pg_opt.load_state_dict(ckpt["optimizers"]["pg"])
             m.d_opt.load_state_dict(ckpt["optimizers"]["d"])
         except (KeyError, RuntimeError, ValueError) as exc:
-            raise SeqGANError(f"the checkpoint does not fit this run's models: {str(exc).splitlines()[0]}") from None
+            raise SeqGANError(f"the checkpoint does not fit this run's models: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
         set_rng_state(ckpt["rng"])
         self.eval_rng.set_state(ckpt["rng"]["eval"])
         self.summary = ckpt["summary"]

@@ -1,0 +1,114 @@
+"""Hostile inputs, fuzzed: every failure is a SeqGANError with a message, never another exception."""
+
+import io
+import pickle
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ORACLE_PKL
+from seqgan.checkpoint import load_checkpoint, save_checkpoint
+from seqgan.config import Config, apply_dict, load_toml, parse_set, resolve
+from seqgan.errors import SeqGANError
+from seqgan.models.oracle import load_authors_params
+
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ck") / "good.pt"
+    save_checkpoint(path, {"config": Config().to_dict(), "weights": torch.arange(50.0)})
+    return path.read_bytes()
+
+
+@FUZZ
+@given(data=st.data())
+def test_checkpoint_loader_on_random_and_truncated_bytes(tmp_path, good_checkpoint, data):
+    kind = data.draw(st.sampled_from(["random", "truncated", "flipped"]))
+    if kind == "random":
+        raw = data.draw(st.binary(max_size=2000))
+    elif kind == "truncated":
+        raw = good_checkpoint[: data.draw(st.integers(0, len(good_checkpoint) - 1))]
+    else:
+        pos = data.draw(st.integers(0, len(good_checkpoint) - 1))
+        raw = good_checkpoint[:pos] + bytes([good_checkpoint[pos] ^ 0xFF]) + good_checkpoint[pos + 1:]
+    path = tmp_path / "fuzz.pt"
+    path.write_bytes(raw)
+    try:
+        ckpt = load_checkpoint(path)
+    except SeqGANError as exc:
+        assert str(exc)
+    else:  # a flipped byte inside tensor data can still load; it must then be a whole checkpoint
+        assert ckpt["format"] == "seqgan-checkpoint"
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("open('/tmp/seqgan_ckpt_pwned', 'w').close()",))
+
+    import os
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "seqgan-checkpoint", "x": Evil()}, path)
+    with pytest.raises(SeqGANError, match="cannot be read safely"):
+        load_checkpoint(path)
+    assert not os.path.exists("/tmp/seqgan_ckpt_pwned")
+
+
+@FUZZ
+@given(data=st.data())
+def test_oracle_loader_on_random_and_truncated_bytes(tmp_path, data):
+    if ORACLE_PKL.exists() and data.draw(st.booleans()):
+        good = ORACLE_PKL.read_bytes()
+        raw = good[: data.draw(st.integers(0, len(good) - 1))]
+    else:
+        raw = data.draw(st.binary(max_size=500))
+    path = tmp_path / "fuzz.pkl"
+    path.write_bytes(raw)
+    with pytest.raises(SeqGANError):
+        load_authors_params(path)
+
+
+@FUZZ
+@given(st.text(max_size=80))
+def test_set_parser_never_crashes(item):
+    try:
+        resolve("tiny", overrides=[item])
+    except SeqGANError as exc:
+        assert str(exc)
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_toml_config_file_never_crashes(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        cfg = Config()
+        apply_dict(cfg, load_toml(path), source=str(path))
+        cfg.validate()
+    except SeqGANError as exc:
+        assert str(exc)
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+                       lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children,
+                                                                                          max_size=4), max_leaves=12)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["seed", "model", "train", "eval", "data", "bogus"]), JSONISH, max_size=4))
+def test_config_dicts_never_crash(data):
+    try:
+        Config.from_dict(data)
+    except SeqGANError as exc:
+        assert str(exc)
+
+
+def test_set_of_known_key_with_wrong_type_names_it():
+    with pytest.raises(SeqGANError, match="model.d_filter_sizes must be a list of integers"):
+        resolve("tiny", overrides=["model.d_filter_sizes=3"])
+    assert parse_set("train.rollout_policy=delayed") == {"train": {"rollout_policy": "delayed"}}
