@@ -117,7 +117,7 @@ def test_paper_task_on_the_full_coco_benchmark(tmp_path, capsys):
         pytest.skip(f"{SHARED_COCO} is not present (the Texygen COCO split lives in ../shared/data)")
     out = tmp_path / "coco"
     assert cli(["paper-task", "coco", "--source", str(SHARED_COCO), "--cache", str(tmp_path / "cache"),
-                "--preset", "tiny", "--no-progress", "--out", str(out), "--num-samples", "2000",
+                "--preset", "tiny", "--threads", "1", "--no-progress", "--out", str(out), "--num-samples", "2000",
                 "--set", "eval.final_samples=256"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["rows"]["real data"]["sequences"] == 10_000
