@@ -112,3 +112,86 @@ def test_set_of_known_key_with_wrong_type_names_it():
     with pytest.raises(SeqGANError, match="model.d_filter_sizes must be a list of integers"):
         resolve("tiny", overrides=["model.d_filter_sizes=3"])
     assert parse_set("train.rollout_policy=delayed") == {"train": {"rollout_policy": "delayed"}}
+
+
+# ---------------------------------------------------------------- data files, tokenizers, vocabularies
+
+@FUZZ
+@given(raw=st.binary(max_size=400), tokenizer=st.sampled_from(["char", "word", "ids"]),
+       max_len=st.integers(1, 12), long_lines=st.sampled_from(["truncate", "skip"]))
+def test_corpus_loaders_on_random_bytes(tmp_path, raw, tokenizer, max_len, long_lines):
+    """Random bytes as a corpus file: load, tokenize, build a vocabulary, encode. Either it is a
+    well-formed corpus or the project's error says what is wrong; nothing else escapes."""
+    from seqgan.data.text import encode_corpus, load_lines
+    from seqgan.data.tokenizers import get_tokenizer
+    from seqgan.data.vocab import Vocab
+
+    path = tmp_path / "corpus.txt"
+    path.write_bytes(raw)
+    try:
+        lines = load_lines(path)
+        tok = get_tokenizer(tokenizer)
+        vocab = Vocab.build([tok.tokenize(line) for line in lines])
+        enc = encode_corpus(lines, tok, vocab, max_len, long_lines)
+    except SeqGANError as exc:
+        assert str(exc)
+        return
+    assert all(line.strip() for line in lines)
+    ids = enc.tokens
+    assert ids.dtype == torch.long and ids.shape[1] == max_len
+    if len(enc):
+        assert int(ids.min()) >= 0 and int(ids.max()) < len(vocab)
+        assert bool((enc.lengths >= 1).all()) and bool((enc.lengths <= max_len).all())
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300), vocab_size=st.one_of(st.none(), st.integers(1, 50)),
+       seq_len=st.one_of(st.none(), st.integers(1, 6)))
+def test_id_sequence_loader_on_random_bytes(tmp_path, raw, vocab_size, seq_len):
+    from seqgan.data.text import load_id_sequences
+
+    path = tmp_path / "ids.txt"
+    path.write_bytes(raw)
+    try:
+        seqs = load_id_sequences(path, vocab_size=vocab_size, seq_len=seq_len)
+    except SeqGANError as exc:
+        assert str(exc)
+        return
+    assert seqs.dtype == torch.long and seqs.dim() == 2 and int(seqs.min()) >= 0
+    if vocab_size is not None:
+        assert int(seqs.max()) < vocab_size
+    if seq_len is not None:
+        assert seqs.shape[1] == seq_len
+
+
+@FUZZ
+@given(line=st.text(max_size=60))
+def test_ids_tokenizer_on_any_text(line):
+    from seqgan.data.tokenizers import get_tokenizer
+
+    try:
+        tokens = get_tokenizer("ids").tokenize(line)
+    except SeqGANError as exc:
+        assert str(exc)
+    else:
+        assert all(t.isdigit() for t in tokens)
+
+
+JSONISH_VOCAB = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                             lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                             max_leaves=12)
+
+
+@FUZZ
+@given(d=st.one_of(JSONISH_VOCAB, st.fixed_dictionaries(
+    {"format": st.sampled_from(["seqgan-vocab", "x"]), "version": st.integers(0, 2),
+     "tokens": st.lists(st.text(max_size=4), max_size=6)})))
+def test_vocab_from_checkpoint_dict_never_crashes(d):
+    from seqgan.data.vocab import Vocab
+
+    try:
+        vocab = Vocab.from_dict(d)
+    except SeqGANError as exc:
+        assert str(exc)
+    else:
+        assert Vocab.from_dict(vocab.to_dict()) == vocab

@@ -56,3 +56,58 @@ def test_resume_refuses_changed_flags(reference, capsys):
 def test_resume_of_empty_directory(tmp_path, capsys):
     assert main(["oracle", "--preset", "tiny", "--out", str(tmp_path), "--resume"]) == 2
     assert "holds no run to resume" in capsys.readouterr().err
+
+
+def test_second_interrupt_raises_at_once():
+    import os
+    import signal
+
+    from seqgan.experiments.common import Interrupt
+
+    with Interrupt().installed() as interrupt:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupt.requested  # the first asks the run to stop after the current step
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_double_ctrl_c_exits_at_once_and_keeps_the_checkpoint(tmp_path):
+    """A real process, interrupted twice during a long D pre-training step (1,000 epochs): the first
+    Ctrl-C asks it to stop after the step, the second stops it at once, exit code 130 and no
+    traceback; the checkpoint written after MLE pre-training is intact."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from seqgan.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "seqgan", "oracle", "--preset", "tiny", "--out", str(out), "--no-progress",
+           "--threads", "1", "--set", "train.d_epochs=1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    ckpt = out / "checkpoints" / "d_pretrain.pt"
+    mle_ckpt = out / "checkpoints" / "mle.pt"
+    deadline = time.monotonic() + 120
+    while not mle_ckpt.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the first D pre-training step, which takes many seconds
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the handler has run: the run now waits for the end of the step
+    assert proc.poll() is None
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert time.monotonic() - sent < 10  # at once, not after the step's 1,000 epochs
+    assert proc.returncode == 130, err
+    assert "press Ctrl-C again" in err and "Traceback" not in err
+    assert not ckpt.exists()
+    saved = load_checkpoint(out / "checkpoints" / "latest.pt")
+    assert saved["position"] == {"phase": "d_pretrain", "step": 0}
