@@ -111,3 +111,31 @@ def test_double_ctrl_c_exits_at_once_and_keeps_the_checkpoint(tmp_path):
     assert not ckpt.exists()
     saved = load_checkpoint(out / "checkpoints" / "latest.pt")
     assert saved["position"] == {"phase": "d_pretrain", "step": 0}
+
+
+def test_resume_refuses_a_checkpoint_of_another_shape(reference, tmp_path, capsys):
+    """A checkpoint from a run with another G (hidden size 8) dropped into a run directory."""
+    import shutil
+
+    other = tmp_path / "other"
+    assert main(["oracle", "--preset", "tiny", "--out", str(other), "--no-progress",
+                 "--set", "model.g_hidden_dim=8", "--set", "train.adv_rounds=0"]) == 0
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    (run / "checkpoints" / "latest.pt").write_bytes((other / "checkpoints" / "mle.pt").read_bytes())
+    capsys.readouterr()
+    assert main(["oracle", "--preset", "tiny", "--out", str(run), "--no-progress", "--resume"]) == 2
+    assert "model.g_hidden_dim: run has 8, flags give 16" in capsys.readouterr().err
+
+
+def test_checkpoint_of_another_format_version_is_refused(tmp_path):
+    import torch
+
+    from seqgan.checkpoint import load_checkpoint, save_checkpoint
+    from seqgan.errors import SeqGANError
+
+    path = save_checkpoint(tmp_path / "c.pt", {"x": 1})
+    data = torch.load(path, weights_only=True)
+    torch.save({**data, "format_version": 99, "seqgan_version": "9.0"}, path)
+    with pytest.raises(SeqGANError, match="format version 99.*reads version 1.*9.0"):
+        load_checkpoint(path)
