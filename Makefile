@@ -17,8 +17,12 @@ $(BIN)/seqgan: pyproject.toml
 
 setup: $(BIN)/seqgan
 
+# The authors' oracle where their file sits next to this checkout (../shared/data); otherwise
+# `seqgan oracle` builds a fresh N(0,1) oracle from the seed, as the paper describes.
+ORACLE_PARAMS ?= $(wildcard ../shared/data/seqgan_target_params.pkl)
+
 quickstart: setup
-	$(BIN)/seqgan oracle --preset fast --out runs/fast --overwrite
+	$(BIN)/seqgan oracle --preset fast $(if $(ORACLE_PARAMS),--oracle-params $(ORACLE_PARAMS)) --out runs/fast --overwrite
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -27,7 +31,7 @@ test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
 bench: setup
-	$(BIN)/python benchmarks/bench_conv.py
+	$(BIN)/python benchmarks/run.py --json runs/bench.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
