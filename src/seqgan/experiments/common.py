@@ -124,7 +124,7 @@ def setup_torch(cfg: Config) -> torch.device:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = dist.init(cfg.device)
-    if cfg.train.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if cfg.train.precision == "bf16" and device.type == "cuda" and not _native_bf16():
         raise SeqGANError(f"--precision bf16: the GPU {torch.cuda.get_device_name(device)} has no bfloat16 "
                           "arithmetic (it needs compute capability 8.0 or later); use --precision fp32")
     check_world(cfg)
@@ -134,6 +134,14 @@ def setup_torch(cfg: Config) -> torch.device:
     random.seed(seed)
     dist.seed_shared(cfg.seed, device)
     return device
+
+
+def _native_bf16() -> bool:
+    """Whether the current GPU computes in bfloat16 (not merely emulates it, as newer torch counts)."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3
+        return torch.cuda.is_bf16_supported()
 
 
 def check_world(cfg: Config) -> None:
