@@ -149,11 +149,13 @@ def scheduled_sampling_forward(gen: Generator, batch: torch.Tensor, prob: float,
     return torch.stack(logits, dim=1), torch.stack(inputs, dim=1)
 
 
-def scheduled_sampling_loss(gen: Generator, batch: torch.Tensor, weights: torch.Tensor, prob: float,
+def scheduled_sampling_loss(gen: Generator, batch: torch.Tensor, weights: torch.Tensor | None, prob: float,
                             generator: torch.Generator | None = None) -> torch.Tensor:
-    """sum_{b,t} weights_bt * -log G(y_bt | fed prefix) under Scheduled Sampling; batch, weights (B, T)."""
+    """sum_{b,t} weights_bt * -log G(y_bt | fed prefix) under Scheduled Sampling; batch, weights (B, T).
+    ``weights`` None: the mean over the batch's tokens."""
     logits, _ = scheduled_sampling_forward(gen, batch, prob, generator)
-    return (token_nll(logits, batch) * weights).sum()
+    nll = token_nll(logits, batch)
+    return nll.mean() if weights is None else (nll * weights).sum()
 
 
 def ss_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
@@ -172,7 +174,9 @@ def ss_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.T
     for idx in batches(data.shape[0], batch_size, data.device):
         rows, factor = dist.shard_batch(idx.numel())
         batch = data[idx[rows]]                                               # this process's rows
-        weights = torch.full(batch.shape, factor / (idx.numel() * data.shape[1]), device=data.device)
+        weights = None  # one process: the mean over the batch's tokens; several: its rows' part of it
+        if dist.world().size > 1:
+            weights = torch.full(batch.shape, factor / (idx.numel() * data.shape[1]), device=data.device)
         loss = g(scheduled_sampling_loss, batch, weights, prob, generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()

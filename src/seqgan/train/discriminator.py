@@ -38,7 +38,9 @@ def d_epochs(disc: Discriminator | Replica, opt: torch.optim.Optimizer, real: to
         for idx in batches(data.shape[0], batch_size, data.device, generator=generator):
             rows, factor = dist.shard_batch(idx.numel())
             mine = idx[rows]
-            weights = torch.full((mine.numel(),), factor / idx.numel(), device=real.device)  # the batch's mean
+            weights = None  # one process: Eq. 5's mean over the batch; several: its rows' part of that mean
+            if dist.world().size > 1:
+                weights = torch.full((mine.numel(),), factor / idx.numel(), device=real.device)
             loss, _ = d(Discriminator.loss, data[mine], labels[mine], weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
