@@ -10,9 +10,11 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
+from seqgan import distributed
 from seqgan.config import PRESETS, resolve
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
+from seqgan.precision import PRECISIONS
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -26,7 +28,10 @@ def add_config_args(p: argparse.ArgumentParser, default_preset: str = "fast") ->
                    help="override one setting, e.g. --set train.rollouts=8 (repeatable; beats --config)")
     p.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch, per process (default: one per core; "
+                   "under torchrun 1 unless given)")
+    p.add_argument("--precision", choices=PRECISIONS, help="training number format: fp32 (default) or bf16 "
+                   "(autocast; changes the numbers, evaluation stays fp32); sets train.precision")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -35,7 +40,7 @@ def add_config_args(p: argparse.ArgumentParser, default_preset: str = "fast") ->
 
 def config_from_args(args: argparse.Namespace, **extra):
     return resolve(args.preset, args.config, args.overrides, seed=args.seed, device=args.device,
-                   threads=args.threads, **extra)
+                   threads=args.threads, **{"train.precision": args.precision}, **extra)
 
 
 # ---------------------------------------------------------------------------- oracle
@@ -57,6 +62,8 @@ def oracle_main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, **{"data.oracle_params": args.oracle_params})
     summary = oracle.run(cfg, args.out, resume=args.resume, overwrite=args.overwrite,
                          progress=not args.no_progress)
+    if not distributed.is_main():
+        return 0
     nll = summary["nll_oracle"]
     print("\n| model | NLL-oracle (nats/token) |\n|---|---|")
     for name, label in (("random", "Random (untrained G)"), ("mle", "MLE"), ("seqgan", "SeqGAN")):
@@ -89,20 +96,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DISTRIBUTED = ("oracle", "table1", "strategy", "train")
+"""The commands that train with several processes under torchrun (see seqgan.distributed)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if distributed.launched() and args.command not in DISTRIBUTED:
+            raise SeqGANError(f"seqgan {args.command} runs in one process; start it without torchrun (the commands "
+                              f"for torchrun are {', '.join(DISTRIBUTED)})")
         return args.func(args)
     except SeqGANError as exc:
-        print(f"seqgan {args.command}: error: {exc}", file=sys.stderr)
+        if not isinstance(exc, distributed.MainProcessError):  # rank 0 prints the error it shares
+            print(f"{distributed.log_prefix()}seqgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:
-        print(f"seqgan {args.command}: {exc}", file=sys.stderr)
+        if distributed.is_main():
+            print(f"seqgan {args.command}: {exc}", file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(f"seqgan {args.command}: stopped at once; the last checkpoint in --out is intact", file=sys.stderr)
+        print(f"{distributed.log_prefix()}seqgan {args.command}: stopped at once; the last checkpoint in --out "
+              "is intact", file=sys.stderr)
         return 130
+    finally:
+        distributed.shutdown()  # leave the process group of a torchrun launch (nothing otherwise)
 
 
 if __name__ == "__main__":

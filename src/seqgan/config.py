@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seqgan.errors import SeqGANError
+from seqgan.precision import PRECISIONS
 
 PRESETS = ("tiny", "fast", "paper", "text_fast")
 
@@ -122,6 +123,11 @@ class TrainConfig:
     """r of the delayed roll-out copy (authors: 0.8). Only used with rollout_policy = 'delayed'."""
     checkpoint_every: int = 10
     """Write a checkpoint every this many adversarial rounds (and at the end of every phase)."""
+    precision: str = "fp32"
+    """Number format of training (--precision): 'fp32', or 'bf16': autocast to bfloat16 for G's and D's
+    training passes and for the adversarial phase's sampling, roll-outs and rewards; parameters, optimiser
+    states and evaluation stay float32. bf16 changes the numbers (not comparable bit for bit with fp32);
+    see seqgan/precision.py."""
 
 
 @dataclass
@@ -204,6 +210,8 @@ class Config:
             raise SeqGANError(f"train.rollout_policy must be 'live' or 'delayed', got {t.rollout_policy!r}")
         if not 0 <= t.rollout_update_rate <= 1:
             raise SeqGANError(f"train.rollout_update_rate must be in [0, 1], got {t.rollout_update_rate}")
+        if t.precision not in PRECISIONS:
+            raise SeqGANError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}")
         self._validate_real_data()
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise SeqGANError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")

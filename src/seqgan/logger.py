@@ -17,19 +17,26 @@ from tqdm.auto import tqdm
 
 
 class MetricsLogger:
-    def __init__(self, out_dir: Path, tensorboard: bool = True, resume: bool = False):
-        self.path = out_dir / "metrics.jsonl"
+    """``out_dir`` None: records are kept in memory only and nothing is written (the processes
+    other than rank 0 of a distributed run)."""
+
+    def __init__(self, out_dir: Path | None, tensorboard: bool = True, resume: bool = False):
+        self.path = None if out_dir is None else out_dir / "metrics.jsonl"
         self.records: list[dict[str, Any]] = []
+        self._fh = self._tb = None
+        if self.path is None:
+            return
         if resume and self.path.exists():
             self.records = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
         self._fh = open(self.path, "a" if resume else "w", encoding="utf-8")
-        self._tb = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
             self._tb = SummaryWriter(str(out_dir / "tensorboard"))
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
+        if self._fh is None:
+            return
         self._fh.write(json.dumps(record, sort_keys=True) + "\n")
         self._fh.flush()
         if self._tb is not None:
@@ -44,12 +51,15 @@ class MetricsLogger:
     def truncate_after(self, keep: int) -> None:
         """On resume, drop records written after the checkpoint (they will be written again)."""
         self.records = self.records[:keep]
+        if self._fh is None:
+            return
         self._fh.close()
         self.path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
         if self._tb is not None:
             self._tb.close()
 

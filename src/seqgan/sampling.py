@@ -60,6 +60,7 @@ def sample_from_hidden(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     u = _uniforms(rows, h, generator) if uniforms is None else uniforms
     out = torch.empty(rows, dtype=torch.long, device=h.device)
     chunk = _chunk_rows(h.device, rows)
+    wide = torch.promote_types(h.dtype, torch.float32)  # under bf16 autocast: bf16 logits, float32 running sum
     for lo in range(0, rows, chunk):
-        out[lo:lo + chunk] = _draw(F.linear(h[lo:lo + chunk], weight, bias), u[lo:lo + chunk])
+        out[lo:lo + chunk] = _draw(F.linear(h[lo:lo + chunk], weight, bias).to(wide), u[lo:lo + chunk])
     return out

@@ -10,6 +10,7 @@ import random
 import shutil
 import signal
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -17,6 +18,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from seqgan import distributed as dist
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 
@@ -113,41 +115,123 @@ def check_resume_config(saved: dict, cfg: Config, out: Path) -> None:
 
 
 def setup_torch(cfg: Config) -> torch.device:
+    """Threads, this process's device and its seeds; returns the device.
+
+    Under torchrun this joins the run (:func:`seqgan.distributed.init`): with --device cuda each
+    process takes the GPU of its LOCAL_RANK; its global RNGs get its own seed (the run's seed on
+    rank 0, see :func:`seqgan.distributed.rank_seed`), and the batch orders come from a generator
+    every process shares."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SeqGANError(f"--device {cfg.device}: CUDA is not available here; use --device cpu")
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed % 2**32)
-    random.seed(cfg.seed)
+    device = dist.init(cfg.device)
+    if cfg.train.precision == "bf16" and device.type == "cuda" and not _native_bf16():
+        raise SeqGANError(f"--precision bf16: the GPU {torch.cuda.get_device_name(device)} has no bfloat16 "
+                          "arithmetic (it needs compute capability 8.0 or later); use --precision fp32")
+    check_world(cfg)
+    seed = dist.rank_seed(cfg.seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    dist.seed_shared(cfg.seed, device)
     return device
+
+
+def _native_bf16() -> bool:
+    """Whether the current GPU computes in bfloat16 (not merely emulates it, as newer torch counts)."""
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch < 2.3
+        return torch.cuda.is_bf16_supported()
+
+
+def check_world(cfg: Config) -> None:
+    """With W processes every process needs at least one row of each batch it samples: B >= W, etc."""
+    w = dist.world().size
+    if w == 1:
+        return
+    sizes = {"train.batch_size": cfg.train.batch_size, "data.num_train": cfg.data.num_train,
+             "eval.num_samples": cfg.eval.num_samples, "eval.final_samples": cfg.eval.final_samples,
+             "eval.d_samples": cfg.eval.d_samples}
+    for key, value in sizes.items():
+        if value < w:
+            raise SeqGANError(f"{key} = {value} is smaller than the number of processes ({w}): each process "
+                              f"draws its share of it; raise {key} or start fewer processes")
 
 
 def seeded_generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
     """An independent RNG stream: data (1), evaluation (2), ... so that, e.g., how often a run evaluates
-    does not change what it trains on."""
+    does not change what it trains on. For a stream each process draws differently from (evaluation),
+    pass ``seqgan.distributed.rank_seed(seed)``."""
     g = torch.Generator(device=device)
     g.manual_seed(seed * 1000 + stream)
     return g
 
 
-def rng_state() -> dict:
+def rng_state(device: torch.device | None = None) -> dict:
+    """This process's global RNG states (and the CUDA generator of ``device``, and the generator all
+    processes share in a distributed run)."""
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
              "python_version": random.getstate()[0], "python_gauss": random.getstate()[2],
              "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
              "numpy_pos": int(np.random.get_state()[2])}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)  # only this process's GPU: no context on the others
+    shared = dist.shared_generator()
+    if shared is not None:
+        state["shared"] = shared.get_state()
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, device: torch.device | None = None) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is not None and device is not None and device.type == "cuda":
+        if isinstance(cuda, (list, tuple)):  # older checkpoints: every visible GPU's state
+            cuda = cuda[device.index or 0] if (device.index or 0) < len(cuda) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, device)
+
+
+def gather_rng_states(eval_rng: torch.Generator, device: torch.device) -> dict:
+    """The checkpoint entries of every process's RNG states (a collective: every process calls it).
+    ``rng``: rank 0's (a single process's, as always); ``rng_by_rank``: all of them, with several."""
+    everyone = dist.all_gather_object({**rng_state(device), "eval": eval_rng.get_state()})
+    return {"rng": everyone[0]} | ({"rng_by_rank": everyone} if len(everyone) > 1 else {})
+
+
+def restore_rng_states(ckpt: dict, eval_rng: torch.Generator, device: torch.device, seed: int) -> None:
+    """Put back this process's RNG states from a checkpoint of :func:`gather_rng_states`.
+
+    Resumed with the number of processes that wrote it, every process continues its own streams, so
+    the run continues exactly. With another number, rank 0 takes the saved streams of rank 0 (a single
+    process's), the others start fresh ones derived from (seed, rank, the checkpoint's position): the
+    run continues correctly but not draw for draw. The shared generator comes from the checkpoint in
+    every case (all processes must agree on it)."""
+    w = dist.world()
+    by_rank = ckpt["rng"] if w.size == 1 else None
+    saved = ckpt.get("rng_by_rank")
+    if saved is not None and len(saved) == w.size:
+        by_rank = saved[w.rank]
+    elif w.rank == 0:
+        by_rank = ckpt["rng"]
+    if by_rank is not None:
+        set_rng_state(by_rank, device)
+        eval_rng.set_state(by_rank["eval"])
+    else:
+        fresh = dist.rank_seed(dist.hash_seed(seed, "resume", ckpt["position"]["phase"], ckpt["position"]["step"]))
+        torch.manual_seed(fresh)
+        np.random.seed(fresh % 2**32)
+        random.seed(fresh)
+        eval_rng.manual_seed(fresh + 2)
+    shared = dist.shared_generator()
+    if shared is not None and "shared" in ckpt["rng"]:
+        shared.set_state(ckpt["rng"]["shared"])
+    if dist.is_main() and w.size != len(saved or [ckpt["rng"]]):
+        print(f"--resume: the checkpoint was written by {len(saved or [ckpt['rng']])} process(es), this run has "
+              f"{w.size}; the run continues, but its random draws differ from an uninterrupted run's",
+              file=sys.stderr, flush=True)
 
 
 def check_finite(values: dict[str, float], phase: str, step: int) -> None:
@@ -162,18 +246,29 @@ def check_finite(values: dict[str, float], phase: str, step: int) -> None:
 
 class Interrupt:
     """Ctrl-C / SIGTERM: the first asks the run to stop after the current step (with a checkpoint);
-    the second exits at once, which is safe because checkpoints are written atomically."""
+    the second exits at once, which is safe because checkpoints are written atomically.
+
+    Under torchrun a Ctrl-C reaches each process twice (from the terminal, then relayed by torchrun,
+    which kills the processes 30 s later): signals within ``RELAY_WINDOW_S`` of the first count as one.
+    The processes agree on stopping at the same step (``seqgan.distributed.any_true``)."""
+
+    RELAY_WINDOW_S = 2.0
 
     def __init__(self) -> None:
         self.requested = False
+        self._first = 0.0
 
     def _handler(self, signum, frame) -> None:
+        now = time.monotonic()
         if self.requested:
+            if dist.launched() and now - self._first < self.RELAY_WINDOW_S:
+                return  # torchrun relaying the same Ctrl-C
             signal.signal(signal.SIGINT, signal.default_int_handler)
             raise KeyboardInterrupt
-        self.requested = True
-        print("\ninterrupt: finishing the current step and writing a checkpoint "
-              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        self.requested, self._first = True, now
+        if dist.is_main():
+            print("\ninterrupt: finishing the current step and writing a checkpoint "
+                  "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
     @contextmanager
     def installed(self) -> Iterator["Interrupt"]:

@@ -4,10 +4,14 @@ An oracle LSTM generates the training set; G is pre-trained by MLE, D is pre-tra
 Algorithm 1 runs. NLL-oracle is measured every ``eval.every`` epochs/rounds on fresh samples and
 at the end of each phase on ``eval.final_samples`` samples, whose exact sequences are written to
 ``samples/``. Everything lands in the run directory; see the README for the file list.
+
+Under torchrun every process runs :func:`run`; the hooks below run on every process (their
+evaluations and checkpoints are collectives) and only rank 0 writes files or prints.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,11 +20,12 @@ from typing import Any
 
 import torch
 
+from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint, model_entry, save_checkpoint
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_finite, check_resume_config,
-                                       prepare_out_dir, rng_state, seeded_generator, set_rng_state,
+                                       gather_rng_states, prepare_out_dir, restore_rng_states, seeded_generator,
                                        setup_torch, write_json, write_sequences)
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle, sequence_nll
@@ -64,7 +69,8 @@ def build_oracle(cfg: Config) -> Generator:
 
 @dataclass
 class OracleRun:
-    """The hooks of Algorithm 1 for the synthetic experiment: evaluation, metrics, checkpoints, progress."""
+    """The hooks of Algorithm 1 for the synthetic experiment: evaluation, metrics, checkpoints, progress.
+    Distributed, every process calls them at the same steps; only rank 0 writes."""
 
     cfg: Config
     out: Path
@@ -100,7 +106,7 @@ class OracleRun:
         self.logger.log(record)
         self.progress.update(**{k.split("/")[-1]: v for k, v in record.items()
                                 if k in ("eval/nll_oracle", "gen/mle_loss", "disc/loss", "gen/mean_reward")})
-        if self.interrupt.requested:
+        if dist.any_true(self.interrupt.requested):  # all processes stop at the same step
             self.save(Position(phase, step))
             raise Interrupted(f"interrupted in phase '{phase}' after step {step}")
         if step % self.cfg.train.checkpoint_every == 0 and step < total:
@@ -113,11 +119,12 @@ class OracleRun:
             name = FINAL_SAMPLE_NAMES[phase]
             nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
                                                generator=self.eval_rng)
-            write_sequences(self.out / "samples" / f"{name}.txt", samples)
             self.summary.setdefault("nll_oracle", {})[name] = nll
             self.summary.setdefault("nll_oracle_stderr", {})[name] = (per_seq.std() / len(per_seq) ** 0.5).item()
-            print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
-                  f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
+            if dist.is_main():
+                write_sequences(self.out / "samples" / f"{name}.txt", samples)
+                print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
+                      f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
         nxt = PHASES[PHASES.index(phase) + 1]
         self.position = Position(nxt, 0)
         self.save(self.position, tag=phase)
@@ -127,13 +134,14 @@ class OracleRun:
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
-        """NLL-oracle on fresh samples, and D's accuracy on fresh real and generated sequences."""
+        """NLL-oracle on fresh samples, and D's accuracy on fresh real and generated sequences
+        (each process its share of them, in float32)."""
         e, out = self.cfg.eval, {}
         if with_nll:
             out["eval/nll_oracle"], _, _ = nll_oracle(self.models.gen, self.oracle, e.num_samples,
                                                       generator=self.eval_rng)
-        real = self.oracle.sample(e.d_samples, generator=self.eval_rng)
-        fake = self.models.gen.sample(e.d_samples, generator=self.eval_rng)
+        real = self.oracle.sample(dist.share(e.d_samples), generator=self.eval_rng)
+        fake = self.models.gen.sample(dist.share(e.d_samples), generator=self.eval_rng)
         out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
         return out
 
@@ -141,17 +149,29 @@ class OracleRun:
         return sum(self.timings.values()) + time.perf_counter() - self.phase_started
 
     # ------------------------------------------------------------ checkpoints
-    def save(self, position: Position, tag: str | None = None) -> None:
+    @property
+    def device(self) -> torch.device:
+        return self.real.device
+
+    def payload(self, position: Position) -> dict[str, Any]:
+        """What a checkpoint holds, but the RNG states (:meth:`save` adds every process's)."""
         m = self.models
-        payload = {
+        return {
             "config": self.cfg.to_dict(), "position": {"phase": position.phase, "step": position.step},
-            "generator": model_entry(m.gen), "discriminator": model_entry(m.disc), "oracle": model_entry(self.oracle),
+            "generator": model_entry(m.gen), "discriminator": model_entry(m.disc),
+            "oracle": None if self.oracle is None else model_entry(self.oracle),
             "rollout_copy": m.rollout.state_dict(), "vocab": None,
             "optimizers": {"mle": m.mle_opt.state_dict(), "pg": m.pg_opt.state_dict(), "d": m.d_opt.state_dict()},
-            "rng": {**rng_state(), "eval": self.eval_rng.get_state()},
             "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
-            "num_records": len(self.logger.records),
+            "num_records": len(self.logger.records), "processes": dist.world().size,
         }
+
+    def save(self, position: Position, tag: str | None = None) -> None:
+        """A checkpoint (every process calls this: it gathers their RNG states; rank 0 writes)."""
+        rng = gather_rng_states(self.eval_rng, self.device)
+        if not dist.is_main():
+            return
+        payload = {**self.payload(position), **rng}
         ckpt = self.out / "checkpoints"
         save_checkpoint(ckpt / "latest.pt", payload)
         if tag is not None:
@@ -168,8 +188,7 @@ class OracleRun:
             m.d_opt.load_state_dict(ckpt["optimizers"]["d"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise SeqGANError(f"the checkpoint does not fit this run's models: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
-        set_rng_state(ckpt["rng"])
-        self.eval_rng.set_state(ckpt["rng"]["eval"])
+        restore_rng_states(ckpt, self.eval_rng, self.device, self.cfg.seed)
         self.summary = ckpt["summary"]
         timings = dict(ckpt["timings"])
         current = timings.pop("_current", 0.0)
@@ -179,31 +198,41 @@ class OracleRun:
         return Position(**ckpt["position"])
 
 
-def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
-        progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
-    """Run the synthetic experiment into ``out``; returns the summary (also written to summary.json)."""
+def open_run_dir(out: str | Path, cfg: Config, resume: bool, overwrite: bool) -> tuple[Path, dict | None]:
+    """Rank 0's part of starting a run: the run directory (refused, resumed or replaced), the checkpoint
+    to resume from (checked against the flags) and config.json. Run it through ``dist.on_main``."""
     out = prepare_out_dir(out, resume=resume, overwrite=overwrite)
     ckpt = None
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
         check_resume_config(ckpt["config"], cfg, out)
-    device = setup_torch(cfg)
     write_json(out / "config.json", cfg.to_dict())
+    return out, ckpt
+
+
+def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+        progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
+    """Run the synthetic experiment into ``out``; returns the summary (also written to summary.json).
+    Under torchrun every process calls this (see ``seqgan.distributed``)."""
+    device = setup_torch(cfg)
+    out, ckpt = dist.on_main(open_run_dir, out, cfg, resume, overwrite)  # every process gets the checkpoint
+    main = dist.is_main()
 
     oracle = build_oracle(cfg).to(device) if ckpt is None else \
         build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
-    real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
-    if ckpt is None:
+    real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T), everywhere
+    if ckpt is None and main:
         write_sequences(out / "data" / "train.txt", real)
     models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
 
-    logger = MetricsLogger(out, tensorboard=tensorboard, resume=resume)
-    bar = Progress(enabled=progress)
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume)
+    bar = Progress(enabled=progress and main)
     state = OracleRun(cfg, out, models, oracle, real, logger, bar, Interrupt(),
-                      seeded_generator(cfg.seed, 2, device))
+                      seeded_generator(dist.rank_seed(cfg.seed), 2, device))
     if ckpt is None:
         logger.text("config", "```\n" + cfg.dumps() + "\n```")
-        state.summary["oracle_nll_of_training_data"] = sequence_nll(oracle, real).mean().item()
+        per_seq = dist.gather_rows(sequence_nll(oracle, dist.shard(real)))
+        state.summary["oracle_nll_of_training_data"] = per_seq.mean().item()
         # Epoch 0: the untrained generator, the paper's "Random" baseline.
         rand_nll, _, _ = nll_oracle(models.gen, oracle, cfg.eval.final_samples, generator=state.eval_rng)
         state.summary.setdefault("nll_oracle", {})["random"] = rand_nll
@@ -224,7 +253,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         ) from None
     except Interrupted as exc:
         logger.close()
-        raise Interrupted(f"{exc}; checkpoint written. Resume with: seqgan oracle --resume --out {out} "
+        raise Interrupted(f"{exc}; checkpoint written. Resume with: {launcher()}seqgan oracle --resume --out {out} "
                           "(and the same --preset/--config/--set flags)") from None
     finally:
         bar.end()
@@ -232,9 +261,18 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
         "total": round(sum(state.timings.values()), 2)}
     state.summary["device"] = str(device)
-    write_json(out / "summary.json", state.summary)
-    curve = [(r["epoch"], r["eval/nll_oracle"]) for r in logger.records if "eval/nll_oracle" in r]
-    plot_curves(out / "nll_oracle.png", {"SeqGAN (MLE pre-training, then adversarial)": curve},
-                pretrain_end=cfg.train.g_pretrain_epochs, title="NLL-oracle learning curve")
+    state.summary["processes"] = dist.world().size
+    if main:
+        write_json(out / "summary.json", state.summary)
+        curve = [(r["epoch"], r["eval/nll_oracle"]) for r in logger.records if "eval/nll_oracle" in r]
+        plot_curves(out / "nll_oracle.png", {"SeqGAN (MLE pre-training, then adversarial)": curve},
+                    pretrain_end=cfg.train.g_pretrain_epochs, title="NLL-oracle learning curve")
     logger.close()
     return state.summary
+
+
+def launcher() -> str:
+    """How the command was started, for resume hints: 'torchrun --nproc_per_node=N -m ' or ''."""
+    if not dist.launched():
+        return ""
+    return f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world().size)} ... -m "

@@ -76,7 +76,8 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
     preset = PRESET_ALIASES.get(args.preset, args.preset)
     fixed = corpus in FIXED_LENGTH and not args.variable_length
     cfg = resolve(preset, args.config, args.overrides, seed=args.seed, device=args.device, threads=args.threads,
-                  **{"data.train_path": str((entry / "train.txt").resolve()),
+                  **{"train.precision": args.precision,
+                     "data.train_path": str((entry / "train.txt").resolve()),
                      "data.valid_path": str((entry / "test.txt").resolve()), "data.fixed_length": fixed,
                      "data.tokenizer": info.tokenizer, "model.seq_len": info.max_len - 1 if fixed else info.max_len})
     summary = train.run(cfg, out / "run", resume=args.resume, overwrite=args.overwrite,
@@ -92,7 +93,7 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
             lines = test_lines
         else:
             ckpt = out / "run" / "checkpoints" / ("mle.pt" if name == "mle" else "adversarial.pt")
-            lines = sample_lines(ckpt, n, seed=cfg.seed)
+            lines = sample_lines(ckpt, n, seed=cfg.seed, device=cfg.device)
             write_lines(out / "samples" / f"{name}.txt", lines)
         scores[label] = scorer.score(tokenize_lines(lines, info.tokenizer, label))
         rows[label] = {"sequences": len(lines), "empty": sum(1 for x in lines if not x),

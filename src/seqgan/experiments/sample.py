@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
+from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.data.tokenizers import get_tokenizer
 from seqgan.data.vocab import UNK, Vocab
@@ -54,12 +55,13 @@ def pitch_name(token: str) -> str:
     return f"{PITCH_NAMES[midi % 12]}{midi // 12 - 1}"
 
 
-def load_sampler(path: str | Path) -> tuple[Generator, Vocab | None, str | None, dict[str, Any]]:
-    """(generator, vocabulary or None, tokenizer name or None, the checkpoint) from a checkpoint file."""
+def load_sampler(path: str | Path, device: str = "cpu") -> tuple[Generator, Vocab | None, str | None, dict[str, Any]]:
+    """(generator on ``device``, vocabulary or None, tokenizer name or None, the checkpoint) from a checkpoint file."""
     ckpt = load_checkpoint(path)
     if "generator" not in ckpt:
         raise SeqGANError(f"checkpoint {path} holds no generator")
     gen = build_model(Generator, ckpt["generator"], "generator").requires_grad_(False).eval()
+    gen = gen.to(dist.init(device))  # checks the device (CUDA available, index in range)
     vocab = Vocab.from_dict(ckpt["vocab"]) if ckpt.get("vocab") is not None else None
     tokenizer = ckpt.get("tokenizer")
     if vocab is not None:
@@ -93,9 +95,10 @@ def generate(gen: Generator, num: int, seed: int) -> torch.Tensor:
 
 
 def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int = 0,
-                 pitch_names: bool = False) -> list[str]:
-    """The decoded lines of ``num`` sequences sampled from the checkpoint at ``path``."""
-    gen, vocab, tokenizer, _ = load_sampler(path)
+                 pitch_names: bool = False, device: str = "cpu") -> list[str]:
+    """The decoded lines of ``num`` sequences sampled on ``device`` from the checkpoint at ``path``.
+    The draws depend on the device's random generator: CPU and CUDA give different samples for one seed."""
+    gen, vocab, tokenizer, _ = load_sampler(path, device)
     rows = generate(with_temperature(gen, temperature), num, seed)
     if vocab is None:  # synthetic task: raw ids, the authors' format
         return [" ".join(map(str, r)) for r in rows.tolist()]
@@ -129,6 +132,7 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, default=1.0,
                    help="divide the logits by T before sampling (default 1: the model's distribution)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--pitch-names", action="store_true",
                    help="music (ids tokenizer): write pitch names such as C4 instead of numbers (token = MIDI - 21)")
@@ -136,7 +140,7 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names)
+    lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device)
     empty = sum(1 for line in lines if not line)
     if args.out:
         write_lines(Path(args.out), lines)

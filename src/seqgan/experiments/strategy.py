@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqgan import distributed as dist
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
@@ -106,17 +107,22 @@ def main(args: argparse.Namespace) -> int:
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
     out = Path(args.out)
     stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()
-    out = open_run(args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv", "figure3.png"))
+    dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
+    out = dist.on_main(open_run, args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv",
+                                                    "figure3.png"))
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results, labels = {}, {s.name: s.label for s in settings}
     try:
-        start = check_pretrained(pre_dir, cfg) if args.pretrained else pretrain(cfg, pre_dir, progress=progress)
+        start = dist.on_main(check_pretrained, pre_dir, cfg) if args.pretrained else \
+            pretrain(cfg, pre_dir, progress=progress)
         for s in settings:
             results[s.name] = run_method("seqgan", runs[s.name], None, out / s.name, start, label=s.label,
                                          progress=progress)
     except Interrupted as exc:
         raise Interrupted(f"{exc}. {resume_hint(args, out)}") from None
+    if not dist.is_main():  # the table, figure and printout are rank 0's
+        return 0
     per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
     main_setting = Setting(1, 5, 3).name  # the paper's main setting is the reference of the t-tests, if run
     reference = main_setting if main_setting in results else None

@@ -45,13 +45,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.cli import add_config_args, config_from_args
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir,
                                        seeded_generator, setup_torch, write_json, write_sequences)
-from seqgan.experiments.oracle import OracleRun, build_discriminator, build_generator, build_oracle
+from seqgan.experiments.oracle import OracleRun, build_discriminator, build_generator, build_oracle, launcher
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle
 from seqgan.metrics.stats import mean_and_stderr, welch_ttest
@@ -106,25 +107,33 @@ def pretrain(cfg: Config, out: Path, *, progress: bool = True, tensorboard: bool
     Returns the checkpoint after D pre-training, the start of every method but Random (which starts
     from ``checkpoints/init.pt``, G and D as initialised)."""
     done = out / "checkpoints" / "d_pretrain.pt"
-    if done.exists():
-        return done
     pre_cfg = copy.deepcopy(cfg)
     pre_cfg.train.adv_rounds = 0  # this run is pre-training only; its checkpoints say so
-    out.mkdir(parents=True, exist_ok=True)
     latest = out / "checkpoints" / "latest.pt"
-    ckpt = load_checkpoint(latest, map_location=cfg.device) if latest.exists() else None
+
+    def start_here() -> tuple[bool, dict | None]:  # rank 0: finished? else the checkpoint to continue from
+        if done.exists():
+            return True, None
+        out.mkdir(parents=True, exist_ok=True)
+        return False, load_checkpoint(latest) if latest.exists() else None
+
+    finished, ckpt = dist.on_main(start_here)
+    if finished:
+        return done
+    main = dist.is_main()
     device = setup_torch(cfg)
     oracle = build_oracle(cfg).to(device) if ckpt is None else \
         build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
     models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
-    logger = MetricsLogger(out, tensorboard=tensorboard, resume=ckpt is not None)
-    bar = Progress(enabled=progress)
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=ckpt is not None)
+    bar = Progress(enabled=progress and main)
     state = OracleRun(pre_cfg, out, models, oracle, real, logger, bar, Interrupt(),
-                      seeded_generator(cfg.seed, 2, device))
+                      seeded_generator(dist.rank_seed(cfg.seed), 2, device))
     if ckpt is None:
-        write_json(out / "config.json", pre_cfg.to_dict())
-        write_sequences(out / "data" / "train.txt", real)
+        if main:
+            write_json(out / "config.json", pre_cfg.to_dict())
+            write_sequences(out / "data" / "train.txt", real)
         state.save(Position("mle", 0), tag="init")
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
         start = Position()
@@ -142,7 +151,8 @@ def pretrain(cfg: Config, out: Path, *, progress: bool = True, tensorboard: bool
         bar.end()
         logger.close()
     state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()}
-    write_json(out / "summary.json", state.summary)
+    if main:
+        write_json(out / "summary.json", state.summary)
     return done
 
 
@@ -163,11 +173,17 @@ def check_pretrained(path: Path, cfg: Config) -> Path:
         raise SeqGANError(f"--pretrained {path}: no finished pre-training there (missing {ckpt_path}); "
                           "give the pretrain/ directory of a finished table1 or strategy run")
     saved = load_checkpoint(ckpt_path)["config"]
-    now = cfg.to_dict()
+    now, default = cfg.to_dict(), Config().to_dict()
     keys = ["seed"] + [f"model.{k}" for k in now["model"]] + [f"data.{k}" for k in now["data"]] + [
         f"train.{k}" for k in ("batch_size", "g_lr", "g_grad_clip", "g_pretrain_epochs", "d_lr",
-                               "d_pretrain_steps", "d_epochs", "rollout_policy", "rollout_update_rate")]
-    get = lambda d, k: d[k] if "." not in k else d[k.split(".")[0]][k.split(".")[1]]  # noqa: E731
+                               "d_pretrain_steps", "d_epochs", "rollout_policy", "rollout_update_rate", "precision")]
+
+    def get(d: dict, key: str) -> Any:  # a key an older seqgan did not write had its default value
+        if "." not in key:
+            return d.get(key, default[key])
+        section, name = key.split(".")
+        return d.get(section, {}).get(name, default[section][name])
+
     diffs = [f"{k}: pre-training used {get(saved, k)!r}, this run asks for {get(now, k)!r}"
              for k in keys if get(saved, k) != get(now, k)]
     if diffs:
@@ -214,6 +230,8 @@ class MethodRun(OracleRun):
         self.save(Position("done", 0), tag="final")
         nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
                                            generator=self.final_rng)
+        if not dist.is_main():
+            return
         write_sequences(self.out / "samples" / "final.txt", samples)
         np.save(self.out / "per_seq_nll.npy", per_seq.cpu().numpy())
         mean, stderr = mean_and_stderr(per_seq.cpu().numpy())
@@ -235,16 +253,16 @@ def train_method(method: str, m: Models, real: torch.Tensor, cfg: Config, bcfg: 
     scorer = bleu_scorer(real, bcfg.bleu_order) if method == "pg_bleu" else None
     for rnd in range(done, hooks.phase_total(phase)):
         if method == "mle":  # the same loss and optimiser as pre-training, continued
-            metrics = {"gen/mle_loss": mle_epoch(m.gen, m.mle_opt, real, t.batch_size, t.g_grad_clip)}
+            metrics = {"gen/mle_loss": mle_epoch(m.gen_replica, m.mle_opt, real, t.batch_size, t.g_grad_clip)}
         elif method == "ss":  # continues pre-training's optimiser too; the draws of epoch e have their own stream
             p = ss_probability(bcfg.ss_schedule, rnd + 1, t.adv_rounds, bcfg.ss_max_prob, bcfg.ss_steepness)
-            g = rng(real.device, "ss", cfg.seed, rnd + 1)
-            metrics = {"gen/ss_loss": ss_epoch(m.gen, m.mle_opt, real, t.batch_size, t.g_grad_clip, p, g),
+            g = rng(real.device, "ss", dist.rank_seed(cfg.seed), rnd + 1)  # each process its own draws
+            metrics = {"gen/ss_loss": ss_epoch(m.gen_replica, m.mle_opt, real, t.batch_size, t.g_grad_clip, p, g),
                        "gen/ss_prob": p}
         else:  # pg_bleu: Algorithm 1's g-steps with BLEU for D, no d-steps
             metrics = {}
             for _ in range(t.g_steps):
-                metrics = pg_bleu_step(m.gen, m.rollout.policy, m.pg_opt, scorer, t.batch_size, t.rollouts,
+                metrics = pg_bleu_step(m.gen_replica, m.rollout.policy, m.pg_opt, scorer, t.batch_size, t.rollouts,
                                        t.g_grad_clip)
             m.rollout.update()
         hooks.step_done(phase, rnd + 1, metrics)
@@ -255,25 +273,35 @@ def run_method(method: str, cfg: Config, bcfg: BaselineConfig, out: Path, start_
                label: str | None = None, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
     """Train one method from ``start_ckpt`` into ``out`` and evaluate it; returns result.json's content.
     A finished method (result.json present) is skipped; a partial one continues from its latest checkpoint."""
-    if (out / "result.json").exists():
-        return json.loads((out / "result.json").read_text())
-    out.mkdir(parents=True, exist_ok=True)
+    result = out / "result.json"
     latest = out / "checkpoints" / "latest.pt"
-    partial = latest.exists()
-    ckpt = load_checkpoint(latest if partial else start_ckpt, map_location=cfg.device)
+
+    def start_here() -> tuple[str, Any]:  # rank 0: done (its result), or partial / new with a checkpoint
+        if result.exists():
+            return "done", json.loads(result.read_text())
+        out.mkdir(parents=True, exist_ok=True)
+        partial = latest.exists()
+        return ("partial" if partial else "new"), load_checkpoint(latest if partial else start_ckpt)
+
+    kind, ckpt = dist.on_main(start_here)
+    if kind == "done":
+        return ckpt
+    partial, main = kind == "partial", dist.is_main()
     device = setup_torch(cfg)
     oracle = build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # the same S
     models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
-    logger = MetricsLogger(out, tensorboard=tensorboard, resume=partial)
-    state = MethodRun(cfg, out, models, oracle, real, logger, Progress(enabled=progress), Interrupt(),
-                      seeded_generator(cfg.seed, 2, device), method=method, label=label or METHODS[method],
-                      final_rng=rng(device, "final", cfg.seed, out.name))
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=partial)
+    seed = dist.rank_seed(cfg.seed)  # each process its own evaluation draws
+    state = MethodRun(cfg, out, models, oracle, real, logger, Progress(enabled=progress and main), Interrupt(),
+                      seeded_generator(seed, 2, device), method=method, label=label or METHODS[method],
+                      final_rng=rng(device, "final", seed, out.name))
     position = state.position = state.restore(ckpt)  # models, optimisers, RNG states (pre-training's at first)
     if partial:
         state.train_time = next((r["time/train_s"] for r in reversed(logger.records) if "time/train_s" in r), 0.0)
     else:
-        write_json(out / "config.json", cfg.to_dict())
+        if main:
+            write_json(out / "config.json", cfg.to_dict())
         state.summary, state.timings, state.phase_started = {}, {}, time.perf_counter()
         position = state.position = Position(PHASE[method], 0)
     state.last_mark = time.perf_counter()
@@ -291,7 +319,7 @@ def run_method(method: str, cfg: Config, bcfg: BaselineConfig, out: Path, start_
     finally:
         state.progress.end()
         logger.close()
-    return json.loads((out / "result.json").read_text())
+    return dist.on_main(lambda: json.loads(result.read_text()))
 
 
 # ------------------------------------------------------------------------- the table
@@ -410,7 +438,7 @@ def parse_methods(text: str) -> list[str]:
 
 def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
     """What an interrupted command says (the CLI exits 130 with it): how to continue."""
-    return Interrupted(f"Resume with: seqgan {getattr(args, 'command', 'table1')} --resume --out {out} "
+    return Interrupted(f"Resume with: {launcher()}seqgan {getattr(args, 'command', 'table1')} --resume --out {out} "
                        "(and the same --preset/--config/--set and experiment flags)")
 
 
@@ -441,18 +469,22 @@ def main(args: argparse.Namespace) -> int:
     cfg = synthetic_config(args)
     bcfg = baseline_config(args)
     methods = parse_methods(args.methods)
-    out = open_run(args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv", "figure2.png"),
-                   "baselines.json", bcfg.to_dict())
+    dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
+    out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
+                                                             "figure2.png"), "baselines.json", bcfg.to_dict())
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results = {}
     try:
-        start = check_pretrained(pre_dir, cfg) if args.pretrained else pretrain(cfg, pre_dir, progress=progress)
+        start = dist.on_main(check_pretrained, pre_dir, cfg) if args.pretrained else \
+            pretrain(cfg, pre_dir, progress=progress)
         for key in methods:
             begin = pre_dir / "checkpoints" / "init.pt" if key == "random" else start
             results[key] = run_method(key, cfg, bcfg, out / key, begin, progress=progress)
     except Interrupted as exc:
         raise Interrupted(f"{exc}. {resume_hint(args, out)}") from None
+    if not dist.is_main():  # the table, figure and printout are rank 0's
+        return 0
     for key in METHODS:  # finished methods of earlier invocations count too
         if key not in results and (out / key / "result.json").exists():
             results[key] = json.loads((out / key / "result.json").read_text())

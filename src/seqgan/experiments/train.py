@@ -25,15 +25,16 @@ from typing import Any
 
 import torch
 
-from seqgan.checkpoint import load_checkpoint, model_entry, save_checkpoint
+from seqgan import distributed as dist
+from seqgan.checkpoint import load_checkpoint
 from seqgan.config import Config
 from seqgan.data.text import encode_corpus, load_lines
 from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir, rng_state,
+from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir,
                                        seeded_generator, setup_torch, write_json)
-from seqgan.experiments.oracle import FINAL_SAMPLE_NAMES, OracleRun
+from seqgan.experiments.oracle import FINAL_SAMPLE_NAMES, OracleRun, launcher
 from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import sequence_nll
@@ -182,10 +183,13 @@ def init_from(models: Models, ckpt: dict[str, Any], path: Path) -> str:
 
 
 def corpus_nll(gen: Generator, rows: torch.Tensor) -> float:
-    """NLL in nats per token over all rows: every token up to and including <eos> counts once."""
-    per_seq = sequence_nll(gen, rows)                      # (N,) mean per token of each row
-    counts = gen.valid_mask(rows).sum(dim=1).double()      # (N,) tokens of each row, <eos> included
-    return float((per_seq * counts).sum() / counts.sum())
+    """NLL in nats per token over all rows: every token up to and including <eos> counts once.
+    Distributed: each process scores its share of the rows; the sums are reduced."""
+    mine = dist.shard(rows)
+    per_seq = sequence_nll(gen, mine)                      # (n,) mean per token of each row
+    counts = gen.valid_mask(mine).sum(dim=1).double()      # (n,) tokens of each row, <eos> included
+    total, tokens = dist.all_reduce_sum(torch.stack([(per_seq * counts).sum(), counts.sum()])).tolist()
+    return total / tokens
 
 
 @dataclass
@@ -207,10 +211,11 @@ class RealDataRun(OracleRun):
         e, gen = self.cfg.eval, self.models.gen
         out = self.nlls() if with_nll else {}
         pool = self.corpus.valid if self.corpus.valid is not None else self.corpus.train
-        real = pool[torch.randint(pool.shape[0], (e.d_samples,), generator=self.eval_rng, device=pool.device)]
-        fake = gen.sample(e.d_samples, generator=self.eval_rng)
+        n = dist.share(e.d_samples)  # each process its share, from its own stream
+        real = pool[torch.randint(pool.shape[0], (n,), generator=self.eval_rng, device=pool.device)]
+        fake = gen.sample(n, generator=self.eval_rng)
         out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
-        out["eval/sample_len"] = (~gen.ended(fake)).sum(dim=1).double().mean().item()  # tokens before <eos>
+        out["eval/sample_len"] = dist.mean((~gen.ended(fake)).sum(dim=1).double())  # tokens before <eos>
         return out
 
     def phase_done(self, phase: str) -> None:
@@ -220,36 +225,26 @@ class RealDataRun(OracleRun):
             name = FINAL_SAMPLE_NAMES[phase]
             for key, value in self.nlls().items():
                 self.summary.setdefault(key.split("/")[1], {})[name] = value
-            rows = self.models.gen.sample(self.cfg.eval.final_samples, generator=self.eval_rng)
-            lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer), self.corpus.tokenizer)
-            write_lines(self.out / "samples" / f"{name}.txt", lines)
-            nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
-            print(f"after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: NLL-"
-                  f"{'test' if 'nll_test' in self.summary else 'train'} {nll:.4f} nats/token; "
-                  f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
+            rows = dist.gather_rows(self.models.gen.sample(dist.share(self.cfg.eval.final_samples),
+                                                           generator=self.eval_rng))
+            if dist.is_main():
+                lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer),
+                                       self.corpus.tokenizer)
+                write_lines(self.out / "samples" / f"{name}.txt", lines)
+                nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
+                print(f"after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: NLL-"
+                      f"{'test' if 'nll_test' in self.summary else 'train'} {nll:.4f} nats/token; "
+                      f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
         nxt = PHASES[PHASES.index(phase) + 1]
         self.save(Position(nxt, 0), tag=phase)
         self.phase_started = time.perf_counter()
         if nxt != "done":
             self.progress.begin(nxt, self.phase_total(nxt))
 
-    def save(self, position: Position, tag: str | None = None) -> None:
+    def payload(self, position: Position) -> dict[str, Any]:
         """OracleRun's checkpoint with the vocabulary and tokenizer in place of the oracle."""
-        m = self.models
-        payload = {
-            "config": self.cfg.to_dict(), "position": {"phase": position.phase, "step": position.step},
-            "generator": model_entry(m.gen), "discriminator": model_entry(m.disc), "oracle": None,
-            "rollout_copy": m.rollout.state_dict(), "vocab": self.corpus.vocab.to_dict(),
-            "tokenizer": self.corpus.tokenizer, "data_stats": self.corpus.stats,
-            "optimizers": {"mle": m.mle_opt.state_dict(), "pg": m.pg_opt.state_dict(), "d": m.d_opt.state_dict()},
-            "rng": {**rng_state(), "eval": self.eval_rng.get_state()},
-            "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
-            "num_records": len(self.logger.records),
-        }
-        ckpt = self.out / "checkpoints"
-        save_checkpoint(ckpt / "latest.pt", payload)
-        if tag is not None:
-            save_checkpoint(ckpt / f"{tag}.pt", payload)
+        return {**super().payload(position), "oracle": None, "vocab": self.corpus.vocab.to_dict(),
+                "tokenizer": self.corpus.tokenizer, "data_stats": self.corpus.stats}
 
 
 def prepare(cfg: Config) -> tuple[Config, Corpus]:
@@ -260,14 +255,11 @@ def prepare(cfg: Config) -> tuple[Config, Corpus]:
     return cfg.validate(), corpus
 
 
-def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
-        init: str | Path | None = None, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
-    """Train on the real corpus of ``cfg.data`` into ``out``; returns the summary (also summary.json)."""
-    if init is not None and resume:
-        raise SeqGANError("--init-from starts a new run from another run's weights; --resume continues this one: "
-                          "give only one of them")
-    cfg, corpus = prepare(cfg)  # every data error comes before the run directory is touched
-    print(describe(corpus.stats, cfg), file=sys.stderr, flush=True)
+def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, overwrite: bool,
+                 init: str | Path | None) -> tuple[Path, dict | None, dict | None]:
+    """Rank 0's part of starting a run (through ``dist.on_main``): the --init-from checkpoint (checked
+    before the run directory is touched), the run directory, the checkpoint to resume from, config.json
+    and the vocabulary. Returns (out, checkpoint to resume or None, --init-from checkpoint or None)."""
     source = None
     if init is not None:
         source = load_checkpoint(init)
@@ -284,27 +276,43 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
         check_vocab(ckpt, corpus, out / "checkpoints" / "latest.pt", "--resume")
         check_resume_config(ckpt["config"], cfg, out)
-    device = setup_torch(cfg)
     write_json(out / "config.json", cfg.to_dict())
     (out / "data").mkdir(exist_ok=True)
     write_json(out / "data" / "vocab.json", corpus.vocab.to_dict())
     if overwrite:
         (out / "nll.png").unlink(missing_ok=True)  # the one output prepare_out_dir does not know
+    return out, ckpt, source
+
+
+def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+        init: str | Path | None = None, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
+    """Train on the real corpus of ``cfg.data`` into ``out``; returns the summary (also summary.json).
+    Under torchrun every process calls this and reads the data files itself (give them on every node)."""
+    if init is not None and resume:
+        raise SeqGANError("--init-from starts a new run from another run's weights; --resume continues this one: "
+                          "give only one of them")
+    cfg, corpus = prepare(cfg)  # every data error comes before the run directory is touched
+    main = dist.is_main()
+    if main:
+        print(describe(corpus.stats, cfg), file=sys.stderr, flush=True)
+    device = setup_torch(cfg)
+    out, ckpt, source = dist.on_main(open_run_dir, out, cfg, corpus, resume, overwrite, init)
     corpus.train = corpus.train.to(device)
     corpus.valid = None if corpus.valid is None else corpus.valid.to(device)
     models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
 
-    logger = MetricsLogger(out, tensorboard=tensorboard, resume=resume)
-    bar = Progress(enabled=progress)
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume)
+    bar = Progress(enabled=progress and main)
     probe_idx = torch.randperm(corpus.train.shape[0], generator=seeded_generator(cfg.seed, 3, torch.device("cpu")))
     state = RealDataRun(cfg, out, models, None, corpus.train, logger, bar, Interrupt(),
-                        seeded_generator(cfg.seed, 2, device), corpus=corpus,
+                        seeded_generator(dist.rank_seed(cfg.seed), 2, device), corpus=corpus,
                         probe=corpus.train[probe_idx[:cfg.eval.num_samples].to(device)])
     if ckpt is None:
         if source is not None:
             loaded = init_from(models, source, Path(init))
             state.summary["init_from"] = {"checkpoint": str(init), "loaded": loaded}
-            print(f"--init-from {init}: loaded the {loaded}", file=sys.stderr)
+            if main:
+                print(f"--init-from {init}: loaded the {loaded}", file=sys.stderr)
         logger.text("config", "```\n" + cfg.dumps() + "\n```")
         logger.text("data", describe(corpus.stats, cfg))
         state.summary["data"] = corpus.stats
@@ -325,7 +333,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     except Interrupted as exc:
         bar.end()
         logger.close()
-        raise SeqGANError(f"{exc}; checkpoint written. Resume with: seqgan train --resume --out {out} "
+        raise SeqGANError(f"{exc}; checkpoint written. Resume with: {launcher()}seqgan train --resume --out {out} "
                           "(and the same data, preset, --config and --set flags)") from None
     finally:
         bar.end()
@@ -333,11 +341,13 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
         "total": round(sum(state.timings.values()), 2)}
     state.summary["device"] = str(device)
-    write_json(out / "summary.json", state.summary)
-    curves = {label: [(r["epoch"], r[key]) for r in logger.records if key in r]
-              for key, label in (("eval/nll_test", "NLL-test (held-out data)"), ("eval/nll_train", "NLL-train"))}
-    plot_curves(out / "nll.png", curves, pretrain_end=cfg.train.g_pretrain_epochs,
-                ylabel="NLL (nats per token)", title="Real data: NLL learning curves")
+    state.summary["processes"] = dist.world().size
+    if main:
+        write_json(out / "summary.json", state.summary)
+        curves = {label: [(r["epoch"], r[key]) for r in logger.records if key in r]
+                  for key, label in (("eval/nll_test", "NLL-test (held-out data)"), ("eval/nll_train", "NLL-train"))}
+        plot_curves(out / "nll.png", curves, pretrain_end=cfg.train.g_pretrain_epochs,
+                    ylabel="NLL (nats per token)", title="Real data: NLL learning curves")
     logger.close()
     return state.summary
 
@@ -390,6 +400,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, **paths, **data_flags(args))
     summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
                   progress=not args.no_progress)
+    if not dist.is_main():
+        return 0
     key = "nll_test" if "nll_test" in summary else "nll_train"
     print(f"\n| model | NLL-{key[4:]} (nats/token) |\n|---|---|")
     for name, label in (("random", "Random (untrained G)"), ("init", "--init-from"), ("mle", "MLE"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from seqgan import distributed as dist
 from seqgan.models.generator import Generator
 
 
@@ -28,7 +29,11 @@ def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 1024) -
 def nll_oracle(gen: Generator, oracle: Generator, num_samples: int, generator: torch.Generator | None = None
                ) -> tuple[float, torch.Tensor, torch.Tensor]:
     """Sample num_samples sequences from G (with RNG ``generator``) and score them under the oracle.
-    Returns (mean NLL per token, the samples (N, T), per-sequence NLL (N,))."""
-    samples = gen.sample(num_samples, generator=generator)
+    Returns (mean NLL per token, the samples (N, T), per-sequence NLL (N,)).
+
+    Distributed: each process samples and scores its share with its own ``generator``; every process
+    returns all samples and NLLs, in rank order."""
+    samples = gen.sample(dist.share(num_samples), generator=generator)
     per_seq = sequence_nll(oracle, samples)
+    samples, per_seq = dist.gather_rows(samples), dist.gather_rows(per_seq)
     return per_seq.mean().item(), samples, per_seq

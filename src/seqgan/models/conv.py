@@ -90,6 +90,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from seqgan.precision import autocast_dtype as _autocast_dtype
+
 __all__ = ["conv_relu_maxpool", "conv_relu_maxpool_reference", "ConvTables"]
 
 # Widths with fewer window positions than this use dense GEMMs in the backward pass: the
@@ -110,20 +112,6 @@ def conv_relu_maxpool_reference(
     return torch.cat(
         [F.conv1d(xt, w, b).relu().amax(-1) for w, b in zip(weights, biases)], dim=1
     )
-
-
-def _autocast_dtype(device_type: str) -> torch.dtype | None:
-    """The autocast dtype active for ``device_type``, or None (works on torch >= 2.2)."""
-    try:
-        if torch.is_autocast_enabled(device_type):
-            return torch.get_autocast_dtype(device_type)
-        return None
-    except TypeError:  # torch < 2.4: per-device functions without arguments
-        if device_type == "cpu":
-            return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
-        if device_type == "cuda":
-            return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
-        return None
 
 
 def _check(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> None:
@@ -268,9 +256,10 @@ class _ConvReluMaxPool(torch.autograd.Function):
                 else:
                     gw_rows, gu = _grads_sparse(mask, gt, u, rows)
                 if need_w:
-                    grads_w.append(
-                        gw_rows.view(filters, width, emb).permute(0, 2, 1).contiguous().to(w.dtype)
-                    )
+                    gw = gw_rows.view(filters, width, emb).permute(0, 2, 1).contiguous().to(w.dtype)
+                    if gw.stride() != w.stride():  # width 1: give the weight's own strides (DDP's buckets)
+                        gw = torch.empty_like(w).copy_(gw)
+                    grads_w.append(gw)
                 else:
                     grads_w.append(None)
                 if need_x:
@@ -445,6 +434,11 @@ class ConvTables:
         self.weights = [w.detach() for w in weights]
         self.bias = torch.cat([b.detach() for b in biases]).float()
         emb = self.embedding.float()
+        with torch.autocast(emb.device.type, enabled=False):  # float32 tables even under bf16 autocast
+            self._build_tables(emb)
+        return self
+
+    def _build_tables(self, emb: torch.Tensor) -> None:
         for i, (w, tab) in enumerate(zip(self.weights, self.tabulated)):
             if not tab:
                 continue
@@ -457,7 +451,6 @@ class ConvTables:
                 torch.mm(emb, rhs, out=old.view(emb.shape[0], width * filters))
             else:
                 self.tables[i] = torch.mm(emb, rhs).view(-1, filters).to(self.dtype)
-        return self
 
     @property
     def nbytes(self) -> int:
@@ -472,8 +465,9 @@ class ConvTables:
         chunk = chunk_size or self.chunk_size
         tokens = tokens.to(self.embedding.device, torch.long)
         out = []
-        for tc in tokens.split(chunk):
-            out.append(self._pooled_chunk(tc.contiguous()))
+        with torch.autocast(tokens.device.type, enabled=False):  # float32 look-ups, as documented
+            for tc in tokens.split(chunk):
+                out.append(self._pooled_chunk(tc.contiguous()))
         return out[0] if len(out) == 1 else torch.cat(out)
 
     def _pooled_chunk(self, tokens: torch.Tensor) -> torch.Tensor:

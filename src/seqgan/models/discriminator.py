@@ -81,11 +81,16 @@ class Discriminator(nn.Module):
         """Class logits (B, 2); class 1 = real."""
         return self.head(self.features(tokens))
 
-    def loss(self, tokens: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def loss(self, tokens: torch.Tensor, labels: torch.Tensor,
+             weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Eq. 5 as the authors' code computes it: mean cross-entropy plus
-        l2_reg * (|W|^2 + |b|^2) / 2 on the output layer only. Returns (loss, logits)."""
+        l2_reg * (|W|^2 + |b|^2) / 2 on the output layer only. Returns (loss, logits).
+        ``weights`` (B,): the cross-entropy is sum_b weights_b * CE_b instead of the mean (a process's
+        rows of a larger batch weigh 1 / that batch's size; see ``seqgan.distributed.shard_batch``)."""
         logits = self.forward(tokens)
-        ce = F.cross_entropy(logits.float(), labels)
+        ce = F.cross_entropy(logits.float(), labels, reduction="none" if weights is not None else "mean")
+        if weights is not None:
+            ce = (ce * weights).sum()
         l2 = 0.5 * (self.output.weight.square().sum() + self.output.bias.square().sum())
         return ce + self.l2_reg * l2, logits
 

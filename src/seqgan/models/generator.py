@@ -163,8 +163,9 @@ class Generator(nn.Module):
         fills positions after <eos>) and its probabilities sum to one over the real tokens."""
         if self.pad_token is None:
             return self.output.bias
-        return self.output.bias.index_fill(0, torch.tensor([self.pad_token], device=self.output.bias.device),
-                                           float("-inf"))
+        pad = torch.zeros_like(self.output.bias, dtype=torch.bool)
+        pad[self.pad_token] = True  # a fill on the device: no host-to-device copy per call
+        return self.output.bias.masked_fill(pad, float("-inf"))
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(..., H) -> (..., V)."""

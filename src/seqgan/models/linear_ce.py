@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from seqgan.precision import autocast_dtype
+
 CHUNK_ROWS = 128  # rows per chunk on a CPU: 128 x 5000 floats = 2.5 MB, about the L2 of two cores
 
 
@@ -40,36 +42,50 @@ def linear_nll(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, target
 
 
 class _WeightedLinearCE(torch.autograd.Function):
-    """sum_r w_r * nll_r(h W^T + b); gradients computed chunk by chunk during the forward pass."""
+    """sum_r w_r * nll_r(h W^T + b); gradients computed chunk by chunk during the forward pass.
+
+    Under autocast (``train.precision = 'bf16'``) the three matrix products per chunk run in the
+    autocast dtype; the log-sum-exp, softmax, loss and gradient sums stay float32."""
 
     @staticmethod
     def forward(ctx, h, weight, bias, targets, weights):  # type: ignore[override]
+        low = autocast_dtype(h.device.type)
+        acc = torch.promote_types(h.dtype, torch.float32)  # logits, softmax and sums
         grad_h = torch.empty_like(h)
         grad_w = torch.zeros_like(weight)
         grad_b = torch.zeros_like(bias)
         total = torch.zeros((), dtype=torch.float64, device=h.device)
         starts, step = _chunks(h.shape[0], h.device)
-        for lo in starts:
-            hc, yc, wc = h[lo:lo + step], targets[lo:lo + step], weights[lo:lo + step]
-            logits = F.linear(hc, weight, bias)                        # (r, V), in cache
-            lse = torch.logsumexp(logits, dim=1, keepdim=True)          # (r, 1)
-            picked = logits.gather(1, yc.unsqueeze(1))                  # (r, 1)
-            nll = (lse - picked).squeeze(1)
-            # weight 0 (a position after <eos>, whose target <pad> has log-probability -inf) adds nothing
-            total += torch.where(wc != 0, nll * wc, 0.0).sum().double()
-            g = logits.sub_(lse).exp_()                                 # softmax, overwriting the logits
-            g.scatter_add_(1, yc.unsqueeze(1), -torch.ones_like(picked))  # softmax - one-hot
-            g.mul_(wc.unsqueeze(1))                                     # d loss / d logits
-            grad_h[lo:lo + step] = g @ weight
-            grad_w.addmm_(g.t(), hc)
-            grad_b += g.sum(dim=0)
+        with torch.autocast(h.device.type, enabled=False):
+            mixed = low is not None and h.dtype != torch.float64
+            hm, wm, bm = (h.to(low), weight.to(low), bias.to(low)) if mixed else (h, weight, bias)
+            for lo in starts:
+                hc, yc, wc = hm[lo:lo + step], targets[lo:lo + step], weights[lo:lo + step].to(acc)
+                logits = F.linear(hc, wm, bm).to(acc)                       # (r, V), in cache
+                lse = torch.logsumexp(logits, dim=1, keepdim=True)          # (r, 1)
+                picked = logits.gather(1, yc.unsqueeze(1))                  # (r, 1)
+                nll = (lse - picked).squeeze(1)
+                # weight 0 (a position after <eos>, whose target <pad> has log-probability -inf) adds nothing
+                total += torch.where(wc != 0, nll * wc, 0.0).sum().double()
+                g = logits.sub_(lse).exp_()                                 # softmax, overwriting the logits
+                g.scatter_add_(1, yc.unsqueeze(1), -torch.ones_like(picked))  # softmax - one-hot
+                g.mul_(wc.unsqueeze(1))                                     # d loss / d logits
+                if mixed:
+                    gm = g.to(low)
+                    grad_h[lo:lo + step] = gm @ wm
+                    grad_w += (gm.t() @ hc).to(grad_w.dtype)
+                else:
+                    grad_h[lo:lo + step] = g @ weight
+                    grad_w.addmm_(g.t(), hc)
+                grad_b += g.sum(dim=0)
         ctx.save_for_backward(grad_h, grad_w, grad_b)
-        return total.to(h.dtype)
+        return total.to(acc)
 
     @staticmethod
     def backward(ctx, grad_out):  # type: ignore[override]
         grad_h, grad_w, grad_b = ctx.saved_tensors
-        return grad_h * grad_out, grad_w * grad_out, grad_b * grad_out, None, None
+        return ((grad_h * grad_out).to(grad_h.dtype), (grad_w * grad_out).to(grad_w.dtype),
+                (grad_b * grad_out).to(grad_b.dtype), None, None)
 
 
 def weighted_linear_ce(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, targets: torch.Tensor,
@@ -77,4 +93,4 @@ def weighted_linear_ce(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     """sum_r weights_r * CE(h_r W^T + b, targets_r) as a scalar with gradients for h, W and b.
 
     h (R, H); weight (V, H); bias (V,); targets (R,) int64; weights (R,) (no gradient)."""
-    return _WeightedLinearCE.apply(h, weight, bias, targets, weights.detach().to(h.dtype))
+    return _WeightedLinearCE.apply(h, weight, bias, targets, weights.detach())

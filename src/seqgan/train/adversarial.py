@@ -4,6 +4,12 @@ Each phase is a plain loop that can start part-way (``start``), so that a run re
 checkpoint continues exactly where it stopped. Everything outside the algorithm (evaluation,
 metrics, checkpoints, progress, interruption) happens in ``hooks``, called after every unit of
 work with the phase name and the number of units done.
+
+Distributed (``torchrun``, ``seqgan.distributed``), every process runs this same function: the MLE
+and D epochs split each batch over the processes, each process samples and rolls out its share of
+the policy-gradient batch and of D's negatives, and DDP averages the gradients, so that the updates
+are those of one process with the same global batch (see ``seqgan.train.mle``). The hooks are called
+on every process with the same (reduced) metrics.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import Protocol
 
 import torch
 
+from seqgan import distributed as dist
 from seqgan.config import TrainConfig
+from seqgan.distributed import Replica
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.rollout import RolloutPolicy, mc_rewards
@@ -27,7 +35,9 @@ PHASES = ("mle", "d_pretrain", "adversarial", "done")
 @dataclass
 class Models:
     """What Algorithm 1 updates. The policy-gradient phase has its own Adam, as the authors' code
-    builds separate optimisers for pre-training and adversarial updates."""
+    builds separate optimisers for pre-training and adversarial updates. ``gen_replica`` and
+    ``disc_replica`` are G and D as training calls them: in ``train.precision`` and, with several
+    processes, through DistributedDataParallel (``seqgan.distributed.Replica``)."""
 
     gen: Generator
     disc: Discriminator
@@ -35,12 +45,17 @@ class Models:
     mle_opt: torch.optim.Optimizer
     pg_opt: torch.optim.Optimizer
     d_opt: torch.optim.Optimizer
+    gen_replica: Replica
+    disc_replica: Replica
 
     @classmethod
     def create(cls, gen: Generator, disc: Discriminator, cfg: TrainConfig) -> "Models":
+        """G and D must be on their device. The replicas come first: with several processes DDP gives
+        every process rank 0's initial weights, before the delayed roll-out copy is taken."""
+        gen_replica, disc_replica = Replica(gen, cfg.precision), Replica(disc, cfg.precision)
         return cls(gen, disc, RolloutPolicy(gen, cfg.rollout_policy, cfg.rollout_update_rate),
                    adam(gen.parameters(), cfg.g_lr), adam(gen.parameters(), cfg.g_lr),
-                   adam(disc.parameters(), cfg.d_lr))
+                   adam(disc.parameters(), cfg.d_lr), gen_replica, disc_replica)
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -75,7 +90,7 @@ def seqgan(m: Models, real: torch.Tensor, cfg: TrainConfig, hooks: Hooks, start:
     done = start.start_of("mle")
     if done >= 0:
         for epoch in range(done, cfg.g_pretrain_epochs):
-            loss = mle_epoch(m.gen, m.mle_opt, real, cfg.batch_size, cfg.g_grad_clip)
+            loss = mle_epoch(m.gen_replica, m.mle_opt, real, cfg.batch_size, cfg.g_grad_clip)
             hooks.step_done("mle", epoch + 1, {"gen/mle_loss": loss})
         # Line 3: beta <- theta. With the live policy beta is theta already; a delayed copy starts equal.
         if m.rollout.copy is not None:
@@ -86,7 +101,7 @@ def seqgan(m: Models, real: torch.Tensor, cfg: TrainConfig, hooks: Hooks, start:
     done = start.start_of("d_pretrain")
     if done >= 0:
         for step in range(done, cfg.d_pretrain_steps):
-            loss = d_step(m.gen, m.disc, m.d_opt, real, cfg.d_epochs, cfg.batch_size)
+            loss = d_step(m.gen_replica, m.disc_replica, m.d_opt, real, cfg.d_epochs, cfg.batch_size)
             hooks.step_done("d_pretrain", step + 1, {"disc/loss": loss})
         hooks.phase_done("d_pretrain")
 
@@ -97,15 +112,17 @@ def seqgan(m: Models, real: torch.Tensor, cfg: TrainConfig, hooks: Hooks, start:
         for rnd in range(done, cfg.adv_rounds):
             metrics: dict[str, float] = {}
             for _ in range(cfg.g_steps):                                      # line 7
-                seqs = m.gen.sample(cfg.batch_size)                           # line 8: Y_{1:T} ~ G_theta
-                scorer = m.disc.frozen_scorer()  # D is fixed during the g-steps: score by tables
-                rewards = mc_rewards(m.rollout.policy, seqs, scorer, cfg.rollouts)  # lines 9-11: Eq. 4
-                metrics["gen/pg_loss"] = pg_step(m.gen, m.pg_opt, seqs, rewards, cfg.g_grad_clip)  # line 12: Eq. 8
-                metrics["gen/mean_reward"] = rewards.mean().item()
+                with m.gen_replica.autocast():  # in train.precision; each process its share of the batch
+                    seqs = m.gen.sample(dist.share(cfg.batch_size))           # line 8: Y_{1:T} ~ G_theta
+                    scorer = m.disc.frozen_scorer()  # D is fixed during the g-steps: score by tables
+                    rewards = mc_rewards(m.rollout.policy, seqs, scorer, cfg.rollouts)  # lines 9-11: Eq. 4
+                metrics["gen/pg_loss"] = pg_step(m.gen_replica, m.pg_opt, seqs, rewards, cfg.g_grad_clip)  # line 12: Eq. 8
+                metrics["gen/mean_reward"] = dist.mean(rewards)
             # Line 18 (beta <- theta), moved before the d-steps as in the authors' code: the d-steps do
             # not change theta, so the order makes no difference to the result.
             m.rollout.update()
             for _ in range(cfg.d_steps):                                      # lines 14-17: Eq. 5
-                metrics["disc/loss"] = d_step(m.gen, m.disc, m.d_opt, real, cfg.d_epochs, cfg.batch_size)
+                metrics["disc/loss"] = d_step(m.gen_replica, m.disc_replica, m.d_opt, real, cfg.d_epochs,
+                                              cfg.batch_size)
             hooks.step_done("adversarial", rnd + 1, metrics)
         hooks.phase_done("adversarial")

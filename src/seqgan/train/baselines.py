@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from seqgan import distributed as dist
+from seqgan.distributed import Replica, as_replica
 from seqgan.errors import SeqGANError
 from seqgan.metrics.bleu import TensorBleu
 from seqgan.models.generator import Generator, token_nll
@@ -27,7 +29,7 @@ from seqgan.rollout import Scorer, mc_rewards
 from seqgan.sampling import sample_categorical
 from seqgan.train.mle import batches
 from seqgan.train.policy_gradient import pg_step
-from seqgan.train.step import clipped_step
+from seqgan.train.step import clipped_step, raise_if_skipped
 
 SS_SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
 
@@ -147,25 +149,41 @@ def scheduled_sampling_forward(gen: Generator, batch: torch.Tensor, prob: float,
     return torch.stack(logits, dim=1), torch.stack(inputs, dim=1)
 
 
-def ss_epoch(gen: Generator, opt: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
+def scheduled_sampling_loss(gen: Generator, batch: torch.Tensor, weights: torch.Tensor | None, prob: float,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """sum_{b,t} weights_bt * -log G(y_bt | fed prefix) under Scheduled Sampling; batch, weights (B, T).
+    ``weights`` None: the mean over the batch's tokens."""
+    logits, _ = scheduled_sampling_forward(gen, batch, prob, generator)
+    nll = token_nll(logits, batch)
+    return nll.mean() if weights is None else (nll * weights).sum()
+
+
+def ss_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
              grad_clip: float, prob: float, generator: torch.Generator | None = None) -> float:
     """One epoch of Scheduled Sampling over data (N, T); returns the mean training loss per token.
 
-    The loss, optimiser step and clipping are those of :func:`seqgan.train.mle.mle_epoch`, and the
-    batch order comes from the global RNG as there, so with ``prob`` 0 and a separate ``generator``
-    this is the MLE epoch (to float rounding: a step-by-step LSTM instead of the fused one)."""
-    gen.train()
-    total, count = 0.0, 0
+    The loss (mean over the batch's tokens), optimiser step, clipping and batch order are those of
+    :func:`seqgan.train.mle.mle_epoch`, so with ``prob`` 0 and a separate ``generator`` this is the MLE
+    epoch (to float rounding: a step-by-step LSTM instead of the fused one). Distributed, as MLE:
+    each process its rows of every batch (and its own ``generator`` for the draws)."""
+    g = as_replica(gen)
+    model = g.model
+    model.train()
+    total = torch.zeros((), dtype=torch.float64, device=data.device)
+    skipped = torch.zeros((), dtype=torch.bool, device=data.device)
     for idx in batches(data.shape[0], batch_size, data.device):
-        batch = data[idx]
-        logits, _ = scheduled_sampling_forward(gen, batch, prob, generator)
-        loss = token_nll(logits, batch).mean()
+        rows, factor = dist.shard_batch(idx.numel())
+        batch = data[idx[rows]]                                               # this process's rows
+        weights = None  # one process: the mean over the batch's tokens; several: its rows' part of it
+        if dist.world().size > 1:
+            weights = torch.full(batch.shape, factor / (idx.numel() * data.shape[1]), device=data.device)
+        loss = g(scheduled_sampling_loss, batch, weights, prob, generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        clipped_step(opt, gen.parameters(), grad_clip, "G (Scheduled Sampling loss)")
-        total += loss.item() * idx.numel()
-        count += idx.numel()
-    return total / count
+        skipped |= clipped_step(opt, model.parameters(), grad_clip)
+        total += loss.detach().double() * idx.numel()
+    raise_if_skipped(skipped, "G (Scheduled Sampling loss)")
+    return dist.all_reduce_sum(total).item() / dist.world().size / data.shape[0]
 
 
 # ------------------------------------------------------------------------------ PG-BLEU
@@ -184,14 +202,17 @@ def bleu_scorer(references: torch.Tensor, order: int) -> Scorer:
     return score
 
 
-def pg_bleu_step(gen: Generator, rollout_policy: Generator, opt: torch.optim.Optimizer, scorer: Scorer,
+def pg_bleu_step(gen: Generator | Replica, rollout_policy: Generator, opt: torch.optim.Optimizer, scorer: Scorer,
                  batch_size: int, rollouts: int, grad_clip: float) -> dict[str, float]:
     """One PG-BLEU generator update: Algorithm 1, lines 8-10, with BLEU in place of D.
 
     Sample Y (B, T) from G, score every prefix by Eq. 4 with ``scorer`` and the roll-out policy,
-    then the policy-gradient step of Eq. 8 (:func:`seqgan.train.policy_gradient.pg_step`)."""
-    seqs = gen.sample(batch_size)                                        # (B, T)
-    rewards = mc_rewards(rollout_policy, seqs, scorer, rollouts)         # (B, T): Eq. 4
-    loss = pg_step(gen, opt, seqs, rewards, grad_clip)                   # Eq. 8
-    return {"gen/pg_loss": loss, "gen/mean_reward": rewards.mean().item(),
-            "gen/final_bleu": rewards[:, -1].mean().item()}
+    then the policy-gradient step of Eq. 8 (:func:`seqgan.train.policy_gradient.pg_step`).
+    Distributed: each process samples and rolls out its share of the B sequences."""
+    g = as_replica(gen)
+    with g.autocast():
+        seqs = g.model.sample(dist.share(batch_size))                    # (b, T)
+        rewards = mc_rewards(rollout_policy, seqs, scorer, rollouts)     # (b, T): Eq. 4
+    loss = pg_step(g, opt, seqs, rewards, grad_clip)                     # Eq. 8
+    return {"gen/pg_loss": loss, "gen/mean_reward": dist.mean(rewards),
+            "gen/final_bleu": dist.mean(rewards[:, -1])}

@@ -1,0 +1,55 @@
+"""``train.precision`` (``--precision``): the number format of the training computations.
+
+* ``fp32`` (default): everything in float32, as the authors' TensorFlow code.
+* ``bf16``: ``torch.autocast`` with bfloat16 around the forward passes of G and D while they train
+  (MLE, the policy-gradient loss, D's loss) and around the sampling, roll-outs and reward scoring of
+  the adversarial phase. Matrix products and convolutions then run in bfloat16 (8 bits of mantissa);
+  parameters, gradients, optimiser states, LSTM cell states, softmax normalisations, losses and
+  their sums stay float32. Evaluation (NLL-oracle, NLL-test, D's accuracy, the written samples)
+  always runs in float32, so the metrics of runs in either precision are comparable.
+
+bf16 changes the numbers, not the algorithm: G's token probabilities are computed from logits
+rounded to about 3 significant digits (relative error ~0.4%), so the samples, rewards and losses
+of a bf16 run differ from an fp32 run with the same seed after the first step, and a result
+measured in one precision is not reproduced bit for bit in the other. No loss scaling is needed
+(bfloat16 has float32's exponent range). Supported on every CPU (fast with AVX-512 BF16 or AMX)
+and on GPUs with bfloat16 arithmetic (NVIDIA compute capability 8.0 and later: A100, H100, ...).
+float16 is not offered: it would need gradient scaling for no gain over bfloat16 on such GPUs.
+
+This module imports torch only when a context is asked for, so :mod:`seqgan.config` can use
+:data:`PRECISIONS` without importing torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def autocast(precision: str, device_type: str):
+    """The context for ``precision`` on ``device_type`` ('cpu' or 'cuda'): torch.autocast to
+    bfloat16 for 'bf16'; no context at all for 'fp32' (so that it does not switch off an outer one)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        import torch
+
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+
+
+def autocast_dtype(device_type: str):
+    """The autocast dtype active for ``device_type`` at the call, or None (works on torch >= 2.2)."""
+    import torch
+
+    try:
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+        return None
+    except TypeError:  # torch < 2.4: per-device functions without arguments
+        if device_type == "cpu":
+            return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+        if device_type == "cuda":
+            return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
+        return None

@@ -1,0 +1,249 @@
+"""Data parallelism with torch.distributed: two CPU processes (gloo) on the tiny preset.
+
+* An MLE epoch, D epochs and a policy-gradient update give the losses and weights of one process
+  with the same global batch and the same draws (the same function runs in both settings).
+* The collectives, evaluation split and error sharing of ``seqgan.distributed`` behave as documented.
+* ``oracle``, ``train`` and ``table1`` run under two processes, rank 0 alone writes, and a run resumed
+  from a checkpoint ends exactly as the uninterrupted one; the real ``torchrun`` launcher works.
+
+Both processes are started once per module (torch.multiprocessing.spawn, about 10 s in all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from seqgan import distributed as dist
+from seqgan.config import resolve
+from seqgan.errors import SeqGANError
+from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle
+from seqgan.metrics.nll import nll_oracle
+from seqgan.rollout import mc_rewards
+from seqgan.train.adversarial import Models
+from seqgan.train.discriminator import d_accuracy, d_epochs
+from seqgan.train.mle import mle_epoch
+from seqgan.train.policy_gradient import pg_step
+
+WORLD = 2
+TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+# ------------------------------------------------------------------ run by one process or by each of two
+
+
+def updates() -> dict:
+    """An MLE epoch, two D epochs and a policy-gradient update, every random draw fixed by a seed that
+    is the same in every process. In a distributed run each process computes its rows: the batches of
+    the epochs are split by the training functions, the g-step's batch and its roll-outs here."""
+    cfg = resolve("tiny", overrides=["model.d_dropout_keep=1.0"])  # dropout masks are each process's own draws
+    torch.manual_seed(0)
+    oracle = build_oracle(cfg)
+    real = oracle.sample(65, generator=gen(1))  # batches of 32, 32, 1: rank 1 has no row of the last one
+    m = Models.create(build_generator(cfg), build_discriminator(cfg), cfg.train)
+    out = {"mle_loss": mle_epoch(m.gen_replica, m.mle_opt, real, 32, 5.0, generator=gen(2)),
+           "gen_mle": snapshot(m.gen)}
+    fake = m.gen.sample(65, generator=gen(3))
+    out["d_loss"] = d_epochs(m.disc_replica, m.d_opt, real, fake, 2, 32, generator=gen(4))
+    out["disc"] = snapshot(m.disc)
+
+    seqs = m.gen.sample(32, generator=gen(5))                       # the g-step's global batch Y (B, T)
+    n, (b, t) = 4, seqs.shape
+    uniforms = torch.rand(t - 1, n, b, t, dtype=torch.float64, generator=gen(6))  # every roll-out's draws
+    mine = dist.shard(seqs)                                         # this process's rows and their roll-outs
+    rewards = mc_rewards(m.gen, mine, m.disc.frozen_scorer(), n, uniforms=dist.shard(uniforms, dim=2))
+    out["rewards"] = dist.gather_rows(rewards)
+    out["pg_loss"] = pg_step(m.gen_replica, m.pg_opt, mine, rewards, 5.0)
+    out["gen_pg"] = snapshot(m.gen)
+    out["acc"] = d_accuracy(m.disc, dist.shard(real), dist.shard(fake))
+    out["nll"] = nll_oracle(m.gen, oracle, 9, generator=gen(7 + dist.world().rank))
+    out["nll_mine"] = m.gen.sample(dist.share(9), generator=gen(7 + dist.world().rank))
+    return out
+
+
+def collectives() -> dict:
+    rank = dist.world().rank
+    out = {"sizes": dist.sizes(5), "shard": dist.shard(torch.arange(5)),
+           "gathered": dist.gather_rows(torch.arange(dist.share(5)) + 100 * rank),
+           "any": dist.any_true(rank == 1), "mean": dist.mean(torch.full((rank + 1,), float(rank))),
+           "sum": dist.all_reduce_sum(torch.tensor([rank + 1.0])), "seed": dist.rank_seed(0),
+           "batch": dist.shard_batch(3), "short_batch": dist.shard_batch(1), "on_main": dist.on_main(lambda: rank)}
+
+    def fails() -> None:
+        raise SeqGANError("rank 0 could not open the run directory")
+
+    try:
+        dist.on_main(fails)
+    except SeqGANError as exc:
+        out["error"] = (type(exc).__name__, str(exc))
+    return out
+
+
+def commands(tmp: Path, corpus: Path) -> dict:
+    """The CLI under two processes: oracle, its resume from the checkpoint after MLE, train, table1, and
+    a refused --out (an error on rank 0 that must end every process, not leave one waiting)."""
+    from seqgan.cli import main
+
+    rc = {"oracle": main(["oracle", *TINY, "--out", str(tmp / "a")])}
+    if dist.is_main():  # a copy of the finished run, rewound to the end of MLE pre-training
+        shutil.copytree(tmp / "a", tmp / "b")
+        shutil.copy(tmp / "b" / "checkpoints" / "mle.pt", tmp / "b" / "checkpoints" / "latest.pt")
+    torch.distributed.barrier()
+    rc["resume"] = main(["oracle", *TINY, "--out", str(tmp / "b"), "--resume"])
+    rc["train"] = main(["train", "--data", str(corpus), "--tokenizer", "word", "--max-len", "10", *TINY,
+                        "--set", "train.batch_size=16", "--out", str(tmp / "text")])
+    rc["table1"] = main(["table1", *TINY, "--methods", "mle,ss,pg_bleu,seqgan", "--set", "train.adv_rounds=2",
+                         "--set", "train.g_pretrain_epochs=2", "--out", str(tmp / "table1")])
+    rc["refused"] = main(["oracle", *TINY, "--out", str(tmp / "a")])
+    return rc
+
+
+def _worker(rank: int, port: int, tmp: Path, corpus: Path) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(WORLD))
+    torch.set_num_threads(1)
+    # One process group for the whole session: seqgan's init() joins it, and its shutdown() leaves it be.
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        dist.init("cpu")
+        result = {"updates": updates(), "collectives": collectives()}
+        dist.shutdown()
+        result["commands"] = commands(tmp, corpus)
+        torch.save(result, tmp / f"rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ddp")
+    corpus = tmp / "corpus.txt"
+    words = "the a cat dog sat on mat red blue big small runs".split()
+    corpus.write_text("\n".join(" ".join(words[(i * k) % len(words)] for k in range(2 + i % 5))
+                                for i in range(120)) + "\n", encoding="utf-8")
+    ctx = mp.spawn(_worker, args=(free_port(), tmp, corpus), nprocs=WORLD, join=False)
+    deadline = time.monotonic() + 240
+    while not ctx.join(timeout=1):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail("the two processes did not finish in 240 s (a collective waiting for a process?)")
+    return tmp, [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+
+
+# ------------------------------------------------------------------------------------------ tests
+
+
+def test_updates_equal_one_process_with_the_same_batch(session):
+    _, ranks = session
+    ref = updates()  # this (pytest) process: not distributed
+    for got in (r["updates"] for r in ranks):
+        for key in ("mle_loss", "d_loss", "pg_loss"):
+            assert got[key] == pytest.approx(ref[key], rel=1e-5), key
+        for key in ("gen_mle", "disc", "gen_pg"):
+            for name, p in ref[key].items():
+                torch.testing.assert_close(got[key][name], p, atol=2e-5, rtol=1e-4, msg=f"{key} {name}")
+        torch.testing.assert_close(got["rewards"], ref["rewards"], atol=1e-6, rtol=1e-6)
+        assert got["acc"] == pytest.approx(ref["acc"])
+    a, b = (r["updates"] for r in ranks)
+    for key in ("gen_mle", "disc", "gen_pg"):  # DDP keeps the replicas identical, bit for bit
+        assert all(torch.equal(a[key][n], b[key][n]) for n in a[key]), key
+
+
+def test_evaluation_is_split_and_gathered_in_rank_order(session):
+    _, ranks = session
+    means = [r["updates"]["nll"][0] for r in ranks]
+    samples = [r["updates"]["nll"][1] for r in ranks]
+    per_seq = [r["updates"]["nll"][2] for r in ranks]
+    assert means[0] == means[1] == pytest.approx(per_seq[0].mean().item())
+    assert torch.equal(samples[0], samples[1]) and samples[0].shape[0] == 9 and per_seq[0].shape == (9,)
+    assert torch.equal(samples[0], torch.cat([r["updates"]["nll_mine"] for r in ranks]))  # 5 + 4, own draws
+    assert not torch.equal(ranks[0]["updates"]["nll_mine"][:4], ranks[1]["updates"]["nll_mine"])
+
+
+def test_collectives(session):
+    _, ranks = session
+    c0, c1 = (r["collectives"] for r in ranks)
+    assert c0["sizes"] == c1["sizes"] == [3, 2]
+    assert c0["shard"].tolist() == [0, 1, 2] and c1["shard"].tolist() == [3, 4]
+    assert c0["gathered"].tolist() == c1["gathered"].tolist() == [0, 1, 2, 100, 101]
+    assert c0["any"] and c1["any"]
+    assert c0["mean"] == c1["mean"] == pytest.approx(2 / 3)
+    assert c0["sum"].item() == c1["sum"].item() == 3.0
+    assert c0["seed"] == 0 and c1["seed"] != 0  # rank 0 keeps the run's seed; the others draw differently
+    assert (c0["batch"], c1["batch"]) == ((slice(0, 2), 2.0), (slice(2, 3), 2.0))
+    assert (c0["short_batch"], c1["short_batch"]) == ((slice(0, 1), 2.0), (slice(0, 1), 0.0))
+    assert c0["on_main"] == c1["on_main"] == 0
+    message = "rank 0 could not open the run directory"
+    assert c0["error"] == ("SeqGANError", message) and c1["error"] == ("MainProcessError", message)
+
+
+def test_commands_run_and_only_rank_0_writes(session):
+    tmp, ranks = session
+    for r in ranks:
+        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "table1": 0, "refused": 2}
+    a = tmp / "a"
+    summary = json.loads((a / "summary.json").read_text())
+    assert summary["processes"] == WORLD and set(summary["nll_oracle"]) == {"random", "mle", "seqgan"}
+    cfg = resolve("tiny")
+    assert len((a / "samples" / "seqgan.txt").read_text().splitlines()) == cfg.eval.final_samples
+    single_run_records = 1 + cfg.train.g_pretrain_epochs + cfg.train.d_pretrain_steps + cfg.train.adv_rounds
+    assert len((a / "metrics.jsonl").read_text().splitlines()) == single_run_records
+    assert len(list((a / "tensorboard").iterdir())) == 1  # one writer: rank 0's
+    ckpt = torch.load(a / "checkpoints" / "latest.pt", weights_only=True)
+    assert ckpt["processes"] == WORLD and len(ckpt["rng_by_rank"]) == WORLD
+    assert not torch.equal(ckpt["rng_by_rank"][0]["torch"], ckpt["rng_by_rank"][1]["torch"])
+    assert (tmp / "text" / "summary.json").exists() and (tmp / "text" / "samples" / "seqgan.txt").exists()
+    rows = json.loads((tmp / "table1" / "table1.json").read_text())["rows"]
+    assert [r["key"] for r in rows] == ["mle", "ss", "pg_bleu", "seqgan"]
+
+
+def test_resume_under_two_processes_is_exact(session):
+    tmp, _ = session
+    a, b = tmp / "a", tmp / "b"
+    strip = lambda path: [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")}  # noqa: E731
+                          for line in path.read_text().splitlines()]
+    assert json.loads((b / "summary.json").read_text())["nll_oracle"] == \
+        json.loads((a / "summary.json").read_text())["nll_oracle"]
+    for f in ("samples/mle.txt", "samples/seqgan.txt"):
+        assert (b / f).read_text() == (a / f).read_text(), f
+    assert strip(b / "metrics.jsonl") == strip(a / "metrics.jsonl")
+
+
+def test_torchrun(tmp_path):
+    """The real launcher: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK, seqgan joins with gloo, prints once."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun is not installed beside this Python")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={WORLD}", "-m", "seqgan", "oracle", *TINY,
+           "--set", "train.adv_rounds=1", "--out", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("| SeqGAN |") == 1 and proc.stderr.count("NLL-oracle after SeqGAN") == 1
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["processes"] == WORLD

@@ -1,0 +1,122 @@
+"""``--precision bf16``: autocast reaches G and D where intended, the numbers stay close to float32's
+(they are not equal: bf16 changes the numerics), evaluation stays float32, and the flag is a setting."""
+
+import json
+
+import pytest
+import torch
+
+from seqgan.cli import build_parser, config_from_args, main
+from seqgan.config import resolve
+from seqgan.distributed import Replica
+from seqgan.errors import SeqGANError
+from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle
+from seqgan.models.discriminator import Discriminator
+from seqgan.models.generator import Generator
+from seqgan.models.linear_ce import weighted_linear_ce
+from seqgan.precision import autocast
+from seqgan.rollout import mc_rewards
+from seqgan.sampling import sample_from_hidden
+from seqgan.train.adversarial import Models
+from seqgan.train.discriminator import d_step
+from seqgan.train.mle import mle_epoch
+from seqgan.train.policy_gradient import pg_step
+
+TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def models(precision: str):
+    cfg = resolve("tiny", overrides=[f"train.precision={precision}"])
+    torch.manual_seed(0)
+    oracle = build_oracle(cfg)
+    real = oracle.sample(cfg.data.num_train, generator=torch.Generator().manual_seed(1))
+    return cfg, real, Models.create(build_generator(cfg), build_discriminator(cfg), cfg.train)
+
+
+def test_the_flag_is_a_validated_setting():
+    assert resolve("tiny").train.precision == "fp32"
+    args = build_parser().parse_args(["oracle", *TINY, "--precision", "bf16", "--out", "x"])
+    assert config_from_args(args).train.precision == "bf16"
+    with pytest.raises(SeqGANError, match=r"train.precision must be one of fp32, bf16, got 'fp16'"):
+        resolve("tiny", overrides=["train.precision=fp16"])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--precision", "fp16"])
+
+
+def test_autocast_reaches_g_and_d_only_in_bf16():
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        cfg, real, m = models(precision)
+        assert m.disc_replica(Discriminator.forward, real[:8]).dtype == dtype
+        assert m.gen_replica(Generator.hidden, real[:8]).dtype == dtype
+        loss = m.gen_replica(Generator.weighted_nll, real[:8], torch.full(real[:8].shape, 1 / 80))
+        assert loss.dtype == torch.float32  # the loss and its sums stay float32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Replica(m.gen, "fp16")
+
+
+def test_fused_cross_entropy_under_bf16_is_close_to_float32():
+    torch.manual_seed(0)
+    h = torch.randn(300, 16, requires_grad=True)
+    w, b = torch.randn(64, 16, requires_grad=True), torch.randn(64, requires_grad=True)
+    y, weights = torch.randint(0, 64, (300,)), torch.rand(300)
+    grads = []
+    for precision in ("fp32", "bf16"):
+        with autocast(precision, "cpu"):
+            loss = weighted_linear_ce(h, w, b, y, weights)
+        assert loss.dtype == torch.float32
+        grads.append((loss.detach(), *torch.autograd.grad(loss, (h, w, b))))
+    for exact, low in zip(*grads):
+        assert low.dtype == exact.dtype
+        torch.testing.assert_close(low, exact, rtol=3e-2, atol=3e-2 * exact.abs().max().item())
+
+
+def test_sampling_and_d_tables_under_bf16():
+    cfg, real, m = models("fp32")
+    h = torch.randn(2000, cfg.model.g_hidden_dim)
+    u = torch.rand(2000, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    exact = sample_from_hidden(h, m.gen.output.weight, m.gen.output.bias, uniforms=u)
+    with autocast("bf16", "cpu"):
+        low = sample_from_hidden(h, m.gen.output.weight, m.gen.output.bias, uniforms=u)
+        scores = m.disc.eval().frozen_scorer()(real[:64])
+    assert (low == exact).float().mean() > 0.95  # the same inverse-CDF draws from rounded logits
+    assert scores.dtype == torch.float32
+    torch.testing.assert_close(scores, m.disc.frozen_scorer()(real[:64]), atol=2e-2, rtol=0)
+
+
+def test_training_steps_in_bf16_track_float32():
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        cfg, real, m = models(precision)
+        before = {n: p.detach().clone() for n, p in m.gen.named_parameters()}
+        torch.manual_seed(3)
+        mle = mle_epoch(m.gen_replica, m.mle_opt, real, 32, 5.0)
+        d = d_step(m.gen_replica, m.disc_replica, m.d_opt, real, 1, 32)
+        with m.gen_replica.autocast():
+            seqs = m.gen.sample(32)
+            rewards = mc_rewards(m.gen, seqs, m.disc.eval().frozen_scorer(), 4)
+        pg = pg_step(m.gen_replica, m.pg_opt, seqs, rewards, 5.0)
+        assert all(not torch.equal(p, before[n]) for n, p in m.gen.named_parameters())
+        assert all(p.dtype == torch.float32 for p in m.gen.parameters())  # master weights stay float32
+        losses[precision] = (mle, d, pg)
+    (mle, d, pg), (mle16, d16, pg16) = losses["fp32"], losses["bf16"]
+    assert mle16 == pytest.approx(mle, rel=1e-2) and d16 == pytest.approx(d, rel=5e-2)
+    assert torch.isfinite(torch.tensor(pg16)) and pg16 == pytest.approx(pg, rel=0.5)  # other samples, same scale
+
+
+def test_a_bf16_run_ends_near_the_float32_run_and_keeps_its_precision(tmp_path, capsys):
+    assert main(["oracle", *TINY, "--precision", "bf16", "--out", str(tmp_path / "bf16")]) == 0
+    assert main(["oracle", *TINY, "--out", str(tmp_path / "fp32")]) == 0
+    low, exact = (json.loads((tmp_path / name / "summary.json").read_text())["nll_oracle"] for name in ("bf16", "fp32"))
+    assert low["random"] == exact["random"]  # evaluation is float32: the untrained G scores the same
+    assert low["mle"] == pytest.approx(exact["mle"], abs=0.15) and low["seqgan"] == pytest.approx(exact["seqgan"], abs=0.15)
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["train"]["precision"] == "bf16"
+    capsys.readouterr()
+    assert main(["oracle", *TINY, "--out", str(tmp_path / "bf16"), "--resume"]) == 2
+    assert "train.precision: run has 'bf16', flags give 'fp32'" in capsys.readouterr().err
