@@ -1,0 +1,332 @@
+"""SeqGAN benchmarks at the paper's shapes, measured in one run.
+
+    python benchmarks/run.py [--quick] [--device cpu|cuda] [--precision fp32|bf16] [--nproc N] [--json FILE]
+
+Shapes: vocabulary 5000, length 20, G embedding/hidden 32, batch 64, 16 roll-outs, the paper's
+1,720-filter discriminator (``presets/paper.toml``). Each figure is the median of ``--repeats``
+runs after one warm-up; ratios (``g_update_speedup``, ``d_fraction_of_peak``) are measured in the
+same run, so they hold on a shared machine where absolute times do not.
+
+Keys of the JSON (and rows of the Markdown table printed at the end):
+
+- ``g_update_s``: one generator update (sample Y, Monte Carlo rewards of Eq. 4 scored by D,
+  policy-gradient step of Eq. 8) as Algorithm 1 runs it; ``g_update_naive_s``: the same by the
+  naive schedule of the public ports (``naive.py``); ``g_update_speedup``: their ratio.
+- ``d_epoch_s``: one D epoch over 20,000 sequences (10,000 real, 10,000 generated) in batches of
+  64 with Adam; ``d_epoch_gflops``: its dense-equivalent FLOP count (forward of the convolutions,
+  highway and output layers, times 3 for forward + backward, as if every backward were dense: the
+  arg-max backward of ``models/conv.py`` does less) divided by the time; ``matmul_peak_gflops``:
+  a 2048x2048 matmul in D's dtype; ``d_fraction_of_peak``: their ratio.
+- ``sample_10k_s``, ``mle_epoch_s``: sampling 10,000 sequences; one MLE epoch over 10,000.
+- ``bleu_10k_s``: BLEU-4 (NLTK-exact) of 10,000 hypotheses against 10,000 references;
+  ``bleu_nltk_200_s``: NLTK's ``sentence_bleu`` for 200 hypotheses against the same references
+  (measured on ``--nltk-hyps`` of them and scaled to 200).
+- ``paper_round_s``: one adversarial round of the ``paper`` preset (1 g-step, then 5 d-steps of
+  fresh negatives and 3 epochs), run in a child process; ``peak_rss_mb``: that process's peak
+  resident memory; ``paper_protocol_est_h``: the whole paper schedule (120 MLE epochs, 50 D
+  pre-training steps of 3 epochs, 200 rounds, NLL-oracle on 10,000 samples every 5 epochs or
+  rounds and on 100,000 at the end of each phase) from the measured parts.
+
+``--nproc N`` adds ``g_update_nproc{N}_s`` and ``d_epoch_nproc{N}_s``, the same two measured with N
+processes under torchrun (DDP, gloo on CPU, cores / N threads each), and ``g_update_scaling_{N}``,
+``d_epoch_scaling_{N}``: the one-process time over the N-process time (ideal: N on N times the cores;
+on the same cores, 1 means data parallelism costs nothing).
+
+``--quick`` measures every key on reduced sizes scaled to the nominal ones (for the smoke test; the
+figures are rough).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from naive import naive_g_update  # noqa: E402
+
+from seqgan import distributed as dist  # noqa: E402
+from seqgan.config import resolve  # noqa: E402
+from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle  # noqa: E402
+from seqgan.metrics.bleu import bleu  # noqa: E402
+from seqgan.metrics.nll import nll_oracle  # noqa: E402
+from seqgan.rollout import mc_rewards  # noqa: E402
+from seqgan.train.adversarial import Models  # noqa: E402
+from seqgan.train.discriminator import d_epochs, d_step  # noqa: E402
+from seqgan.train.mle import mle_epoch  # noqa: E402
+from seqgan.train.policy_gradient import pg_step  # noqa: E402
+
+KEYS = ["g_update_s", "g_update_naive_s", "g_update_speedup", "d_epoch_s", "d_epoch_gflops",
+        "matmul_peak_gflops", "d_fraction_of_peak", "sample_10k_s", "mle_epoch_s", "bleu_10k_s",
+        "bleu_nltk_200_s", "paper_round_s", "paper_protocol_est_h", "peak_rss_mb"]
+
+
+def timed(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 1) -> float:
+    """Median wall seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(device: torch.device, dtype: torch.dtype, repeats: int) -> float:
+    n = 2048
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    inner = 10 if device.type == "cuda" else 1
+
+    def run():
+        for _ in range(inner):
+            a @ b
+
+    return 2 * n**3 * inner / timed(run, max(repeats, 3), device) / 1e9
+
+
+def d_flop_per_sequence(cfg) -> float:
+    """Dense forward FLOPs of D for one sequence: convolutions, highway (two linears), output."""
+    m = cfg.model
+    conv = sum(2 * (m.seq_len - w + 1) * w * m.d_emb_dim * f for w, f in zip(m.d_filter_sizes, m.d_num_filters))
+    total = sum(m.d_num_filters)
+    return conv + 2 * 2 * total * total + 2 * total * 2
+
+
+def setup(device: torch.device, precision: str, seed: int = 0):
+    cfg = resolve("paper", overrides=[f"train.precision={precision}"], seed=seed, device=str(device))
+    torch.manual_seed(seed)
+    oracle = build_oracle(cfg).to(device)
+    gen = build_generator(cfg).to(device)
+    disc = build_discriminator(cfg).to(device)
+    models = Models.create(gen, disc, cfg.train)
+    return cfg, oracle, models
+
+
+def g_update(m: Models, cfg) -> None:
+    """Algorithm 1, lines 8-12, exactly as ``seqgan.train.adversarial.seqgan`` runs them (one process)."""
+    t = cfg.train
+    m.disc.eval()
+    with m.gen_replica.autocast():  # train.precision
+        seqs = m.gen.sample(dist.share(t.batch_size))  # with several processes, each its share
+        scorer = m.disc.frozen_scorer()
+        rewards = mc_rewards(m.rollout.policy, seqs, scorer, t.rollouts)
+    pg_step(m.gen_replica, m.pg_opt, seqs, rewards, t.g_grad_clip)
+
+
+def paper_round(device: torch.device, precision: str, quick: bool) -> dict:
+    """One adversarial round of the paper preset in this (child) process: time and peak RSS."""
+    cfg, oracle, m = setup(device, precision)
+    real = oracle.sample(cfg.data.num_train if not quick else 1000)
+    t = cfg.train
+    g_update(m, cfg)  # warm-up: allocations, oneDNN primitives
+
+    def one_round():
+        for _ in range(t.g_steps):
+            g_update(m, cfg)
+        m.rollout.update()
+        for _ in range(t.d_steps):
+            d_step(m.gen_replica, m.disc_replica, m.d_opt, real, t.d_epochs, t.batch_size)
+
+    if quick:  # one d-step of one epoch over 1,000 + 1,000 sequences, scaled to the paper's 5 x 3 x 20,000
+        g = timed(lambda: g_update(m, cfg), 1, device, warmup=0)
+        d = timed(lambda: d_step(m.gen_replica, m.disc_replica, m.d_opt, real, 1, t.batch_size), 1, device,
+                  warmup=0)
+        seconds = g * t.g_steps + d * t.d_steps * t.d_epochs * cfg.data.num_train / real.shape[0]
+    else:
+        seconds = timed(one_round, 1, device, warmup=0)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if device.type == "cuda":
+        return {"paper_round_s": seconds, "peak_rss_mb": peak_kb / 1024,
+                "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20}
+    return {"paper_round_s": seconds, "peak_rss_mb": peak_kb / 1024}
+
+
+def bench(args) -> dict:
+    device = torch.device(args.device)
+    quick, reps = args.quick, args.repeats
+    res: dict[str, float | str | bool] = {}
+    cfg, oracle, m = setup(device, args.precision)
+    t = cfg.train
+    scale = 10 if quick else 1  # quick: a tenth of the sequences, times scaled back up
+
+    # Sampling and MLE (10,000 sequences; quick: 1,000, scaled).
+    n = 10_000 // scale
+    res["sample_10k_s"] = timed(lambda: m.gen.sample(n), reps, device) * scale
+    real = oracle.sample(n)
+    res["mle_epoch_s"] = timed(lambda: mle_epoch(m.gen_replica, m.mle_opt, real, t.batch_size, t.g_grad_clip),
+                               reps, device) * scale
+    res["eval_10k_s"] = timed(lambda: nll_oracle(m.gen, oracle, n), reps, device) * scale
+
+    # One D epoch over 2n sequences.
+    fake = m.gen.sample(n)
+
+    def d_epoch():
+        d_epochs(m.disc_replica, m.d_opt, real, fake, 1, t.batch_size)
+
+    res["d_epoch_s"] = timed(d_epoch, reps, device) * scale
+    flop = d_flop_per_sequence(cfg) * 3 * 20_000
+    res["d_epoch_tflop"] = flop / 1e12
+    res["d_epoch_gflops"] = flop / res["d_epoch_s"] / 1e9
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    res["matmul_peak_gflops"] = matmul_gflops(device, dtype, reps)
+    res["d_fraction_of_peak"] = res["d_epoch_gflops"] / res["matmul_peak_gflops"]
+
+    # Generator update: vectorised vs naive.
+    res["g_update_s"] = timed(lambda: g_update(m, cfg), reps, device)
+    naive_rollouts = 1 if quick else t.rollouts  # quick: one roll-out, scaled (the loop is linear in N)
+    res["g_update_naive_s"] = timed(
+        lambda: naive_g_update(m.gen, m.disc, m.pg_opt, t.batch_size, naive_rollouts, t.g_grad_clip),
+        1 if not quick else reps, device, warmup=0 if not quick else 1) * (t.rollouts / naive_rollouts)
+    res["g_update_speedup"] = res["g_update_naive_s"] / res["g_update_s"]
+
+    # BLEU-4, 10,000 x 10,000 (quick: 1,000 x 1,000) and NLTK on a few hypotheses.
+    hyps = m.gen.sample(n).tolist()
+    refs = oracle.sample(n).tolist()
+    res["bleu_10k_s"] = timed(lambda: bleu(hyps, refs, 4), reps, device, warmup=0)
+    res["bleu_nltk_200_s"] = nltk_bleu_seconds(hyps[:args.nltk_hyps], refs) * 200 / args.nltk_hyps
+
+    # One paper round in a child process (its own peak memory), then the whole protocol.
+    res.update(child_round(args))
+    d_step_s = res["sample_10k_s"] + t.d_epochs * res["d_epoch_s"]
+    ev = cfg.eval
+    evals = t.g_pretrain_epochs // ev.every + t.adv_rounds // ev.every
+    total = (t.g_pretrain_epochs * res["mle_epoch_s"] + t.d_pretrain_steps * d_step_s
+             + t.adv_rounds * res["paper_round_s"] + evals * res["eval_10k_s"]
+             + 2 * ev.final_samples / 10_000 * res["eval_10k_s"])
+    res["paper_protocol_est_h"] = total / 3600
+    if args.nproc > 1:
+        scaling(args, res)
+    res.update(quick=quick, device=str(device), precision=args.precision, threads=torch.get_num_threads(),
+               machine=machine(), torch=torch.__version__)
+    return res
+
+
+def scaling_part(args) -> None:
+    """Under torchrun: one generator update and one D epoch with DDP, every process its share."""
+    device = dist.init(args.device)
+    cfg, oracle, m = setup(device, args.precision)  # same seed: every process builds the same oracle and data
+    t, scale = cfg.train, 10 if args.quick else 1
+    real = oracle.sample(10_000 // scale)
+    fake = m.gen.sample(10_000 // scale)
+    out = {"g_update_s": timed(lambda: g_update(m, cfg), args.repeats, device),
+           "d_epoch_s": timed(lambda: d_epochs(m.disc_replica, m.d_opt, real, fake, 1, t.batch_size),
+                              args.repeats, device) * scale}
+    if dist.is_main():
+        print(json.dumps(out))
+    dist.shutdown()
+
+
+def scaling(args, res: dict) -> None:
+    """``--nproc N``: the generator update and the D epoch with N processes (torchrun, gloo on CPU),
+    each with cores / N threads, against the one-process figures measured above."""
+    threads = max(1, (os.cpu_count() or 1) // args.nproc)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           str(Path(__file__).resolve()), "--scaling-part", "--device", args.device, "--precision", args.precision,
+           "--threads", str(threads), "--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"torchrun with {args.nproc} processes failed:\n{proc.stderr[-3000:]}")
+    part = json.loads(proc.stdout.strip().splitlines()[-1])
+    n = args.nproc
+    res[f"g_update_nproc{n}_s"] = part["g_update_s"]
+    res[f"d_epoch_nproc{n}_s"] = part["d_epoch_s"]
+    res[f"g_update_scaling_{n}"] = res["g_update_s"] / part["g_update_s"]
+    res[f"d_epoch_scaling_{n}"] = res["d_epoch_s"] / part["d_epoch_s"]
+
+
+def nltk_bleu_seconds(hyps: list, refs: list) -> float:
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    smooth = SmoothingFunction().method1
+    start = time.perf_counter()
+    for h in hyps:
+        sentence_bleu(refs, h, weights=(0.25,) * 4, smoothing_function=smooth)
+    return time.perf_counter() - start
+
+
+def child_round(args) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child-round", "--device", args.device,
+           "--precision", args.precision, "--threads", str(torch.get_num_threads())]
+    if args.quick:
+        cmd.append("--quick")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {os.cpu_count()} cores{gpu}"
+
+
+def markdown(res: dict) -> str:
+    keys = KEYS + [k for k in res if "nproc" in k or "scaling_" in k]
+    rows = [f"| `{k}` | {res[k]:.4g} |" for k in keys]
+    head = (f"{res['machine']}; torch {res['torch']}, {res['threads']} threads, device {res['device']}, "
+            f"precision {res['precision']}{' (quick: rough)' if res['quick'] else ''}\n\n")
+    return head + "| key | value |\n|---|---|\n" + "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="reduced sizes, scaled (smoke test)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="train.precision: bf16 autocast for G and D while they train and score (default fp32)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--nltk-hyps", type=int, default=20, help="hypotheses NLTK scores (scaled to 200)")
+    p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="also time a generator update and a D epoch with N torchrun processes (DDP)")
+    p.add_argument("--child-round", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--scaling-part", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.quick:
+        args.repeats, args.nltk_hyps = 1, min(args.nltk_hyps, 2)
+    if args.scaling_part:
+        scaling_part(args)
+        return 0
+    if args.child_round:
+        print(json.dumps(paper_round(torch.device(args.device), args.precision, args.quick)))
+        return 0
+    res = bench(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=2) + "\n")
+    print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
