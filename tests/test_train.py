@@ -111,3 +111,32 @@ def test_nan_in_a_run_names_phase_and_step_and_keeps_checkpoint(tmp_path, monkey
     assert "phase 'adversarial' at step 1" in err and "gradient of G" in err
     from seqgan.checkpoint import load_checkpoint
     assert load_checkpoint(out / "checkpoints" / "latest.pt")["position"] == {"phase": "adversarial", "step": 0}
+
+
+def test_clipped_step_without_clipping_equals_clip_grad_norm_and_skips_non_finite():
+    """max_norm = inf checks the norm without rescaling the gradients (clip_grad_norm_ multiplies
+    them by 1): same update as clip_grad_norm_ + step; a NaN/inf gradient still skips the step."""
+    from seqgan.train.step import NO_CLIP, clipped_step
+
+    torch.manual_seed(0)
+    for fused in (True, False):
+        a, b = torch.nn.Linear(7, 5), torch.nn.Linear(7, 5)
+        b.load_state_dict(a.state_dict())
+        oa = torch.optim.Adam(a.parameters(), lr=0.1, fused=fused)
+        ob = torch.optim.Adam(b.parameters(), lr=0.1, fused=fused)
+        for _ in range(3):
+            x = torch.randn(4, 7)
+            for mod, opt in ((a, oa), (b, ob)):
+                opt.zero_grad(set_to_none=True)
+                mod(x).square().sum().backward()
+            grads = [p.grad.clone() for p in a.parameters()]
+            assert not bool(clipped_step(oa, a.parameters(), NO_CLIP))
+            torch.nn.utils.clip_grad_norm_(list(b.parameters()), NO_CLIP)
+            ob.step()
+            assert all(torch.equal(p.grad, g) for p, g in zip(a.parameters(), grads))
+            assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+        before = [p.detach().clone() for p in a.parameters()]
+        oa.zero_grad(set_to_none=True)
+        (a(torch.randn(4, 7)).sum() * float("inf")).backward()
+        assert bool(clipped_step(oa, a.parameters(), NO_CLIP))
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), before))
