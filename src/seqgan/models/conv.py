@@ -75,6 +75,32 @@ this function against 32 ms for the reference in fp32 (forward alone 8.6 against
 18.5 against 29.5 ms under bf16 autocast (where dense bf16 GEMMs would be about as fast as the
 sparse float32 path, which is kept for its accuracy).
 
+Whole D training step (measured 2026-11, 1 thread)
+--------------------------------------------------
+``benchmarks/bench_dstep.py`` times one step of ``d_epochs`` at the paper's shapes (batch 64)
+against a git revision, interleaved in one process.  With 1 thread it is ~52-55 ms: conv
+forward ~8.5 ms (at GEMM speed: 0.97 GFLOP), conv backward ~11 ms (of which ~2.5 ms per-op
+overhead, measured as the backward at batch 1; ``nonzero`` 2.1 ms, the two ``embedding_bag``
+2.5 ms, window/weight copies 0.6 ms, the skew adds ~1.5 ms), highway + output ~30 ms (six
+1720x1720 fp32 GEMMs at ~90-95 GFLOP/s: ~25 ms), clip + fused Adam ~5 ms (~6 ms before
+``clipped_step`` stopped multiplying every gradient by 1 when D is not clipped).  With 2 threads
+``nonzero`` and ``embedding_bag`` scale ~1.8x, the small ops not at all.  Measured and
+rejected for the step (1 thread, same process, min of 30-40 interleaved steps):
+
+* the mask as ``(y - m).logical_not()`` instead of ``y == m`` (the comparison's bool output is
+  ~5x slower per entry than ``sub``; alone, 71 against 131 us for the largest width): keeping
+  all window sums alive to the end of the forward for one finiteness check made the step no
+  faster (55.6 against 55.0 ms);
+* ``embedding_bag`` for grad_W directly on an overlapping strided view of x (no window copy):
+  exact but no faster (it copies the strided table itself); one ``nonzero`` or a stable
+  ``sort`` over all widths: ``nonzero`` costs ~1.15 ns per mask entry whatever the call count
+  and a padded (B, 20, 1720) mask has 45% more entries; a sort of the arg-max positions per row
+  costs as much as ``nonzero`` (281 against 264 us for the largest width);
+* for the highway: a 1x1 ``conv2d`` (oneDNN) instead of ``addmm`` (MKL) -- same ~94 GFLOP/s
+  forward, slower for the input gradient; a custom autograd function for the highway (in-place
+  ops, input gradient accumulated by ``addmm_``): 27.1 against 27.3 ms for forward + backward,
+  within noise -- the six GEMMs are the cost.
+
 Dtypes and devices
 ------------------
 Only device-agnostic torch ops are used (CPU and CUDA).  Under ``torch.autocast`` for the
