@@ -107,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if distributed.launched() and args.command not in DISTRIBUTED:
             raise SeqGANError(f"seqgan {args.command} runs in one process; start it without torchrun (the commands "
                               f"for torchrun are {', '.join(DISTRIBUTED)})")
-        return args.func(args)
+        code = args.func(args)
+        distributed.barrier()  # every process finishes before any leaves the group
+        return code
     except SeqGANError as exc:
         if not isinstance(exc, distributed.MainProcessError):  # rank 0 prints the error it shares
             print(f"{distributed.log_prefix()}seqgan {args.command}: error: {exc}", file=sys.stderr)
