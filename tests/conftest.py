@@ -17,3 +17,11 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not present (the authors' files live in ../shared/data beside the checkout)")
     return path
+
+
+@pytest.fixture(scope="module")
+def restore_threads():
+    """Put torch's thread count back after a module whose runs set it (``--threads 1``)."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

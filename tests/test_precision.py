@@ -25,11 +25,7 @@ from seqgan.train.policy_gradient import pg_step
 TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_threads")  # the CLI runs here call set_num_threads(1)
 
 
 def models(precision: str):

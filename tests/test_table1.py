@@ -24,11 +24,7 @@ scipy_stats = pytest.importorskip("scipy.stats")
 FAST = ["--preset", "tiny", "--no-progress", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_threads():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("restore_threads")  # the CLI runs here call set_num_threads(1)
 
 
 def cli(*argv: str) -> int:
