@@ -62,7 +62,8 @@ from seqgan.config import resolve  # noqa: E402
 from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle  # noqa: E402
 from seqgan.metrics.bleu import bleu  # noqa: E402
 from seqgan.metrics.nll import nll_oracle  # noqa: E402
-from seqgan.rollout import mc_rewards  # noqa: E402
+from seqgan.models.conv import ConvTables  # noqa: E402
+from seqgan.rollout import mc_rewards, rollout_sequences  # noqa: E402
 from seqgan.train.adversarial import Models  # noqa: E402
 from seqgan.train.discriminator import d_epochs, d_step  # noqa: E402
 from seqgan.train.mle import mle_epoch  # noqa: E402
@@ -71,6 +72,11 @@ from seqgan.train.policy_gradient import pg_step  # noqa: E402
 KEYS = ["g_update_s", "g_update_naive_s", "g_update_speedup", "d_epoch_s", "d_epoch_gflops",
         "matmul_peak_gflops", "d_fraction_of_peak", "sample_10k_s", "mle_epoch_s", "bleu_10k_s",
         "bleu_nltk_200_s", "paper_round_s", "paper_protocol_est_h", "peak_rss_mb"]
+
+
+BREAKDOWN = ["g_rollouts_s", "g_tables_build_s", "g_conv_by_tables_s", "g_conv_by_convolution_s",
+             "g_highway_head_s", "g_pg_step_s", "d_step_ms", "d_conv_fwd_bwd_ms", "d_highway_head_fwd_bwd_ms",
+             "d_adam_ms"]
 
 
 def timed(fn: Callable[[], object], repeats: int, device: torch.device, warmup: int = 1) -> float:
@@ -155,11 +161,63 @@ def paper_round(device: torch.device, precision: str, quick: bool) -> dict:
         seconds = g * t.g_steps + d * t.d_steps * t.d_epochs * cfg.data.num_train / real.shape[0]
     else:
         seconds = timed(one_round, 1, device, warmup=0)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"paper_round_s": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device.type == "cuda":
-        return {"paper_round_s": seconds, "peak_rss_mb": peak_kb / 1024,
-                "peak_cuda_mb": torch.cuda.max_memory_allocated(device) / 2**20}
-    return {"paper_round_s": seconds, "peak_rss_mb": peak_kb / 1024}
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def breakdown(m: Models, cfg, device: torch.device, reps: int) -> dict:
+    """Where one generator update and one D training step (batch 64) spend their time, part by part,
+    in train.precision. Seconds for the update's parts, milliseconds for D's."""
+    t, T = cfg.train, cfg.model.seq_len
+    out: dict[str, float] = {}
+    m.disc.eval()
+    seqs = m.gen.sample(t.batch_size)
+    with torch.no_grad(), m.gen_replica.autocast():
+        out["g_rollouts_s"] = timed(lambda: rollout_sequences(m.rollout.policy, seqs, t.rollouts), reps, device)
+        rolled = torch.cat([rollout_sequences(m.rollout.policy, seqs, t.rollouts).reshape(-1, T), seqs])
+        d = m.disc
+        out["g_tables_build_s"] = timed(
+            lambda: ConvTables.build(d.embedding.weight, list(d.conv_weights), list(d.conv_biases)), reps, device)
+        tables = ConvTables.build(d.embedding.weight, list(d.conv_weights), list(d.conv_biases))
+        out["g_conv_by_tables_s"] = timed(lambda: tables.pooled(rolled), reps, device)
+        out["g_conv_by_convolution_s"] = timed(lambda: d.features(rolled), reps, device)
+        pooled = tables.pooled(rolled)
+        out["g_highway_head_s"] = timed(lambda: [d.head(c) for c in pooled.split(4096)], reps, device)
+        rewards = mc_rewards(m.rollout.policy, seqs, d.frozen_scorer(), t.rollouts)
+    out["g_pg_step_s"] = timed(lambda: pg_step(m.gen_replica, m.pg_opt, seqs, rewards, t.g_grad_clip), reps, device)
+
+    x = torch.randint(0, cfg.model.vocab_size, (t.batch_size, T), device=device)
+    labels = torch.randint(0, 2, (t.batch_size,), device=device)
+    pooled = torch.randn(t.batch_size, sum(cfg.model.d_num_filters), device=device).relu()
+    d.train()
+
+    def conv_fb():
+        with m.disc_replica.autocast():
+            f = d.features(x)
+        f.float().sum().backward()
+
+    def head_fb():
+        p = pooled.clone().requires_grad_()
+        with m.disc_replica.autocast():
+            h = d.head(p)
+        h.float().sum().backward()
+
+    def step():
+        with m.disc_replica.autocast():
+            loss, _ = d.loss(x, labels)
+        m.d_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        m.d_opt.step()
+
+    many = max(reps, 10)
+    out["d_step_ms"] = 1e3 * timed(step, many, device)
+    out["d_conv_fwd_bwd_ms"] = 1e3 * timed(conv_fb, many, device)
+    out["d_highway_head_fwd_bwd_ms"] = 1e3 * timed(head_fb, many, device)
+    out["d_adam_ms"] = 1e3 * timed(m.d_opt.step, many, device)
+    d.eval()
+    return out
 
 
 def bench(args) -> dict:
@@ -206,6 +264,8 @@ def bench(args) -> dict:
     res["bleu_10k_s"] = timed(lambda: bleu(hyps, refs, 4), reps, device, warmup=0)
     res["bleu_nltk_200_s"] = nltk_bleu_seconds(hyps[:args.nltk_hyps], refs) * 200 / args.nltk_hyps
 
+    res.update(breakdown(m, cfg, device, reps))
+
     # One paper round in a child process (its own peak memory), then the whole protocol.
     res.update(child_round(args))
     d_step_s = res["sample_10k_s"] + t.d_epochs * res["d_epoch_s"]
@@ -217,9 +277,13 @@ def bench(args) -> dict:
     res["paper_protocol_est_h"] = total / 3600
     if args.nproc > 1:
         scaling(args, res)
-    res.update(quick=quick, device=str(device), precision=args.precision, threads=torch.get_num_threads(),
-               machine=machine(), torch=torch.__version__)
+    res.update(run_info(args, device))
     return res
+
+
+def run_info(args, device: torch.device) -> dict:
+    return dict(quick=args.quick, device=str(device), precision=args.precision, threads=torch.get_num_threads(),
+                machine=machine(), torch=torch.__version__)
 
 
 def scaling_part(args) -> None:
@@ -288,7 +352,7 @@ def machine() -> str:
 
 
 def markdown(res: dict) -> str:
-    keys = KEYS + [k for k in res if "nproc" in k or "scaling_" in k]
+    keys = [k for k in KEYS + BREAKDOWN if k in res] + [k for k in res if "nproc" in k or "scaling_" in k]
     rows = [f"| `{k}` | {res[k]:.4g} |" for k in keys]
     head = (f"{res['machine']}; torch {res['torch']}, {res['threads']} threads, device {res['device']}, "
             f"precision {res['precision']}{' (quick: rough)' if res['quick'] else ''}\n\n")
@@ -307,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--nproc", type=int, default=1,
                    help="also time a generator update and a D epoch with N torchrun processes (DDP)")
+    p.add_argument("--breakdown-only", action="store_true",
+                   help="only the parts of a generator update and of a D step (about a minute)")
     p.add_argument("--child-round", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--scaling-part", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -320,7 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.child_round:
         print(json.dumps(paper_round(torch.device(args.device), args.precision, args.quick)))
         return 0
-    res = bench(args)
+    if args.breakdown_only:
+        device = torch.device(args.device)
+        cfg, _, m = setup(device, args.precision)
+        res = {**breakdown(m, cfg, device, args.repeats), **run_info(args, device)}
+    else:
+        res = bench(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2) + "\n")
