@@ -58,6 +58,7 @@ sys.path.insert(0, str(HERE))
 from naive import naive_g_update  # noqa: E402
 
 from seqgan import distributed as dist  # noqa: E402
+from seqgan.allocator import keep_freed_memory  # noqa: E402
 from seqgan.config import resolve  # noqa: E402
 from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle  # noqa: E402
 from seqgan.metrics.bleu import bleu  # noqa: E402
@@ -120,6 +121,7 @@ def d_flop_per_sequence(cfg) -> float:
 
 
 def setup(device: torch.device, precision: str, seed: int = 0):
+    keep_freed_memory()  # as the training commands do (seqgan.experiments.common.setup_torch)
     cfg = resolve("paper", overrides=[f"train.precision={precision}"], seed=seed, device=str(device))
     torch.manual_seed(seed)
     oracle = build_oracle(cfg).to(device)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from seqgan import distributed as dist
+from seqgan.allocator import keep_freed_memory
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 
@@ -120,7 +121,8 @@ def setup_torch(cfg: Config) -> torch.device:
     Under torchrun this joins the run (:func:`seqgan.distributed.init`): with --device cuda each
     process takes the GPU of its LOCAL_RANK; its global RNGs get its own seed (the run's seed on
     rank 0, see :func:`seqgan.distributed.rank_seed`), and the batch orders come from a generator
-    every process shares."""
+    every process shares. Also keeps freed memory in the process (:mod:`seqgan.allocator`)."""
+    keep_freed_memory()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = dist.init(cfg.device)
