@@ -11,7 +11,8 @@ import pytest
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 
 # Ten D steps at the paper's shapes in bf16 autocast (the highway's ~12 MB weight copies and gradients
-# are allocated and freed every step); prints the minor page faults of the last five.
+# are allocated and freed every step); prints the median minor page faults of ten steps after ten of
+# warm-up (the heap may still grow once in a while: one step with a burst).
 SCRIPT = textwrap.dedent("""
     import resource, sys, torch
     from seqgan.allocator import keep_freed_memory
@@ -29,12 +30,14 @@ SCRIPT = textwrap.dedent("""
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    for _ in range(5):
+    for _ in range(10):
         step()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(5):
+    faults = []
+    for _ in range(10):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         step()
-    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print(sorted(faults)[5])
 """)
 
 
@@ -49,8 +52,8 @@ def run(env_extra: dict) -> tuple[str, float]:
 def test_d_steps_stop_faulting_pages():
     done, faults = run({})
     assert done == "True"
-    # Without it ~1,000-6,000 faults per step on this machine kind (each ~12 MB buffer is ~3,000 pages).
-    assert faults < 200, f"{faults} minor page faults per D step"
+    # Without it ~14,000 faults in every step on this machine kind (each ~12 MB buffer is ~3,000 pages).
+    assert faults < 50, f"median {faults} minor page faults per D step"
 
 
 @glibc
