@@ -27,6 +27,17 @@ Keys of the JSON (and rows of the Markdown table printed at the end):
   pre-training steps of 3 epochs, 200 rounds, NLL-oracle on 10,000 samples every 5 epochs or
   rounds and on 100,000 at the end of each phase) from the measured parts.
 
+Bounds from the same run's matmul rate (what the targets of issue 5 would need):
+
+- ``d_step_floor_ms``: one D training step (batch 64) at ``matmul_peak_gflops``, counting only the
+  products it cannot avoid: the convolutions' forward, the highway's six 64 x 1720 x 1720 products
+  (forward and backward), the output layer and the arg-max backward of the convolutions (Adam and
+  every other operation free); ``paper_protocol_floor_h``: the paper schedule's 3,150 D epochs of such
+  steps, nothing else counted.
+- ``g_update_speedup_ceiling``: ``g_update_naive_s`` over the time of the highway head alone on one
+  update's 19,520 scored sequences at the peak rate: the speedup that would be left if roll-outs,
+  sampling, convolutions and the policy-gradient step cost nothing.
+
 ``--nproc N`` adds ``g_update_nproc{N}_s`` and ``d_epoch_nproc{N}_s``, the same two measured with N
 processes under torchrun (DDP, gloo on CPU, cores / N threads each), and ``g_update_scaling_{N}``,
 ``d_epoch_scaling_{N}``: the one-process time over the N-process time (ideal: N on N times the cores;
@@ -72,7 +83,8 @@ from seqgan.train.policy_gradient import pg_step  # noqa: E402
 
 KEYS = ["g_update_s", "g_update_naive_s", "g_update_speedup", "d_epoch_s", "d_epoch_gflops",
         "matmul_peak_gflops", "d_fraction_of_peak", "sample_10k_s", "mle_epoch_s", "bleu_10k_s",
-        "bleu_nltk_200_s", "paper_round_s", "paper_protocol_est_h", "peak_rss_mb"]
+        "bleu_nltk_200_s", "paper_round_s", "paper_protocol_est_h", "peak_rss_mb", "d_step_floor_ms",
+        "paper_protocol_floor_h", "g_update_speedup_ceiling"]
 
 
 BREAKDOWN = ["g_rollouts_s", "g_tables_build_s", "g_conv_by_tables_s", "g_conv_by_convolution_s",
@@ -118,6 +130,30 @@ def d_flop_per_sequence(cfg) -> float:
     conv = sum(2 * (m.seq_len - w + 1) * w * m.d_emb_dim * f for w, f in zip(m.d_filter_sizes, m.d_num_filters))
     total = sum(m.d_num_filters)
     return conv + 2 * 2 * total * total + 2 * total * 2
+
+
+def d_step_floor_flop(cfg) -> float:
+    """FLOPs one D training step cannot avoid (see the module doc): convolutions' forward and arg-max
+    backward (grad_x and grad_W through one window per filter), highway and output forward + backward."""
+    m, b = cfg.model, cfg.train.batch_size
+    conv_fwd = sum(2 * (m.seq_len - w + 1) * w * m.d_emb_dim * f for w, f in zip(m.d_filter_sizes, m.d_num_filters))
+    conv_bwd = 2 * 2 * sum(w * m.d_emb_dim * f for w, f in zip(m.d_filter_sizes, m.d_num_filters))
+    total = sum(m.d_num_filters)
+    head = 3 * (2 * 2 * total * total + 2 * total * 2)
+    return b * (conv_fwd + conv_bwd + head)
+
+
+def floors(cfg, res: dict) -> dict:
+    """The bounds of the module doc, from the measured matmul rate."""
+    t, peak = cfg.train, res["matmul_peak_gflops"] * 1e9
+    step = d_step_floor_flop(cfg) / peak
+    epochs = t.d_pretrain_steps * t.d_epochs + t.adv_rounds * t.d_steps * t.d_epochs
+    steps_per_epoch = -(-2 * cfg.data.num_train // t.batch_size)  # real + as many generated
+    total = sum(cfg.model.d_num_filters)
+    scored = (cfg.model.seq_len - 1) * t.rollouts * t.batch_size + t.batch_size
+    head = scored * 2 * 2 * total * total / peak
+    return {"d_step_floor_ms": 1e3 * step, "paper_protocol_floor_h": epochs * steps_per_epoch * step / 3600,
+            "g_update_speedup_ceiling": res["g_update_naive_s"] / head}
 
 
 def setup(device: torch.device, precision: str, seed: int = 0):
@@ -277,6 +313,7 @@ def bench(args) -> dict:
              + t.adv_rounds * res["paper_round_s"] + evals * res["eval_10k_s"]
              + 2 * ev.final_samples / 10_000 * res["eval_10k_s"])
     res["paper_protocol_est_h"] = total / 3600
+    res.update(floors(cfg, res))
     if args.nproc > 1:
         scaling(args, res)
     res.update(run_info(args, device))
