@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from seqgan.fastexp import exp_shifted_
 from seqgan.precision import autocast_dtype
 
 CHUNK_ROWS = 128  # rows per chunk on a CPU: 128 x 5000 floats = 2.5 MB, about the L2 of two cores
@@ -27,8 +28,10 @@ def _chunks(rows: int, device: torch.device):
 
 
 def _nll_rows(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """-log softmax(logits)[target]: (r, V), (r,) -> (r,)."""
-    return torch.logsumexp(logits, dim=1) - logits.gather(1, targets.unsqueeze(1)).squeeze(1)
+    """-log softmax(logits)[target]: (r, V), (r,) -> (r,). Overwrites ``logits``."""
+    picked = logits.gather(1, targets.unsqueeze(1)).squeeze(1)
+    top = exp_shifted_(logits)  # the log-sum-exp through exp2 (seqgan.fastexp)
+    return (top.squeeze(1) + logits.sum(dim=1).log()) - picked
 
 
 @torch.no_grad()
@@ -62,12 +65,13 @@ class _WeightedLinearCE(torch.autograd.Function):
             for lo in starts:
                 hc, yc, wc = hm[lo:lo + step], targets[lo:lo + step], weights[lo:lo + step].to(acc)
                 logits = F.linear(hc, wm, bm).to(acc)                       # (r, V), in cache
-                lse = torch.logsumexp(logits, dim=1, keepdim=True)          # (r, 1)
                 picked = logits.gather(1, yc.unsqueeze(1))                  # (r, 1)
-                nll = (lse - picked).squeeze(1)
+                top = exp_shifted_(logits)                                  # exp(logits - max), overwriting them
+                norm = logits.sum(dim=1, keepdim=True)                      # (r, 1)
+                nll = (top + norm.log() - picked).squeeze(1)                # log-sum-exp - picked logit
                 # weight 0 (a position after <eos>, whose target <pad> has log-probability -inf) adds nothing
                 total += torch.where(wc != 0, nll * wc, 0.0).sum().double()
-                g = logits.sub_(lse).exp_()                                 # softmax, overwriting the logits
+                g = logits.div_(norm)                                       # softmax: one exponential per logit
                 g.scatter_add_(1, yc.unsqueeze(1), -torch.ones_like(picked))  # softmax - one-hot
                 g.mul_(wc.unsqueeze(1))                                     # d loss / d logits
                 if mixed:
