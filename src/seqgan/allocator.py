@@ -11,7 +11,7 @@ way; an MLE epoch of 10,000 sequences: 3.9 s before, 2.7 s after).
 maximum; ``M_TRIM_THRESHOLD`` to 1 GiB), which is what ``MALLOC_MMAP_THRESHOLD_`` and
 ``MALLOC_TRIM_THRESHOLD_`` in the environment do, from inside the process. The cost: memory freed
 by the process stays mapped to it, and blocks up to 32 MiB come from the heap, where fragmentation
-holds on to more: the paper round's peak resident size went from 933 to 1,406 MB
+holds on to more: the paper round's peak resident size went from 933 to about 1,400 MB
 (``benchmarks/run.py``, ``peak_rss_mb``). The training commands call it (``seqgan.experiments.common.setup_torch``);
 API users may call it once at start. It does nothing off glibc (macOS, musl, Windows), or when
 ``SEQGAN_MALLOC=default`` is set in the environment.
