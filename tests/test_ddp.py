@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -38,12 +38,6 @@ from seqgan.train.policy_gradient import pg_step
 WORLD = 2
 TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def gen(seed: int) -> torch.Generator:
@@ -124,11 +118,11 @@ def commands(tmp: Path, corpus: Path) -> dict:
 
 
 def _worker(rank: int, port: int, tmp: Path, corpus: Path) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(WORLD))
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(WORLD))
     torch.set_num_threads(1)
     # One process group for the whole session: seqgan's init() joins it, and its shutdown() leaves it be.
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD)
+    store = torch.distributed.TCPStore("127.0.0.1", port, is_master=False, timeout=timedelta(seconds=120))
+    torch.distributed.init_process_group("gloo", store=store, rank=rank, world_size=WORLD)
     try:
         dist.init("cpu")
         result = {"updates": updates(), "collectives": collectives()}
@@ -146,7 +140,10 @@ def session(tmp_path_factory):
     words = "the a cat dog sat on mat red blue big small runs".split()
     corpus.write_text("\n".join(" ".join(words[(i * k) % len(words)] for k in range(2 + i % 5))
                                 for i in range(120)) + "\n", encoding="utf-8")
-    ctx = mp.spawn(_worker, args=(free_port(), tmp, corpus), nprocs=WORLD, join=False)
+    # The processes meet at a store this process opens on a port the system picks and keeps: a port
+    # found free, closed, then bound by a worker could be taken in between on a busy machine.
+    store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    ctx = mp.spawn(_worker, args=(store.port, tmp, corpus), nprocs=WORLD, join=False)
     deadline = time.monotonic() + 240
     while not ctx.join(timeout=1):
         if time.monotonic() > deadline:
