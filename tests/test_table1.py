@@ -2,6 +2,7 @@
 add_parser/main as the CLI will: every output, the statistics against scipy, resume, and bad input."""
 
 import argparse
+import copy
 import csv
 import json
 
@@ -9,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.checkpoint import build_model, load_checkpoint, model_entry, save_checkpoint
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
 from seqgan.experiments import strategy, table1
+from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.table1 import MethodRun
-from seqgan.metrics.nll import sequence_nll
+from seqgan.metrics.nll import nll_oracle, sequence_nll
 from seqgan.train.step import NonFiniteError
 from seqgan.models.generator import Generator
 
@@ -56,7 +58,7 @@ def test_table1_writes_every_output(run, capsys):
     assert [r["method"] for r in rows] == ["Random", "MLE", "Scheduled Sampling", "PG-BLEU", "SeqGAN"]
     with open(run / "table1.csv") as fh:
         table = list(csv.DictReader(fh))
-    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "wall_time_s"]
+    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "nll_test", "wall_time_s"]
     assert [float(r["nll_oracle"]) for r in table] == pytest.approx([r["nll_oracle"] for r in rows])
     assert (run / "table1.md").read_text().startswith("| method | NLL-oracle | std. error | p-value vs SeqGAN |")
 
@@ -105,6 +107,42 @@ def test_statistics_match_scipy_and_the_samples(run):
     # the final samples of different methods come from independent streams
     first = [(run / k / "samples" / "final.txt").read_text().splitlines()[0] for k in rows]
     assert len(set(first)) == len(first)
+
+
+def test_nll_test_scores_each_final_generator_on_one_held_out_set(run):
+    rows = {r["key"]: r for r in json.loads((run / "table1.json").read_text())["rows"]}
+    cfg = resolve("tiny")
+    oracle = build_model(Generator, load_checkpoint(run / "pretrain" / "checkpoints" / "init.pt")["oracle"], "oracle")
+    held_out = oracle.sample(cfg.data.num_train, generator=table1.rng(torch.device("cpu"), "held_out", cfg.seed))
+    entropy = sequence_nll(oracle, held_out).mean().item()  # the oracle's own NLL on the set
+    for key, row in rows.items():
+        gen = build_model(Generator, load_checkpoint(run / key / "checkpoints" / "final.pt")["generator"], "g")
+        assert row["nll_test"] == pytest.approx(sequence_nll(gen, held_out).mean().item(), rel=1e-12), key
+        assert row["nll_test"] > entropy  # Gibbs' inequality: no G beats the oracle on its own data
+
+
+def test_nll_test_exposes_what_nll_oracle_rewards(tmp_path):
+    """A sharpened oracle (its logits x 3: fewer, likelier sequences) beats the oracle itself on NLL-oracle
+    and loses on NLL-test, which is why the table has both."""
+    cfg = resolve("tiny")
+    torch.manual_seed(0)
+    oracle = build_oracle(cfg)
+    pre = tmp_path / "pretrain" / "checkpoints"
+    pre.mkdir(parents=True)
+    save_checkpoint(pre / "init.pt", {"oracle": model_entry(oracle)})
+    sharp = copy.deepcopy(oracle)
+    with torch.no_grad():
+        sharp.output.weight.mul_(3.0)
+        sharp.output.bias.mul_(3.0)
+    for key, model in (("same", oracle), ("sharp", sharp)):
+        (tmp_path / key / "checkpoints").mkdir(parents=True)
+        save_checkpoint(tmp_path / key / "checkpoints" / "final.pt", {"generator": model_entry(model)})
+    test = table1.nll_test({"same": tmp_path / "same", "sharp": tmp_path / "sharp"}, tmp_path / "pretrain", cfg)
+    g = torch.Generator().manual_seed(1)
+    on_oracle = {k: nll_oracle(m, oracle, 2000, generator=g)[0] for k, m in (("same", oracle), ("sharp", sharp))}
+    assert on_oracle["sharp"] < on_oracle["same"] - 0.5
+    assert test["sharp"] > test["same"] + 0.5
+    assert test["same"] == pytest.approx(on_oracle["same"], abs=0.1)  # both estimate the oracle's entropy per token
 
 
 def test_resume_skips_finished_methods(run, capsys):

@@ -54,7 +54,7 @@ from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_conf
                                        seeded_generator, setup_torch, write_json, write_sequences)
 from seqgan.experiments.oracle import OracleRun, build_discriminator, build_generator, build_oracle, launcher
 from seqgan.logger import MetricsLogger, Progress
-from seqgan.metrics.nll import nll_oracle
+from seqgan.metrics.nll import nll_oracle, sequence_nll
 from seqgan.metrics.stats import mean_and_stderr, welch_ttest
 from seqgan.models.generator import Generator
 from seqgan.plots import plot_curves
@@ -349,8 +349,25 @@ def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], 
     return curves
 
 
-def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray],
-                reference: str | None = "seqgan") -> list[dict[str, Any]]:
+def nll_test(runs: dict[str, Path], pre_dir: Path, cfg: Config) -> dict[str, float]:
+    """NLL-test of each run's final G: its NLL per token (nats) on a held-out set drawn from the oracle
+    like S (``data.num_train`` sequences, a stream of its own), the same set for every method.
+
+    Not in the paper. NLL-oracle scores G's samples under the oracle, so a G that puts its mass on a few
+    sequences the oracle finds likely (mode collapse) scores well on it; NLL-test measures the other
+    direction, how likely G finds the oracle's data, and rises when G drops part of that distribution."""
+    device = dist.init(cfg.device)
+    oracle = build_model(Generator, load_checkpoint(pre_dir / "checkpoints" / "init.pt")["oracle"], "oracle")
+    held_out = oracle.to(device).sample(cfg.data.num_train, generator=rng(device, "held_out", cfg.seed))
+    out = {}
+    for key, run in runs.items():
+        gen = build_model(Generator, load_checkpoint(run / "checkpoints" / "final.pt")["generator"], "generator")
+        out[key] = sequence_nll(gen.to(device), held_out).mean().item()
+    return out
+
+
+def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray], reference: str | None = "seqgan",
+                nll_tests: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """One row per method; p-value of Welch's t-test of the method's per-sequence NLL against the
     reference's (SeqGAN's in Table 1); t > 0 means a higher (worse) NLL than the reference."""
     rows = []
@@ -359,19 +376,20 @@ def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray],
         if key != reference and reference in per_seq:
             t, p = welch_ttest(per_seq[key], per_seq[reference])
         rows.append({"method": res["label"], "key": key, "nll_oracle": res["nll_oracle"], "stderr": res["stderr"],
-                     "p_value": p, "t_statistic": t, "wall_time_s": res["train_time_s"],
-                     "wall_time_with_eval_s": res["wall_time_s"], "num_samples": res["num_samples"],
-                     "paper_nll_oracle": PAPER.get(key)})
+                     "p_value": p, "t_statistic": t, "nll_test": (nll_tests or {}).get(key),
+                     "wall_time_s": res["train_time_s"], "wall_time_with_eval_s": res["wall_time_s"],
+                     "num_samples": res["num_samples"], "paper_nll_oracle": PAPER.get(key)})
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], paper: bool = True, reference: str = "SeqGAN") -> str:
-    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | wall time (s) |"
+    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | NLL-test | wall time (s) |"
     head += " paper |" if paper else ""
-    lines = [head, "|" + "---|" * (6 if paper else 5)]
+    lines = [head, "|" + "---|" * (7 if paper else 6)]
     for r in rows:
         p = "—" if r["p_value"] is None else "< 1e-300" if r["p_value"] == 0 else f"{r['p_value']:.3g}"
-        cells = [r["method"], f"{r['nll_oracle']:.4f}", f"{r['stderr']:.4f}", p, f"{r['wall_time_s']:.1f}"]
+        test = "" if r.get("nll_test") is None else f"{r['nll_test']:.4f}"
+        cells = [r["method"], f"{r['nll_oracle']:.4f}", f"{r['stderr']:.4f}", p, test, f"{r['wall_time_s']:.1f}"]
         if paper:
             cells.append("" if r.get("paper_nll_oracle") is None else f"{r['paper_nll_oracle']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -384,7 +402,7 @@ def write_table(out: Path, stem: str, rows: list[dict[str, Any]], extra: dict[st
     md = markdown(rows, paper, reference)
     (out / f"{stem}.md").write_text(md + "\n", encoding="utf-8")
     write_json(out / f"{stem}.json", {"rows": rows, **extra})
-    cols = ["method", "nll_oracle", "stderr", "p_value", "wall_time_s"]
+    cols = ["method", "nll_oracle", "stderr", "p_value", "nll_test", "wall_time_s"]
     with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -490,13 +508,15 @@ def main(args: argparse.Namespace) -> int:
             results[key] = json.loads((out / key / "result.json").read_text())
     results = {k: results[k] for k in METHODS if k in results}
     per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
-    rows = build_table(results, per_seq)
+    rows = build_table(results, per_seq, nll_tests=nll_test({k: out / k for k in results}, pre_dir, cfg))
     pre_summary = json.loads((pre_dir / "summary.json").read_text())
     extra = {"config": cfg.to_dict(), "baselines": bcfg.to_dict(),
              "pretrain": {"dir": str(pre_dir), "nll_oracle_after_mle": pre_summary.get("nll_oracle", {}).get("mle"),
                           "timings_s": pre_summary.get("timings_s", {})},
-             "units": "NLL-oracle: nats per token, mean over eval.final_samples samples; wall time: seconds of the "
-                      "method's own training after the shared pre-training, evaluation excluded",
+             "units": "NLL-oracle: nats per token, mean over eval.final_samples samples; NLL-test: nats per token, "
+                      "the method's final G on data.num_train held-out oracle samples (the same for every method); "
+                      "wall time: seconds of the method's own training after the shared pre-training, evaluation "
+                      "excluded",
              "paper": {METHODS[k]: v for k, v in PAPER.items()}}
     md = write_table(out, "table1", rows, extra)
     plot_curves(out / "figure2.png", method_curves(pre_dir, {k: out / k for k in results}, METHODS, cfg),
