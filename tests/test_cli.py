@@ -29,13 +29,16 @@ def test_oracle_command_writes_every_output(tiny_run):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["nll_oracle"]) == {"random", "mle", "seqgan"}
     assert summary["nll_oracle"]["mle"] < summary["nll_oracle"]["random"]
+    assert set(summary["nll_test"]) == {"random", "mle", "seqgan"}
+    assert all(v > summary["oracle_nll_of_training_data"] for v in summary["nll_test"].values())
     cfg = resolve("tiny")
     lines = (out / "samples" / "seqgan.txt").read_text().splitlines()
     assert len(lines) == cfg.eval.final_samples and all(len(l.split()) == cfg.model.seq_len for l in lines)
     records = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if "eval/nll_oracle" in r]
     assert {r["phase"] for r in evals} == {"mle", "adversarial"}
-    assert all("disc/acc_real" in r and "disc/acc_fake" in r for r in evals)
+    assert all("disc/acc_real" in r and "disc/acc_fake" in r and "eval/nll_test" in r for r in evals)
+    assert evals[-1]["eval/nll_test"] == summary["nll_test"]["seqgan"]  # the same G, the same held-out set
     assert any("gen/pg_loss" in r for r in records) and any("gen/mle_loss" in r for r in records)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -158,6 +159,15 @@ def check_world(cfg: Config) -> None:
         if value < w:
             raise SeqGANError(f"{key} = {value} is smaller than the number of processes ({w}): each process "
                               f"draws its share of it; raise {key} or start fewer processes")
+
+
+def rng(device: torch.device, *key: Any) -> torch.Generator:
+    """A torch.Generator seeded from a readable key (e.g. ('final', seed, 'mle')), independent of
+    every other stream and stable across processes (unlike Python's salted ``hash``)."""
+    digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=8).digest()
+    g = torch.Generator(device=device)
+    g.manual_seed(int.from_bytes(digest, "little") >> 1)
+    return g
 
 
 def seeded_generator(seed: int, stream: int, device: torch.device) -> torch.Generator:

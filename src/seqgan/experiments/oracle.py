@@ -11,6 +11,7 @@ evaluations and checkpoints are collectives) and only rank 0 writes files or pri
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -25,7 +26,7 @@ from seqgan.checkpoint import build_model, load_checkpoint, model_entry, save_ch
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_finite, check_resume_config,
-                                       gather_rng_states, prepare_out_dir, restore_rng_states, seeded_generator,
+                                       gather_rng_states, prepare_out_dir, restore_rng_states, rng, seeded_generator,
                                        setup_torch, write_json, write_sequences)
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle, sequence_nll
@@ -65,6 +66,14 @@ def build_oracle(cfg: Config) -> Generator:
         return oracle
     return make_oracle(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token,
                        d.oracle_init_std, seed=cfg.seed)
+
+
+def held_out_set(oracle: Generator, cfg: Config) -> torch.Tensor:
+    """NLL-test's data: ``data.num_train`` sequences drawn from the oracle like S, from a stream of their
+    own, so S, training and evaluation draws are the same with or without it. Every process draws the
+    same set."""
+    device = next(oracle.parameters()).device
+    return oracle.sample(cfg.data.num_train, generator=rng(device, "held_out", cfg.seed))
 
 
 @dataclass
@@ -121,6 +130,7 @@ class OracleRun:
                                                generator=self.eval_rng)
             self.summary.setdefault("nll_oracle", {})[name] = nll
             self.summary.setdefault("nll_oracle_stderr", {})[name] = (per_seq.std() / len(per_seq) ** 0.5).item()
+            self.summary.setdefault("nll_test", {})[name] = sequence_nll(self.models.gen, self.held_out).mean().item()
             if dist.is_main():
                 write_sequences(self.out / "samples" / f"{name}.txt", samples)
                 print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
@@ -133,13 +143,25 @@ class OracleRun:
             self.progress.begin(nxt, self.phase_total(nxt))
 
     # ------------------------------------------------------------ evaluation
+    @functools.cached_property
+    def held_out(self) -> torch.Tensor:
+        return held_out_set(self.oracle, self.cfg)
+
+    def nll_metrics(self) -> dict[str, float]:
+        """NLL-oracle on fresh samples (each process its share), and NLL-test: G's NLL per token on the
+        held-out oracle set (not in the paper: it rises when G collapses onto a few sequences or memorises
+        S, which NLL-oracle rewards or misses). Every process scores the whole set, which costs less than
+        sampling."""
+        return {"eval/nll_oracle": nll_oracle(self.models.gen, self.oracle, self.cfg.eval.num_samples,
+                                              generator=self.eval_rng)[0],
+                "eval/nll_test": sequence_nll(self.models.gen, self.held_out).mean().item()}
+
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
-        """NLL-oracle on fresh samples, and D's accuracy on fresh real and generated sequences
-        (each process its share of them, in float32)."""
+        """NLL-oracle and NLL-test (:meth:`nll_metrics`), and D's accuracy on fresh real and generated
+        sequences (each process its share of them, in float32)."""
         e, out = self.cfg.eval, {}
         if with_nll:
-            out["eval/nll_oracle"], _, _ = nll_oracle(self.models.gen, self.oracle, e.num_samples,
-                                                      generator=self.eval_rng)
+            out |= self.nll_metrics()
         real = self.oracle.sample(dist.share(e.d_samples), generator=self.eval_rng)
         fake = self.models.gen.sample(dist.share(e.d_samples), generator=self.eval_rng)
         out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
@@ -236,6 +258,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         # Epoch 0: the untrained generator, the paper's "Random" baseline.
         rand_nll, _, _ = nll_oracle(models.gen, oracle, cfg.eval.final_samples, generator=state.eval_rng)
         state.summary.setdefault("nll_oracle", {})["random"] = rand_nll
+        state.summary["nll_test"] = {"random": sequence_nll(models.gen, state.held_out).mean().item()}
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
         start = Position()
     else:

@@ -33,7 +33,6 @@ import argparse
 import copy
 import csv
 import dataclasses
-import hashlib
 import json
 import shutil
 import sys
@@ -50,9 +49,10 @@ from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.cli import add_config_args, config_from_args
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir,
+from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir, rng,
                                        seeded_generator, setup_torch, write_json, write_sequences)
-from seqgan.experiments.oracle import OracleRun, build_discriminator, build_generator, build_oracle, launcher
+from seqgan.experiments.oracle import (OracleRun, build_discriminator, build_generator, build_oracle, held_out_set,
+                                       launcher)
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle, sequence_nll
 from seqgan.metrics.stats import mean_and_stderr, welch_ttest
@@ -67,15 +67,6 @@ METHODS = {"random": "Random", "mle": "MLE", "ss": "Scheduled Sampling", "pg_ble
 PHASE = {"random": "random", "mle": "mle_continued", "ss": "scheduled_sampling", "pg_bleu": "pg_bleu",
          "seqgan": "adversarial"}
 PAPER = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg_bleu": 8.946, "seqgan": 8.736}  # Table 1
-
-
-def rng(device: torch.device, *key: Any) -> torch.Generator:
-    """A torch.Generator seeded from a readable key (e.g. ('final', seed, 'mle')), independent of
-    every other stream and stable across processes (unlike Python's salted ``hash``)."""
-    digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=8).digest()
-    g = torch.Generator(device=device)
-    g.manual_seed(int.from_bytes(digest, "little") >> 1)
-    return g
 
 
 # ------------------------------------------------------------------------- pre-training
@@ -215,8 +206,7 @@ class MethodRun(OracleRun):
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
         if self.method == "seqgan":
             return super().evaluate(with_nll)  # D's accuracy too
-        return {"eval/nll_oracle": nll_oracle(self.models.gen, self.oracle, self.cfg.eval.num_samples,
-                                              generator=self.eval_rng)[0]}
+        return self.nll_metrics()
 
     def step_done(self, phase: str, step: int, metrics: dict[str, float]) -> None:
         self.train_time += time.perf_counter() - self.last_mark
@@ -358,7 +348,7 @@ def nll_test(runs: dict[str, Path], pre_dir: Path, cfg: Config) -> dict[str, flo
     direction, how likely G finds the oracle's data, and rises when G drops part of that distribution."""
     device = dist.init(cfg.device)
     oracle = build_model(Generator, load_checkpoint(pre_dir / "checkpoints" / "init.pt")["oracle"], "oracle")
-    held_out = oracle.to(device).sample(cfg.data.num_train, generator=rng(device, "held_out", cfg.seed))
+    held_out = held_out_set(oracle.to(device), cfg)
     out = {}
     for key, run in runs.items():
         gen = build_model(Generator, load_checkpoint(run / "checkpoints" / "final.pt")["generator"], "generator")
