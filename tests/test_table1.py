@@ -58,7 +58,7 @@ def test_table1_writes_every_output(run, capsys):
     assert [r["method"] for r in rows] == ["Random", "MLE", "Scheduled Sampling", "PG-BLEU", "SeqGAN"]
     with open(run / "table1.csv") as fh:
         table = list(csv.DictReader(fh))
-    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "nll_test", "wall_time_s"]
+    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "nll_test", "distinct", "wall_time_s"]
     assert [float(r["nll_oracle"]) for r in table] == pytest.approx([r["nll_oracle"] for r in rows])
     assert (run / "table1.md").read_text().startswith("| method | NLL-oracle | std. error | p-value vs SeqGAN |")
 
@@ -119,6 +119,8 @@ def test_nll_test_scores_each_final_generator_on_one_held_out_set(run):
         gen = build_model(Generator, load_checkpoint(run / key / "checkpoints" / "final.pt")["generator"], "g")
         assert row["nll_test"] == pytest.approx(sequence_nll(gen, held_out).mean().item(), rel=1e-12), key
         assert row["nll_test"] > entropy  # Gibbs' inequality: no G beats the oracle on its own data
+        lines = (run / key / "samples" / "final.txt").read_text().splitlines()
+        assert row["distinct"] == len(set(lines)) / len(lines) and 0 < row["distinct"] <= 1
         if key != "random":  # the periodic evaluations score the same set: the last one, the final G
             last = json.loads((run / key / "metrics.jsonl").read_text().splitlines()[-1])
             assert last["eval/nll_test"] == pytest.approx(row["nll_test"], rel=1e-12), key

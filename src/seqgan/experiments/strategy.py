@@ -31,8 +31,9 @@ from seqgan import distributed as dist
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
-from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, method_curves, nll_test,
-                                       open_run, pretrain, resume_hint, run_method, synthetic_config, write_table)
+from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, distinct_fraction,
+                                       method_curves, nll_test, open_run, pretrain, resume_hint, run_method,
+                                       synthetic_config, write_table)
 from seqgan.plots import plot_curves
 
 DEFAULT_SETTINGS = "100,1,10;30,1,30;1,1,10;1,5,3"
@@ -126,7 +127,8 @@ def main(args: argparse.Namespace) -> int:
     per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
     main_setting = Setting(1, 5, 3).name  # the paper's main setting is the reference of the t-tests, if run
     reference = main_setting if main_setting in results else None
-    rows = build_table(results, per_seq, reference, nll_test({k: out / k for k in results}, pre_dir, cfg))
+    rows = build_table(results, per_seq, reference, nll_test({k: out / k for k in results}, pre_dir, cfg),
+                       {k: distinct_fraction(out / k / "samples" / "final.txt") for k in results})
     md = write_table(out, "strategy", rows, {"config": cfg.to_dict(), "settings": [s.__dict__ for s in settings],
                                              "reference": reference}, paper=False,
                      reference=labels.get(reference, "—"))

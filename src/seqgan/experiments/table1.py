@@ -356,8 +356,16 @@ def nll_test(runs: dict[str, Path], pre_dir: Path, cfg: Config) -> dict[str, flo
     return out
 
 
+def distinct_fraction(samples: Path) -> float:
+    """The share of distinct sequences among a run's final samples (one per line): near 1 for a G that
+    spreads its mass, lower when it repeats a few sequences (mode collapse)."""
+    lines = samples.read_text(encoding="utf-8").splitlines()
+    return len(set(lines)) / max(len(lines), 1)
+
+
 def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray], reference: str | None = "seqgan",
-                nll_tests: dict[str, float] | None = None) -> list[dict[str, Any]]:
+                nll_tests: dict[str, float] | None = None, distinct: dict[str, float] | None = None
+                ) -> list[dict[str, Any]]:
     """One row per method; p-value of Welch's t-test of the method's per-sequence NLL against the
     reference's (SeqGAN's in Table 1); t > 0 means a higher (worse) NLL than the reference."""
     rows = []
@@ -367,19 +375,22 @@ def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray], refere
             t, p = welch_ttest(per_seq[key], per_seq[reference])
         rows.append({"method": res["label"], "key": key, "nll_oracle": res["nll_oracle"], "stderr": res["stderr"],
                      "p_value": p, "t_statistic": t, "nll_test": (nll_tests or {}).get(key),
+                     "distinct": (distinct or {}).get(key),
                      "wall_time_s": res["train_time_s"], "wall_time_with_eval_s": res["wall_time_s"],
                      "num_samples": res["num_samples"], "paper_nll_oracle": PAPER.get(key)})
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], paper: bool = True, reference: str = "SeqGAN") -> str:
-    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | NLL-test | wall time (s) |"
+    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | NLL-test | distinct | wall time (s) |"
     head += " paper |" if paper else ""
-    lines = [head, "|" + "---|" * (7 if paper else 6)]
+    lines = [head, "|" + "---|" * (8 if paper else 7)]
     for r in rows:
         p = "—" if r["p_value"] is None else "< 1e-300" if r["p_value"] == 0 else f"{r['p_value']:.3g}"
         test = "" if r.get("nll_test") is None else f"{r['nll_test']:.4f}"
-        cells = [r["method"], f"{r['nll_oracle']:.4f}", f"{r['stderr']:.4f}", p, test, f"{r['wall_time_s']:.1f}"]
+        distinct = "" if r.get("distinct") is None else f"{r['distinct']:.3f}"
+        cells = [r["method"], f"{r['nll_oracle']:.4f}", f"{r['stderr']:.4f}", p, test, distinct,
+                 f"{r['wall_time_s']:.1f}"]
         if paper:
             cells.append("" if r.get("paper_nll_oracle") is None else f"{r['paper_nll_oracle']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -392,7 +403,7 @@ def write_table(out: Path, stem: str, rows: list[dict[str, Any]], extra: dict[st
     md = markdown(rows, paper, reference)
     (out / f"{stem}.md").write_text(md + "\n", encoding="utf-8")
     write_json(out / f"{stem}.json", {"rows": rows, **extra})
-    cols = ["method", "nll_oracle", "stderr", "p_value", "nll_test", "wall_time_s"]
+    cols = ["method", "nll_oracle", "stderr", "p_value", "nll_test", "distinct", "wall_time_s"]
     with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -498,13 +509,15 @@ def main(args: argparse.Namespace) -> int:
             results[key] = json.loads((out / key / "result.json").read_text())
     results = {k: results[k] for k in METHODS if k in results}
     per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
-    rows = build_table(results, per_seq, nll_tests=nll_test({k: out / k for k in results}, pre_dir, cfg))
+    rows = build_table(results, per_seq, nll_tests=nll_test({k: out / k for k in results}, pre_dir, cfg),
+                       distinct={k: distinct_fraction(out / k / "samples" / "final.txt") for k in results})
     pre_summary = json.loads((pre_dir / "summary.json").read_text())
     extra = {"config": cfg.to_dict(), "baselines": bcfg.to_dict(),
              "pretrain": {"dir": str(pre_dir), "nll_oracle_after_mle": pre_summary.get("nll_oracle", {}).get("mle"),
                           "timings_s": pre_summary.get("timings_s", {})},
              "units": "NLL-oracle: nats per token, mean over eval.final_samples samples; NLL-test: nats per token, "
-                      "the method's final G on data.num_train held-out oracle samples (the same for every method); "
+                      "the method's final G on data.num_train held-out oracle samples (the same for every method); distinct: "
+                      "share of distinct sequences among the final samples; "
                       "wall time: seconds of the method's own training after the shared pre-training, evaluation "
                       "excluded",
              "paper": {METHODS[k]: v for k, v in PAPER.items()}}
