@@ -25,6 +25,10 @@ baseline's per-sequence NLL against SeqGAN's assumes. The periodic evaluations o
 (``eval.num_samples`` samples every ``eval.every`` epochs/rounds) continue pre-training's
 evaluation stream, restored from its checkpoint. The wall time of a method is its own training
 time after the shared pre-training, evaluation excluded (``time/train_s`` in its metrics.jsonl).
+
+Two columns are not in the paper, because NLL-oracle rewards a G that collapses onto a few likely
+sequences: NLL-test (each final G on one held-out set drawn from the oracle, :func:`nll_test`) and
+the share of distinct sequences among the final samples (:func:`distinct_fraction`).
 """
 
 from __future__ import annotations
