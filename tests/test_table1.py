@@ -48,6 +48,7 @@ def run(tmp_path_factory):
 def test_table1_writes_every_output(run, capsys):
     cfg = resolve("tiny")
     for f in ("config.json", "baselines.json", "table1.md", "table1.json", "table1.csv", "figure2.png",
+              "figure2_nll_test.png",
               "pretrain/checkpoints/init.pt", "pretrain/checkpoints/d_pretrain.pt", "pretrain/metrics.jsonl"):
         assert (run / f).exists(), f
     for key in table1.METHODS:
@@ -199,7 +200,8 @@ def test_strategy_from_a_shared_pretraining(run, tmp_path, capsys):
     out = tmp_path / "strategy"
     assert cli("strategy", *FAST, "--out", str(out), "--pretrained", str(run / "pretrain"),
                "--settings", "1,1,1;2,0,1,2") == 0
-    assert (out / "figure3.png").exists() and not (out / "pretrain").exists()
+    assert (out / "figure3.png").exists() and (out / "figure3_nll_test.png").exists()
+    assert not (out / "pretrain").exists()
     rows = json.loads((out / "strategy.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["g=1, d=1, k=1", "g=2, d=0, k=1, N=2"]
     saved = json.loads((out / "g2_d0_k1_n2" / "config.json").read_text())["train"]

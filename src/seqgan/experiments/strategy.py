@@ -10,7 +10,7 @@ the base config's k for D pre-training, or comes from ``--pretrained``). Each se
     pretrain/                  as in ``seqgan table1``
     g1_d5_k3/, g100_d1_k10/, … one per setting (``_nN`` added when N is given): metrics.jsonl,
                                checkpoints/, samples/final.txt, per_seq_nll.npy, result.json
-    strategy.md/.json/.csv, figure3.png
+    strategy.md/.json/.csv, figure3.png, figure3_nll_test.png
 
 The default settings are the four panels of the paper's Figure 3: (a) g=100, d=1, k=10;
 (b) g=30, d=1, k=30; (c) g=1, d=1, k=10; (d) g=1, d=5, k=3, the paper's main setting.
@@ -32,9 +32,8 @@ from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
 from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, distinct_fraction,
-                                       method_curves, nll_test, open_run, pretrain, resume_hint, run_method,
+                                       nll_test, open_run, plot_figures, pretrain, resume_hint, run_method,
                                        synthetic_config, write_table)
-from seqgan.plots import plot_curves
 
 DEFAULT_SETTINGS = "100,1,10;30,1,30;1,1,10;1,5,3"
 FORMAT = ('expected settings separated by ";", each "g,d,k" or "g,d,k,N" with integers g-steps >= 1, '
@@ -110,7 +109,7 @@ def main(args: argparse.Namespace) -> int:
     stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv",
-                                                    "figure3.png"))
+                                                    "figure3.png", "figure3_nll_test.png"))
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results, labels = {}, {s.name: s.label for s in settings}
@@ -127,13 +126,15 @@ def main(args: argparse.Namespace) -> int:
     per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
     main_setting = Setting(1, 5, 3).name  # the paper's main setting is the reference of the t-tests, if run
     reference = main_setting if main_setting in results else None
-    rows = build_table(results, per_seq, reference, nll_test({k: out / k for k in results}, pre_dir, cfg),
+    runs = {k: out / k for k in results}
+    tests = nll_test(runs, pre_dir, cfg)
+    rows = build_table(results, per_seq, reference, tests,
                        {k: distinct_fraction(out / k / "samples" / "final.txt") for k in results})
     md = write_table(out, "strategy", rows, {"config": cfg.to_dict(), "settings": [s.__dict__ for s in settings],
                                              "reference": reference}, paper=False,
                      reference=labels.get(reference, "—"))
-    plot_curves(out / "figure3.png", method_curves(pre_dir, {k: out / k for k in results}, labels, cfg),
-                pretrain_end=cfg.train.g_pretrain_epochs, title="SeqGAN under different training strategies (Figure 3)")
+    plot_figures(out, "figure3", pre_dir, runs, labels, cfg, "SeqGAN under different training strategies (Figure 3)",
+                 tests)
     print("\n" + md)
     print(f"\nthis command: {time.perf_counter() - started:.0f} s; results in {out}")
     return 0

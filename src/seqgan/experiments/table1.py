@@ -17,7 +17,7 @@ starts from its checkpoint, with the same optimiser and RNG states. Run director
     random/ mle/ ss/ pg_bleu/ seqgan/
                                   one per method: metrics.jsonl, checkpoints/, samples/final.txt,
                                   per_seq_nll.npy, result.json (written last: the method is done)
-    table1.md/.json/.csv, figure2.png
+    table1.md/.json/.csv, figure2.png, figure2_nll_test.png
 
 Each method's final NLL-oracle is the mean over ``eval.final_samples`` fresh samples drawn from
 the method's own RNG stream, so the methods' samples are independent, as Welch's t-test of each
@@ -319,28 +319,43 @@ def run_method(method: str, cfg: Config, bcfg: BaselineConfig, out: Path, start_
 # ------------------------------------------------------------------------- the table
 
 
-def curve(out: Path, epoch_from: int = 0) -> list[tuple[float, float]]:
-    """(epoch, NLL-oracle) points of the periodic evaluations in out/metrics.jsonl."""
+def curve(out: Path, epoch_from: int = 0, metric: str = "eval/nll_oracle") -> list[tuple[float, float]]:
+    """(epoch, value) points of ``metric``'s periodic evaluations in out/metrics.jsonl."""
     path = out / "metrics.jsonl"
     if not path.exists():
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [(r["epoch"], r["eval/nll_oracle"]) for r in records if "eval/nll_oracle" in r and r["epoch"] >= epoch_from]
+    return [(r["epoch"], r[metric]) for r in records if metric in r and r["epoch"] >= epoch_from]
 
 
-def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], cfg: Config) -> dict[str, list]:
-    """Figure 2's lines: pre-training once, then each method continuing from its last point."""
-    pre = curve(pre_dir)
+def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], cfg: Config,
+                  metric: str = "eval/nll_oracle", random_value: float | None = None) -> dict[str, list]:
+    """Figure 2's lines: pre-training once, then each method continuing from its last point; Random is
+    a flat line at its final value (``random_value``, else result.json's NLL-oracle)."""
+    pre = curve(pre_dir, metric=metric)
     end = [p for p in pre if p[0] == cfg.train.g_pretrain_epochs][-1:]
     curves = {"MLE pre-training (shared)": pre}
     for key, out in runs.items():
         if key == "random":
-            result = json.loads((out / "result.json").read_text())
-            x_end = cfg.train.g_pretrain_epochs + cfg.train.adv_rounds
-            curves[labels[key]] = [(0, result["nll_oracle"]), (x_end, result["nll_oracle"])]
+            value = json.loads((out / "result.json").read_text())["nll_oracle"] if random_value is None \
+                else random_value
+            curves[labels[key]] = [(0, value), (cfg.train.g_pretrain_epochs + cfg.train.adv_rounds, value)]
         else:
-            curves[labels[key]] = end + curve(out, epoch_from=cfg.train.g_pretrain_epochs + 1)
+            curves[labels[key]] = end + curve(out, epoch_from=cfg.train.g_pretrain_epochs + 1, metric=metric)
     return curves
+
+
+def plot_figures(out: Path, stem: str, pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], cfg: Config,
+                 title: str, nll_tests: dict[str, float]) -> None:
+    """``stem``.png (NLL-oracle, the paper's figure) and ``stem``_nll_test.png, the same lines for NLL-test
+    (when the runs logged ``eval/nll_test``: older ones did not)."""
+    plot_curves(out / f"{stem}.png", method_curves(pre_dir, runs, labels, cfg),
+                pretrain_end=cfg.train.g_pretrain_epochs, title=title)
+    tests = method_curves(pre_dir, runs, labels, cfg, "eval/nll_test", nll_tests.get("random"))
+    if any(len(points) > 2 for points in tests.values()):
+        plot_curves(out / f"{stem}_nll_test.png", tests, pretrain_end=cfg.train.g_pretrain_epochs,
+                    ylabel="NLL-test (nats per token, held-out oracle data)",
+                    title=title.replace("NLL-oracle", "NLL-test") if "NLL-oracle" in title else f"{title}: NLL-test")
 
 
 def nll_test(runs: dict[str, Path], pre_dir: Path, cfg: Config) -> dict[str, float]:
@@ -494,7 +509,7 @@ def main(args: argparse.Namespace) -> int:
     methods = parse_methods(args.methods)
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
-                                                             "figure2.png"), "baselines.json", bcfg.to_dict())
+                                                             "figure2.png", "figure2_nll_test.png"), "baselines.json", bcfg.to_dict())
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results = {}
@@ -513,7 +528,9 @@ def main(args: argparse.Namespace) -> int:
             results[key] = json.loads((out / key / "result.json").read_text())
     results = {k: results[k] for k in METHODS if k in results}
     per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
-    rows = build_table(results, per_seq, nll_tests=nll_test({k: out / k for k in results}, pre_dir, cfg),
+    runs = {k: out / k for k in results}
+    tests = nll_test(runs, pre_dir, cfg)
+    rows = build_table(results, per_seq, nll_tests=tests,
                        distinct={k: distinct_fraction(out / k / "samples" / "final.txt") for k in results})
     pre_summary = json.loads((pre_dir / "summary.json").read_text())
     extra = {"config": cfg.to_dict(), "baselines": bcfg.to_dict(),
@@ -526,8 +543,7 @@ def main(args: argparse.Namespace) -> int:
                       "excluded",
              "paper": {METHODS[k]: v for k, v in PAPER.items()}}
     md = write_table(out, "table1", rows, extra)
-    plot_curves(out / "figure2.png", method_curves(pre_dir, {k: out / k for k in results}, METHODS, cfg),
-                pretrain_end=cfg.train.g_pretrain_epochs, title="NLL-oracle of the five methods (Figure 2)")
+    plot_figures(out, "figure2", pre_dir, runs, METHODS, cfg, "NLL-oracle of the five methods (Figure 2)", tests)
     pre_t = pre_summary.get("timings_s", {})
     print("\n" + md)
     print(f"\nshared pre-training: MLE {pre_t.get('mle', 0):.0f} s, D {pre_t.get('d_pretrain', 0):.0f} s "
