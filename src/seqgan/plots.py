@@ -27,7 +27,7 @@ def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pr
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -287,9 +287,11 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     state.summary["processes"] = dist.world().size
     if main:
         write_json(out / "summary.json", state.summary)
-        curve = [(r["epoch"], r["eval/nll_oracle"]) for r in logger.records if "eval/nll_oracle" in r]
-        plot_curves(out / "nll_oracle.png", {"SeqGAN (MLE pre-training, then adversarial)": curve},
-                    pretrain_end=cfg.train.g_pretrain_epochs, title="NLL-oracle learning curve")
+        curves = {label: [(r["epoch"], r[key]) for r in logger.records if key in r] for label, key in
+                  (("NLL-oracle: G's samples under the oracle", "eval/nll_oracle"),
+                   ("NLL-test: held-out oracle data under G", "eval/nll_test"))}
+        plot_curves(out / "nll_oracle.png", curves, pretrain_end=cfg.train.g_pretrain_epochs,
+                    ylabel="nats per token", title="SeqGAN: MLE pre-training, then adversarial training")
     logger.close()
     return state.summary
 
