@@ -20,6 +20,16 @@ def tiny_run(tmp_path_factory):
     return out
 
 
+def test_oracle_prints_the_summary_table(tiny_run, capsys):
+    """--resume on a finished run prints its table again, every value from summary.json."""
+    assert main(["oracle", "--preset", "tiny", "--out", str(tiny_run), "--no-progress", "--resume"]) == 0
+    summary = json.loads((tiny_run / "summary.json").read_text())
+    out = capsys.readouterr().out
+    assert "| model | NLL-oracle (nats/token) | NLL-test |" in out
+    for name, label in (("random", "Random (untrained G)"), ("mle", "MLE"), ("seqgan", "SeqGAN")):
+        assert f"| {label} | {summary['nll_oracle'][name]:.4f} | {summary['nll_test'][name]:.4f} |" in out
+
+
 def test_oracle_command_writes_every_output(tiny_run):
     out = tiny_run
     for f in ("config.json", "metrics.jsonl", "summary.json", "nll_oracle.png", "samples/mle.txt",

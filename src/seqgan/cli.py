@@ -64,11 +64,11 @@ def oracle_main(args: argparse.Namespace) -> int:
                          progress=not args.no_progress)
     if not distributed.is_main():
         return 0
-    nll = summary["nll_oracle"]
-    print("\n| model | NLL-oracle (nats/token) |\n|---|---|")
+    nll, test = summary["nll_oracle"], summary.get("nll_test", {})  # a run begun before NLL-test lacks some
+    print("\n| model | NLL-oracle (nats/token) | NLL-test |\n|---|---|---|")
     for name, label in (("random", "Random (untrained G)"), ("mle", "MLE"), ("seqgan", "SeqGAN")):
         if name in nll:
-            print(f"| {label} | {nll[name]:.4f} |")
+            print(f"| {label} | {nll[name]:.4f} | {f'{test[name]:.4f}' if name in test else ''} |")
     print(f"\nwall time {summary['timings_s']['total']:.0f} s; results in {args.out}")
     return 0
 
