@@ -258,8 +258,9 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         # Epoch 0: the untrained generator, the paper's "Random" baseline.
         rand_nll, _, _ = nll_oracle(models.gen, oracle, cfg.eval.final_samples, generator=state.eval_rng)
         state.summary.setdefault("nll_oracle", {})["random"] = rand_nll
-        state.summary["nll_test"] = {"random": sequence_nll(models.gen, state.held_out).mean().item()}
-        logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
+        record = state.evaluate()
+        state.summary["nll_test"] = {"random": record["eval/nll_test"]}  # the held-out set needs no sample size
+        logger.log({"phase": "mle", "step": 0, "epoch": 0, **record, "time/elapsed_s": 0.0})
         start = Position()
     else:
         start = state.position = state.restore(ckpt)

@@ -25,15 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from seqgan import distributed as dist
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
-from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, distinct_fraction,
-                                       nll_test, open_run, plot_figures, pretrain, resume_hint, run_method,
-                                       synthetic_config, write_table)
+from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, open_run, plot_figures,
+                                       pretrain, resume_hint, run_method, synthetic_config, write_table)
 
 DEFAULT_SETTINGS = "100,1,10;30,1,30;1,1,10;1,5,3"
 FORMAT = ('expected settings separated by ";", each "g,d,k" or "g,d,k,N" with integers g-steps >= 1, '
@@ -123,18 +120,15 @@ def main(args: argparse.Namespace) -> int:
         raise Interrupted(f"{exc}. {resume_hint(args, out)}") from None
     if not dist.is_main():  # the table, figure and printout are rank 0's
         return 0
-    per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
     main_setting = Setting(1, 5, 3).name  # the paper's main setting is the reference of the t-tests, if run
     reference = main_setting if main_setting in results else None
     runs = {k: out / k for k in results}
-    tests = nll_test(runs, pre_dir, cfg)
-    rows = build_table(results, per_seq, reference, tests,
-                       {k: distinct_fraction(out / k / "samples" / "final.txt") for k in results})
+    rows = build_table(results, runs, pre_dir, cfg, reference)
     md = write_table(out, "strategy", rows, {"config": cfg.to_dict(), "settings": [s.__dict__ for s in settings],
                                              "reference": reference}, paper=False,
                      reference=labels.get(reference, "—"))
     plot_figures(out, "figure3", pre_dir, runs, labels, cfg, "SeqGAN under different training strategies (Figure 3)",
-                 tests)
+                 rows)
     print("\n" + md)
     print(f"\nthis command: {time.perf_counter() - started:.0f} s; results in {out}")
     return 0

@@ -346,12 +346,13 @@ def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], 
 
 
 def plot_figures(out: Path, stem: str, pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], cfg: Config,
-                 title: str, nll_tests: dict[str, float]) -> None:
+                 title: str, rows: list[dict[str, Any]]) -> None:
     """``stem``.png (NLL-oracle, the paper's figure) and ``stem``_nll_test.png, the same lines for NLL-test
     (when the runs logged ``eval/nll_test``: older ones did not)."""
     plot_curves(out / f"{stem}.png", method_curves(pre_dir, runs, labels, cfg),
                 pretrain_end=cfg.train.g_pretrain_epochs, title=title)
-    tests = method_curves(pre_dir, runs, labels, cfg, "eval/nll_test", nll_tests.get("random"))
+    random = next((r["nll_test"] for r in rows if r["key"] == "random"), None)  # Random logs no curve
+    tests = method_curves(pre_dir, runs, labels, cfg, "eval/nll_test", random)
     if any(len(points) > 2 for points in tests.values()):
         plot_curves(out / f"{stem}_nll_test.png", tests, pretrain_end=cfg.train.g_pretrain_epochs,
                     ylabel="NLL-test (nats per token, held-out oracle data)",
@@ -382,19 +383,22 @@ def distinct_fraction(samples: Path) -> float:
     return len(set(lines)) / max(len(lines), 1)
 
 
-def build_table(results: dict[str, dict], per_seq: dict[str, np.ndarray], reference: str | None = "seqgan",
-                nll_tests: dict[str, float] | None = None, distinct: dict[str, float] | None = None
-                ) -> list[dict[str, Any]]:
-    """One row per method; p-value of Welch's t-test of the method's per-sequence NLL against the
-    reference's (SeqGAN's in Table 1); t > 0 means a higher (worse) NLL than the reference."""
+def build_table(results: dict[str, dict], runs: dict[str, Path], pre_dir: Path, cfg: Config,
+                reference: str | None = "seqgan") -> list[dict[str, Any]]:
+    """One row per finished run (``results``: their result.json, ``runs``: their directories); p-value of
+    Welch's t-test of the method's per-sequence NLL against the reference's (SeqGAN's in Table 1); t > 0
+    means a higher (worse) NLL than the reference. NLL-test and distinct come from the saved final
+    generators and samples."""
+    per_seq = {k: np.load(runs[k] / "per_seq_nll.npy") for k in results}
+    nll_tests = nll_test({k: runs[k] for k in results}, pre_dir, cfg)
     rows = []
     for key, res in results.items():
         p = t = None
         if key != reference and reference in per_seq:
             t, p = welch_ttest(per_seq[key], per_seq[reference])
         rows.append({"method": res["label"], "key": key, "nll_oracle": res["nll_oracle"], "stderr": res["stderr"],
-                     "p_value": p, "t_statistic": t, "nll_test": (nll_tests or {}).get(key),
-                     "distinct": (distinct or {}).get(key),
+                     "p_value": p, "t_statistic": t, "nll_test": nll_tests[key],
+                     "distinct": distinct_fraction(runs[key] / "samples" / "final.txt"),
                      "wall_time_s": res["train_time_s"], "wall_time_with_eval_s": res["wall_time_s"],
                      "num_samples": res["num_samples"], "paper_nll_oracle": PAPER.get(key)})
     return rows
@@ -527,11 +531,8 @@ def main(args: argparse.Namespace) -> int:
         if key not in results and (out / key / "result.json").exists():
             results[key] = json.loads((out / key / "result.json").read_text())
     results = {k: results[k] for k in METHODS if k in results}
-    per_seq = {k: np.load(out / k / "per_seq_nll.npy") for k in results}
     runs = {k: out / k for k in results}
-    tests = nll_test(runs, pre_dir, cfg)
-    rows = build_table(results, per_seq, nll_tests=tests,
-                       distinct={k: distinct_fraction(out / k / "samples" / "final.txt") for k in results})
+    rows = build_table(results, runs, pre_dir, cfg)
     pre_summary = json.loads((pre_dir / "summary.json").read_text())
     extra = {"config": cfg.to_dict(), "baselines": bcfg.to_dict(),
              "pretrain": {"dir": str(pre_dir), "nll_oracle_after_mle": pre_summary.get("nll_oracle", {}).get("mle"),
@@ -543,7 +544,7 @@ def main(args: argparse.Namespace) -> int:
                       "excluded",
              "paper": {METHODS[k]: v for k, v in PAPER.items()}}
     md = write_table(out, "table1", rows, extra)
-    plot_figures(out, "figure2", pre_dir, runs, METHODS, cfg, "NLL-oracle of the five methods (Figure 2)", tests)
+    plot_figures(out, "figure2", pre_dir, runs, METHODS, cfg, "NLL-oracle of the five methods (Figure 2)", rows)
     pre_t = pre_summary.get("timings_s", {})
     print("\n" + md)
     print(f"\nshared pre-training: MLE {pre_t.get('mle', 0):.0f} s, D {pre_t.get('d_pretrain', 0):.0f} s "
