@@ -96,3 +96,13 @@ def test_frozen_scorer_equals_prob_real():
     x = torch.randint(0, 30, (50, 9))
     x[:10, 5:] = 0
     torch.testing.assert_close(disc.frozen_scorer(batch_size=16)(x), disc.prob_real(x), atol=1e-5, rtol=1e-5)
+
+
+def test_frozen_scorer_of_a_float64_discriminator():
+    # The tables are float32 by design; the head of a float64 D (as in the exactness tests of
+    # roll-outs) must still take its own dtype rather than fail on a float32 input.
+    disc = Discriminator(30, 9, 6, [1, 2, 9], [5, 6, 3]).double().eval()
+    x = torch.randint(0, 30, (20, 9))
+    scores = disc.frozen_scorer()(x)
+    assert scores.dtype == torch.float64
+    torch.testing.assert_close(scores, disc.prob_real(x), atol=1e-6, rtol=0)

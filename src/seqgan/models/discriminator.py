@@ -108,7 +108,8 @@ class Discriminator(nn.Module):
         tables = ConvTables.build(emb, list(self.conv_weights), list(self.conv_biases))
 
         def score(tokens: torch.Tensor) -> torch.Tensor:
-            logits = torch.cat([self.head(tables.pooled(tokens[i:i + batch_size]))
+            # the tables are float32 by design; a float64 D (tests) takes its head in float64
+            logits = torch.cat([self.head(tables.pooled(tokens[i:i + batch_size]).to(emb.dtype))
                                 for i in range(0, tokens.shape[0], batch_size)])
             return logits.to(torch.promote_types(logits.dtype, torch.float32)).softmax(dim=1)[:, 1]
 
