@@ -50,7 +50,7 @@ def naive_g_update(gen: Generator, disc: Discriminator, opt: torch.optim.Optimiz
     disc.eval()
     seqs = naive_sample(gen, batch_size)
     T = gen.seq_len
-    rewards = torch.zeros(batch_size, T)
+    rewards = torch.zeros(batch_size, T, device=seqs.device)
     for _ in range(num_rollouts):
         for t in range(1, T):
             rewards[:, t - 1] += naive_prob_real(disc, naive_sample(gen, batch_size, seqs[:, :t]))
