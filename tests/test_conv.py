@@ -79,9 +79,17 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(fn, (x, *weights, *biases), eps=1e-6, atol=1e-7)
 
 
+@pytest.fixture(params=["sparse", "dense"])
+def backward_path(request, monkeypatch):
+    """The arg-max gathers, or the dense GEMMs (used for widths with fewer than 3 positions) for every width."""
+    if request.param == "dense":
+        monkeypatch.setattr(conv, "_SPARSE_MIN_POSITIONS", 10**9)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float64, 1e-10)])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_gradients_match_autograd_through_reference(shape, dtype, tol):
+def test_gradients_match_autograd_through_reference(shape, dtype, tol, backward_path):
     batch, length, emb, widths, filters = shape
     for seed in range(2):
         weights, biases = make_params(widths, filters, emb, dtype, seed=seed)
@@ -96,7 +104,7 @@ def test_gradients_match_autograd_through_reference(shape, dtype, tol):
             torch.testing.assert_close(g, r, rtol=0, atol=tol * max(r.abs().max().item(), 1e-3))
 
 
-def test_ties_and_relu_at_zero_follow_autograd():
+def test_ties_and_relu_at_zero_follow_autograd(backward_path):
     # Small integers in float64: sums are exact, so many maxima tie and many are exactly 0 or
     # negative; autograd splits amax's gradient evenly among ties and gives relu none at 0.
     gen = torch.Generator().manual_seed(3)
@@ -213,3 +221,37 @@ def test_bad_inputs_are_rejected():
         conv_relu_maxpool(torch.zeros(2, 6, 5), weights, biases[:1])
     with pytest.raises(ValueError, match="does not match"):
         conv_relu_maxpool(torch.zeros(2, 6, 5), weights, [torch.zeros(3), torch.zeros(4)])
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.float64, 1e-10)])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_one_gemm_path_matches_reference(shape, dtype, tol):
+    """The GPU's training path (all widths zero-padded into one GEMM), checked here on the CPU."""
+    batch, length, emb, widths, filters = shape
+    weights, biases = make_params(widths, filters, emb, dtype)
+    x = make_x(batch, length, emb, dtype)
+    grad_out = torch.randn(batch, sum(filters), dtype=dtype, generator=torch.Generator().manual_seed(5))
+    inputs = [x, *weights, *biases]
+    ref = conv_relu_maxpool_reference(x, weights, biases)
+    out = conv.conv_relu_maxpool_one_gemm(x, weights, biases)
+    assert out.shape == ref.shape and out.dtype == dtype
+    torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+    for g, r in zip(grads(out, inputs, grad_out), grads(ref, inputs, grad_out)):
+        assert g.shape == r.shape
+        torch.testing.assert_close(g, r, rtol=0, atol=tol * max(r.abs().max().item(), 1e-3))
+
+
+def test_one_gemm_path_ignores_windows_past_the_end():
+    # Width 3 reads only its first tap: window p sums x[p]. Of 5 positions only windows 0..2 exist,
+    # so the large x[3:] would win the max only through a window past the end (a wrong -inf mask).
+    weights, biases = make_params([3, 1], [2, 2], 1, dtype=torch.float64)
+    with torch.no_grad():
+        weights[0].zero_()
+        weights[0][:, :, 0] = 1.0
+        weights[1].fill_(1.0)
+    x = torch.zeros(1, 5, 1, dtype=torch.float64)
+    x[0, 3:, 0] = 100.0
+    out = conv.conv_relu_maxpool_one_gemm(x, weights, biases)
+    ref = conv_relu_maxpool_reference(x, weights, biases)
+    assert ref[0, :2].max() < 1 and ref[0, 2:].min() > 99  # width 1 does see them
+    torch.testing.assert_close(out, ref)
