@@ -157,3 +157,34 @@ def test_run_directory_in_use_by_another_process(tmp_path, capsys):
     from seqgan.experiments.common import lock_run_dir
     lock_run_dir(out)
     assert (out / ".lock").read_text() == str(os.getpid())
+
+
+def test_resume_takes_the_lock_and_removes_stale_temporaries(tmp_path, capsys):
+    """--resume is refused while another process uses the directory (before, only new runs locked), and
+    a resumed run deletes the half-written checkpoint temporaries a killed process left (a second
+    Ctrl-C or kill -9 during a save), but nothing else."""
+    import subprocess as sp
+
+    out = tmp_path / "run"
+    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    (out / ".lock").unlink()  # as if the run had been made by a process that has exited
+    stale = [out / "checkpoints" / ".latest.pt.k2j4_x.tmp", out / "checkpoints" / ".adversarial.pt.a1.tmp"]
+    for p in stale:
+        p.write_bytes(b"half a checkpoint")
+    mine = [out / "checkpoints" / "notes.tmp", out / "my.pt.tmp"]
+    for p in mine:
+        p.write_text("the user's")
+    sleeper = sp.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (out / ".lock").write_text(str(sleeper.pid))
+        err = run_err(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress", "--resume"], capsys)
+        assert f"pid {sleeper.pid}" in err and "is using" in err
+        assert all(p.exists() for p in stale)  # nothing touched while another process holds it
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (out / ".lock").unlink()
+    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress", "--resume"]) == 0
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_text() == "the user's" for p in mine)

@@ -41,6 +41,18 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the half-written temporaries that :func:`save_checkpoint` leaves when the process is
+    killed mid-write (a second Ctrl-C, ``kill -9``), anywhere below ``directory``; return them.
+
+    Only call it while holding the run directory's lock: then no other process is writing there.
+    Only names of the temporaries' own form (``.NAME.pt.XXXX.tmp``) are touched."""
+    stale = [p for p in Path(directory).rglob(".*.pt.*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; refuse anything else with a clear error."""
     path = Path(path)

@@ -21,6 +21,7 @@ import torch
 
 from seqgan import distributed as dist
 from seqgan.allocator import keep_freed_memory
+from seqgan.checkpoint import remove_stale_temporaries
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 
@@ -36,6 +37,8 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
     if resume:
         if not held:
             raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints)")
+        lock_run_dir(out)
+        remove_stale_temporaries(out)  # ours alone now that the lock is held
         return out
     if held:
         if not overwrite:
