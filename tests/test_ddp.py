@@ -3,7 +3,7 @@
 * An MLE epoch, D epochs and a policy-gradient update give the losses and weights of one process
   with the same global batch and the same draws (the same function runs in both settings).
 * The collectives, evaluation split and error sharing of ``seqgan.distributed`` behave as documented.
-* ``oracle``, ``train`` and ``table1`` run under two processes, rank 0 alone writes, and a run resumed
+* ``oracle``, ``train``, ``table1`` and ``strategy`` run under two processes, rank 0 alone writes, and a run resumed
   from a checkpoint ends exactly as the uninterrupted one; the real ``torchrun`` launcher works.
 
 Both processes are started once per module (torch.multiprocessing.spawn, about 10 s in all).
@@ -99,7 +99,7 @@ def collectives() -> dict:
 
 
 def commands(tmp: Path, corpus: Path) -> dict:
-    """The CLI under two processes: oracle, its resume from the checkpoint after MLE, train, table1, and
+    """The CLI under two processes: oracle, its resume from the checkpoint after MLE, train, table1, strategy, and
     a refused --out (an error on rank 0 that must end every process, not leave one waiting)."""
     from seqgan.cli import main
 
@@ -113,6 +113,9 @@ def commands(tmp: Path, corpus: Path) -> dict:
                         "--set", "train.batch_size=16", "--out", str(tmp / "text")])
     rc["table1"] = main(["table1", *TINY, "--methods", "mle,ss,pg_bleu,seqgan", "--set", "train.adv_rounds=2",
                          "--set", "train.g_pretrain_epochs=2", "--out", str(tmp / "table1")])
+    rc["strategy"] = main(["strategy", *TINY, "--settings", "1,1,1;2,0,1,2", "--set", "train.adv_rounds=2",
+                           "--set", "train.g_pretrain_epochs=2", "--pretrained", str(tmp / "table1" / "pretrain"),
+                           "--out", str(tmp / "strategy")])
     rc["refused"] = main(["oracle", *TINY, "--out", str(tmp / "a")])
     return rc
 
@@ -203,7 +206,7 @@ def test_collectives(session):
 def test_commands_run_and_only_rank_0_writes(session):
     tmp, ranks = session
     for r in ranks:
-        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "table1": 0, "refused": 2}
+        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "table1": 0, "strategy": 0, "refused": 2}
     a = tmp / "a"
     summary = json.loads((a / "summary.json").read_text())
     assert summary["processes"] == WORLD and set(summary["nll_oracle"]) == {"random", "mle", "seqgan"}
@@ -218,6 +221,11 @@ def test_commands_run_and_only_rank_0_writes(session):
     assert (tmp / "text" / "summary.json").exists() and (tmp / "text" / "samples" / "seqgan.txt").exists()
     rows = json.loads((tmp / "table1" / "table1.json").read_text())["rows"]
     assert [r["key"] for r in rows] == ["mle", "ss", "pg_bleu", "seqgan"]
+    rows = json.loads((tmp / "strategy" / "strategy.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["g=1, d=1, k=1", "g=2, d=0, k=1, N=2"]
+    for name in ("g1_d1_k1", "g2_d0_k1_n2"):  # each setting's run: 2 rounds, logged once (rank 0)
+        records = [json.loads(l) for l in (tmp / "strategy" / name / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in records if r["phase"] == "adversarial"] == [1, 2], name
 
 
 def test_resume_under_two_processes_is_exact(session):
