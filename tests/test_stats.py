@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from seqgan.errors import SeqGANError
-from seqgan.metrics.stats import mean_and_stderr, student_t_sf, welch_ttest
+from seqgan.metrics.stats import mean_and_stderr, paired_ttest, student_t_sf, welch_ttest
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
@@ -118,3 +118,27 @@ def test_welch_bad_input_is_refused(a: list, b: list, message: str) -> None:
 def test_mean_and_stderr_needs_two_values() -> None:
     with pytest.raises(SeqGANError, match="at least 2"):
         mean_and_stderr([1.0])
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 30])
+def test_paired_matches_scipy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    shared = rng.normal(9.0, 0.3, n)  # what the seed does to both methods: large, and cancels in the pairs
+    a, b = shared + rng.normal(0.05, 0.02, n), shared + rng.normal(0.0, 0.02, n)
+    expected = scipy_stats.ttest_rel(a, b)
+    t, p = paired_ttest(a, b)
+    assert t == pytest.approx(float(expected.statistic), rel=1e-12)
+    assert p == pytest.approx(float(expected.pvalue), rel=1e-9)
+    if n >= 5:  # the pairing removes the seed's shared spread that Welch's test has to carry
+        assert p < welch_ttest(a, b)[1]
+
+
+@pytest.mark.parametrize("a, b, message", [
+    ([1.0], [2.0], "at least 2"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0], "one value of each sample per pair"),
+    ([1.0, 2.0], [0.0, 1.0], "every difference is the same"),
+    ([1.0, float("nan")], [0.0, 1.0], "NaN"),
+])
+def test_paired_bad_input_is_refused(a: list, b: list, message: str) -> None:
+    with pytest.raises(SeqGANError, match=message):
+        paired_ttest(a, b)

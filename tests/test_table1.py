@@ -234,3 +234,77 @@ def test_bad_settings_through_the_real_cli(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("seqgan strategy: error: --settings: cannot read '1,5'") and "Traceback" not in err
     assert not (tmp_path / "x").exists()  # refused before anything is written
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seeds") / "run"
+    assert cli("table1", *FAST, "--seeds", "0,1", "--out", str(out)) == 0
+    return out
+
+
+def test_seeds_runs_the_table_per_seed_and_tests_the_pairs(run, seeds_run, capsys):
+    # seed 0's table is the plain run's (same seed, same flags), bit for bit; seed 1's differs
+    plain = json.loads((run / "table1.json").read_text())["rows"]
+    per_seed = {s: json.loads((seeds_run / f"seed{s}" / "table1.json").read_text())["rows"] for s in (0, 1)}
+    assert [r["nll_oracle"] for r in per_seed[0]] == [r["nll_oracle"] for r in plain]
+    assert all(a["nll_oracle"] != b["nll_oracle"] for a, b in zip(per_seed[0], per_seed[1]))
+    assert json.loads((seeds_run / "seed1" / "config.json").read_text())["seed"] == 1
+    rows = json.loads((seeds_run / "table1_seeds.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == list(table1.METHODS.values())
+    value = {s: {r["key"]: r["nll_oracle"] for r in per_seed[s]} for s in (0, 1)}
+    for r in rows:
+        mine = [value[0][r["key"]], value[1][r["key"]]]
+        assert r["nll_oracle"] == mine and r["nll_oracle_mean"] == pytest.approx(np.mean(mine))
+        assert r["nll_oracle_sd"] == pytest.approx(np.std(mine, ddof=1))
+        if r["key"] == "seqgan":
+            assert r["p_value"] is None and r["reference_lower_in"] is None
+            continue
+        ref = [value[0]["seqgan"], value[1]["seqgan"]]
+        expected = scipy_stats.ttest_rel(mine, ref)
+        assert r["t_statistic"] == pytest.approx(expected.statistic) and r["p_value"] == pytest.approx(expected.pvalue)
+        assert r["reference_lower_in"] == sum(a < b for a, b in zip(ref, mine))
+    with open(seeds_run / "table1_seeds.csv") as fh:
+        assert [row["method"] for row in csv.DictReader(fh)] == [r["method"] for r in rows]
+    assert (seeds_run / "table1_seeds.md").read_text().startswith("| method | NLL-oracle, mean of 2 seeds |")
+
+
+def test_seeds_resume_adds_a_seed_without_retraining_the_others(seeds_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(seeds_run, out)
+    for s in (0, 1):
+        (out / f"seed{s}" / ".lock").unlink(missing_ok=True)
+    done = {s: (out / f"seed{s}" / "seqgan" / "result.json").stat().st_mtime_ns for s in (0, 1)}
+    with pytest.raises(SeqGANError, match=r"seed0 already holds a run; pass --resume"):
+        cli("table1", *FAST, "--seeds", "0,1,2", "--out", str(out))
+    assert cli("table1", *FAST, "--seeds", "0,1,2", "--resume", "--out", str(out)) == 0
+    assert {s: (out / f"seed{s}" / "seqgan" / "result.json").stat().st_mtime_ns for s in (0, 1)} == done
+    rows = json.loads((out / "table1_seeds.json").read_text())["rows"]
+    assert all(r["seeds"] == [0, 1, 2] and len(r["nll_oracle"]) == 3 for r in rows)
+    assert "across seeds 0, 1, 2" in capsys.readouterr().out
+
+
+def test_interrupted_seed_names_the_seeds_command(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise Interrupted("interrupted")
+
+    monkeypatch.setattr(table1, "run_method", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(Interrupted, match=rf"--resume --seeds 0,1 --out {out} "):
+        cli("table1", *FAST, "--seeds", "0,1", "--out", str(out))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seeds", "0"], "at least two distinct"),
+    (["--seeds", "0,0"], "at least two distinct"),
+    (["--seeds", "0,-1"], "non-negative"),
+    (["--seeds", "a,b"], "comma-separated integers"),
+    (["--seeds", "0,1", "--seed", "3"], "leave out --seed"),
+    (["--seeds", "0,1", "--pretrained", "x"], "leave out --pretrained"),
+])
+def test_seeds_bad_flags(flags, message, tmp_path):
+    with pytest.raises(SeqGANError, match=message):
+        cli("table1", *FAST, *flags, "--out", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

@@ -28,12 +28,18 @@ from seqgan.errors import SeqGANError
 RUN_MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
 
 
+def holds_run(out: str | Path) -> bool:
+    """Whether ``out`` is a directory that holds a run (begun or finished)."""
+    out = Path(out)
+    return out.is_dir() and any((out / m).exists() for m in RUN_MARKERS)
+
+
 def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = False) -> Path:
     """Never overwrite another run unless told. A directory holding a run needs --resume or --overwrite."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SeqGANError(f"--out {out} is a file; give a directory")
-    held = out.is_dir() and any((out / m).exists() for m in RUN_MARKERS)
+    held = holds_run(out)
     if resume:
         if not held:
             raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints)")

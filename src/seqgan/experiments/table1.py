@@ -57,6 +57,7 @@ from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_conf
                                        seeded_generator, setup_torch, write_json, write_sequences)
 from seqgan.experiments.oracle import (OracleRun, build_discriminator, build_generator, build_oracle, held_out_set,
                                        launcher)
+from seqgan.experiments.seeds import run_seeds
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle, sequence_nll
 from seqgan.metrics.stats import mean_and_stderr, welch_ttest
@@ -461,6 +462,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ss-steepness", type=float,
                    help=f"s of the exponential and inverse-sigmoid schedules (default {d.ss_steepness})")
     p.add_argument("--bleu-order", type=int, help=f"PG-BLEU's n-gram order (default {d.bleu_order})")
+    p.add_argument("--seeds", metavar="S,S,...", help="run the whole table once per seed, into --out/seed<S>, and "
+                   "add table1_seeds.md/.json/.csv: each method's NLL-oracle over seeds and the paired t-test "
+                   "against SeqGAN over seeds (instead of --seed)")
     p.set_defaults(func=main)
 
 
@@ -479,9 +483,11 @@ def parse_methods(text: str) -> list[str]:
 
 
 def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
-    """What an interrupted command says (the CLI exits 130 with it): how to continue."""
-    return Interrupted(f"Resume with: {launcher()}seqgan {getattr(args, 'command', 'table1')} --resume --out {out} "
-                       "(and the same --preset/--config/--set and experiment flags)")
+    """What an interrupted command says (the CLI exits 130 with it): how to continue. One seed of
+    ``--seeds`` names the whole command (``resume_as``: its --out and flags)."""
+    out, flags = getattr(args, "resume_as", None) or (out, "")
+    return Interrupted(f"Resume with: {launcher()}seqgan {getattr(args, 'command', 'table1')} --resume {flags}"
+                       f"--out {out} (and the same --preset/--config/--set and experiment flags)")
 
 
 def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...], extra_file: str | None = None,
@@ -508,6 +514,8 @@ def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...], extra_
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "seeds", None):
+        return run_seeds(args, main, "table1", "seqgan", METHODS)
     cfg = synthetic_config(args)
     bcfg = baseline_config(args)
     methods = parse_methods(args.methods)

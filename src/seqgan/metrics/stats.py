@@ -1,7 +1,8 @@
 """Welch's t-test and standard errors, without scipy.
 
 Used to say whether one training setup beats another over a handful of seeds.
-:func:`welch_ttest` matches ``scipy.stats.ttest_ind(a, b, equal_var=False)``; the
+:func:`welch_ttest` matches ``scipy.stats.ttest_ind(a, b, equal_var=False)`` and
+:func:`paired_ttest` ``scipy.stats.ttest_rel(a, b)``; the
 Student-t tail comes from the regularized incomplete beta function, evaluated by
 its continued fraction on whichever side converges fast, so that p-values as
 small as 1e-30 keep their relative accuracy (no ``1 - cdf`` cancellation).
@@ -22,7 +23,7 @@ import numpy as np
 
 from seqgan.errors import SeqGANError
 
-__all__ = ["mean_and_stderr", "student_t_sf", "welch_ttest"]
+__all__ = ["mean_and_stderr", "paired_ttest", "student_t_sf", "welch_ttest"]
 
 _EPS = 1e-16
 _TINY = 1e-300
@@ -68,6 +69,27 @@ def welch_ttest(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray
     t = (float(np.mean(xa)) - float(np.mean(xb))) / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
     return t, 2.0 * student_t_sf(abs(t), df)
+
+
+def paired_ttest(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """The paired t-test: ``(t statistic, two-sided p-value)`` of the differences ``a[i] - b[i]``.
+
+    Equal to ``scipy.stats.ttest_rel(a, b)``. For two methods run under the same seeds (same oracle,
+    training set and pre-training per seed), it tests the mean difference against the spread of the
+    differences over seeds, with ``n - 1`` degrees of freedom. ``t > 0`` means ``a`` is larger. Raises
+    :class:`SeqGANError` for fewer than 2 pairs, samples of different lengths, non-finite values, or
+    differences that are all equal (the test is undefined).
+    """
+    xa, xb = _sample(a, "a"), _sample(b, "b")
+    if xa.size != xb.size:
+        raise SeqGANError(f"a paired t-test needs one value of each sample per pair, got {xa.size} and {xb.size}")
+    d = xa - xb
+    var = float(np.var(d, ddof=1))
+    if var == 0.0:
+        raise SeqGANError("the paired t-test is undefined: every difference is the same "
+                          f"({float(d[0])}); compare the values directly")
+    t = float(np.mean(d)) / math.sqrt(var / d.size)
+    return t, 2.0 * student_t_sf(abs(t), d.size - 1)
 
 
 def student_t_sf(t: float, df: float) -> float:

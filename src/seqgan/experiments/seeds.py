@@ -1,0 +1,150 @@
+"""``seqgan table1 --seeds 0,1,2``: the whole table under several seeds, and what holds across them.
+
+Table 1's p-values (Welch's t-test on per-sequence NLL) measure only the evaluation's noise: how sure
+100,000 samples make us of *this* run's NLL-oracle. Two runs that differ only in the seed, or only in
+float rounding, differ by far more than that (about 0.04 nats under ``fast``, eight times the
+evaluation's standard error). Whether SeqGAN beats MLE *as a method* is a question over seeds.
+
+Each seed ``s`` is one ordinary ``table1`` run in ``DIR/seed<s>`` (its own oracle when none is given,
+its own training set S, pre-training and draws), resumable on its own. Across them, for every method:
+
+* the mean and standard deviation over seeds of the final NLL-oracle, and each seed's value;
+* the paired t-test against SeqGAN over seeds (:func:`~seqgan.metrics.stats.paired_ttest`): a seed
+  fixes the oracle, S and the pre-training for every method, so its method-to-method differences are
+  paired, and the test sees the spread of those differences, not the (larger) spread of seeds;
+* in how many seeds SeqGAN ends lower;
+* the means of NLL-test, distinct and wall time.
+
+Written to ``DIR/table1_seeds.md/.json/.csv``; each seed's own table, figures and runs stay in its
+directory. Not in the paper, which reports one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from seqgan import distributed as dist
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import holds_run, write_json
+from seqgan.metrics.stats import paired_ttest
+
+COLUMNS = ["method", "seeds", "nll_oracle_mean", "nll_oracle_sd", "p_value", "reference_lower_in",
+           "nll_test_mean", "distinct_mean", "wall_time_s_mean"]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``: at least two distinct non-negative integers."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SeqGANError(f"--seeds {text!r}: expected comma-separated integers, e.g. --seeds 0,1,2") from None
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise SeqGANError(f"--seeds {text!r}: give at least two distinct non-negative seeds (a spread over seeds "
+                          "needs two); for one run use --seed")
+    return seeds
+
+
+def seed_dir(out: Path, seed: int) -> Path:
+    return out / f"seed{seed}"
+
+
+def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], int], stem: str,
+              reference: str, labels: dict[str, str]) -> int:
+    """Run ``run_one`` (a command's single-seed main) once per seed of ``args.seeds`` into
+    ``--out/seed<s>``, then write ``stem``.md/.json/.csv of the methods across seeds.
+
+    ``--resume`` continues the seeds begun before and starts the others; ``--overwrite`` replaces each
+    seed's run. Under torchrun every process runs every seed, and rank 0 writes the table."""
+    seeds = parse_seeds(args.seeds)
+    if args.seed is not None:
+        raise SeqGANError("--seeds runs one table per seed; leave out --seed")
+    if getattr(args, "pretrained", None):
+        raise SeqGANError("--seeds pre-trains once per seed (pre-training depends on the seed); leave out --pretrained")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SeqGANError(f"--out {out} is a file; give a directory")
+    for seed in seeds:
+        one = copy.copy(args)
+        one.seeds, one.seed, one.out = None, seed, str(seed_dir(out, seed))
+        # a seed added to a resumed study starts fresh; rank 0 decides, since only it may see the disk
+        one.resume = args.resume and dist.on_main(holds_run, seed_dir(out, seed))
+        one.resume_as = (out, f"--seeds {args.seeds} ")  # an interrupted seed names this command
+        run_one(one)
+    if not dist.is_main():
+        return 0
+    tables = {s: json.loads((seed_dir(out, s) / f"{stem}.json").read_text()) for s in seeds}
+    rows = across_seeds({s: t["rows"] for s, t in tables.items()}, reference, labels)
+    md = write_seed_table(out, f"{stem}_seeds", rows, seeds, labels[reference])
+    print(f"\nacross seeds {', '.join(map(str, seeds))}:\n\n{md}\n\nresults in {out}")
+    return 0
+
+
+def across_seeds(tables: dict[int, list[dict[str, Any]]], reference: str,
+                 labels: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per method that every seed's table has (``tables``: seed -> that seed's rows, keyed by
+    ``key``), in ``labels``' order: NLL-oracle over seeds and the paired t-test against ``reference``."""
+    by_seed = {s: {r["key"]: r for r in rows} for s, rows in tables.items()}
+    seeds = list(tables)
+    keys = [k for k in labels if all(k in by_seed[s] for s in seeds)]
+    values = {k: np.array([by_seed[s][k]["nll_oracle"] for s in seeds]) for k in keys}
+    rows = []
+    for key in keys:
+        nll = values[key]
+        t = p = lower = None
+        if key != reference and reference in values:
+            lower = int(np.sum(values[reference] < nll))
+            try:
+                t, p = paired_ttest(nll, values[reference])
+            except SeqGANError:  # identical differences in every seed: no spread to test against
+                pass
+
+        def mean(field: str) -> float | None:
+            got = [by_seed[s][key].get(field) for s in seeds]
+            return None if any(v is None for v in got) else float(np.mean(got))
+
+        rows.append({"method": labels[key], "key": key, "seeds": seeds, "nll_oracle": nll.tolist(),
+                     "nll_oracle_mean": float(nll.mean()), "nll_oracle_sd": float(nll.std(ddof=1)),
+                     "p_value": p, "t_statistic": t, "reference_lower_in": lower,
+                     "nll_test_mean": mean("nll_test"), "distinct_mean": mean("distinct"),
+                     "wall_time_s_mean": mean("wall_time_s")})
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], reference: str) -> str:
+    n = len(rows[0]["seeds"]) if rows else 0
+    lines = [f"| method | NLL-oracle, mean of {n} seeds | sd over seeds | each seed | paired p vs {reference} "
+             f"| {reference} lower in | NLL-test, mean | distinct, mean | wall time (s), mean |",
+             "|" + "---|" * 9]
+    fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
+    for r in rows:
+        p = "—" if r["p_value"] is None else f"{r['p_value']:.3g}"
+        lower = "—" if r["reference_lower_in"] is None else f"{r['reference_lower_in']} of {n}"
+        cells = [r["method"], f"{r['nll_oracle_mean']:.4f}", f"{r['nll_oracle_sd']:.4f}",
+                 " / ".join(f"{v:.4f}" for v in r["nll_oracle"]), p, lower, fmt(r["nll_test_mean"], ".4f"),
+                 fmt(r["distinct_mean"], ".3f"), fmt(r["wall_time_s_mean"], ".1f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_seed_table(out: Path, stem: str, rows: list[dict[str, Any]], seeds: list[int], reference: str) -> str:
+    """``stem``.md/.json/.csv; returns the Markdown."""
+    md = markdown(rows, reference)
+    (out / f"{stem}.md").write_text(md + "\n", encoding="utf-8")
+    write_json(out / f"{stem}.json", {
+        "seeds": seeds, "rows": rows, "runs": {str(s): str(seed_dir(out, s)) for s in seeds},
+        "units": "NLL-oracle: nats per token, each seed's final value (its table's); sd: over seeds (ddof 1); "
+                 f"p_value: two-sided paired t-test over seeds against {reference} (n - 1 degrees of freedom); "
+                 f"reference_lower_in: seeds in which {reference} ended lower"})
+    with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        w.writerows([[" ".join(map(str, r[c])) if isinstance(r[c], list) else ("" if r[c] is None else r[c])
+                      for c in COLUMNS] for r in rows])
+    return md
