@@ -308,3 +308,17 @@ def test_seeds_bad_flags(flags, message, tmp_path):
     with pytest.raises(SeqGANError, match=message):
         cli("table1", *FAST, *flags, "--out", str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_strategy_over_seeds_tests_against_the_papers_setting(tmp_path, capsys):
+    out = tmp_path / "strategy"
+    assert cli("strategy", *FAST, "--seeds", "0,1", "--settings", "1,1,1;1,5,3", "--set", "train.adv_rounds=1",
+               "--out", str(out)) == 0
+    rows = json.loads((out / "strategy_seeds.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["g=1, d=1, k=1", "g=1, d=5, k=3"]
+    per_seed = [{r["key"]: r["nll_oracle"] for r in json.loads((out / f"seed{s}" / "strategy.json").read_text())["rows"]}
+                for s in (0, 1)]
+    assert rows[0]["nll_oracle"] == [t["g1_d1_k1"] for t in per_seed]
+    expected = scipy_stats.ttest_rel([t["g1_d1_k1"] for t in per_seed], [t["g1_d5_k3"] for t in per_seed])
+    assert rows[0]["p_value"] == pytest.approx(expected.pvalue) and rows[1]["p_value"] is None
+    assert "paired p vs g=1, d=5, k=3" in (out / "strategy_seeds.md").read_text()

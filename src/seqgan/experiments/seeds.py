@@ -1,4 +1,5 @@
-"""``seqgan table1 --seeds 0,1,2``: the whole table under several seeds, and what holds across them.
+"""``seqgan table1 --seeds 0,1,2`` (and ``strategy``): the whole table under several seeds, and what holds
+across them.
 
 Table 1's p-values (Welch's t-test on per-sequence NLL) measure only the evaluation's noise: how sure
 100,000 samples make us of *this* run's NLL-oracle. Two runs that differ only in the seed, or only in
@@ -16,7 +17,8 @@ its own training set S, pre-training and draws), resumable on its own. Across th
 * the means of NLL-test, distinct and wall time.
 
 Written to ``DIR/table1_seeds.md/.json/.csv``; each seed's own table, figures and runs stay in its
-directory. Not in the paper, which reports one run.
+directory. ``seqgan strategy --seeds`` does the same for its settings, with the paper's main setting
+(1, 5, 3) as the reference when it is among them. Not in the paper, which reports one run.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], 
         return 0
     tables = {s: json.loads((seed_dir(out, s) / f"{stem}.json").read_text()) for s in seeds}
     rows = across_seeds({s: t["rows"] for s, t in tables.items()}, reference, labels)
-    md = write_seed_table(out, f"{stem}_seeds", rows, seeds, labels[reference])
+    md = write_seed_table(out, f"{stem}_seeds", rows, seeds, labels.get(reference, "—"))
     print(f"\nacross seeds {', '.join(map(str, seeds))}:\n\n{md}\n\nresults in {out}")
     return 0
 

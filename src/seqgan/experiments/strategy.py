@@ -29,6 +29,7 @@ from seqgan import distributed as dist
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
+from seqgan.experiments.seeds import run_seeds
 from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, open_run, plot_figures,
                                        pretrain, resume_hint, run_method, synthetic_config, write_table)
 
@@ -100,6 +101,8 @@ def add_parser(subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings)
+    if getattr(args, "seeds", None):
+        return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings})
     cfg = synthetic_config(args)
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
     out = Path(args.out)

@@ -444,6 +444,9 @@ def add_shared_args(p: argparse.ArgumentParser) -> None:
                    help="the authors' target_params.pkl (default: a fresh N(0,1) oracle from the seed)")
     p.add_argument("--pretrained", metavar="DIR", help="reuse the finished pretrain/ directory of another "
                    "table1 or strategy run with the same settings instead of pre-training again")
+    p.add_argument("--seeds", metavar="S,S,...", help="run the whole command once per seed, into --out/seed<S>, and "
+                   "add <table>_seeds.md/.json/.csv: each row's NLL-oracle over seeds and the paired t-test over "
+                   "seeds against the reference (SeqGAN; for strategy the paper's 1,5,3) (instead of --seed)")
 
 
 def add_parser(subparsers) -> None:
@@ -462,9 +465,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--ss-steepness", type=float,
                    help=f"s of the exponential and inverse-sigmoid schedules (default {d.ss_steepness})")
     p.add_argument("--bleu-order", type=int, help=f"PG-BLEU's n-gram order (default {d.bleu_order})")
-    p.add_argument("--seeds", metavar="S,S,...", help="run the whole table once per seed, into --out/seed<S>, and "
-                   "add table1_seeds.md/.json/.csv: each method's NLL-oracle over seeds and the paired t-test "
-                   "against SeqGAN over seeds (instead of --seed)")
     p.set_defaults(func=main)
 
 
