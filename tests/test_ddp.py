@@ -3,7 +3,7 @@
 * An MLE epoch, D epochs and a policy-gradient update give the losses and weights of one process
   with the same global batch and the same draws (the same function runs in both settings).
 * The collectives, evaluation split and error sharing of ``seqgan.distributed`` behave as documented.
-* ``oracle``, ``train``, ``table1`` and ``strategy`` run under two processes, rank 0 alone writes, and a run resumed
+* ``oracle``, ``train``, ``table1`` (also ``--seeds``) and ``strategy`` run under two processes, rank 0 alone writes, and a run resumed
   from a checkpoint ends exactly as the uninterrupted one; the real ``torchrun`` launcher works.
 
 Both processes are started once per module (torch.multiprocessing.spawn, about 10 s in all).
@@ -116,6 +116,8 @@ def commands(tmp: Path, corpus: Path) -> dict:
     rc["strategy"] = main(["strategy", *TINY, "--settings", "1,1,1;2,0,1,2", "--set", "train.adv_rounds=2",
                            "--set", "train.g_pretrain_epochs=2", "--pretrained", str(tmp / "table1" / "pretrain"),
                            "--out", str(tmp / "strategy")])
+    rc["seeds"] = main(["table1", *TINY, "--seeds", "0,1", "--methods", "mle,seqgan", "--set", "train.adv_rounds=1",
+                        "--set", "train.g_pretrain_epochs=2", "--out", str(tmp / "seeds")])
     rc["refused"] = main(["oracle", *TINY, "--out", str(tmp / "a")])
     return rc
 
@@ -206,7 +208,8 @@ def test_collectives(session):
 def test_commands_run_and_only_rank_0_writes(session):
     tmp, ranks = session
     for r in ranks:
-        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "table1": 0, "strategy": 0, "refused": 2}
+        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "table1": 0, "strategy": 0, "seeds": 0,
+                                "refused": 2}
     a = tmp / "a"
     summary = json.loads((a / "summary.json").read_text())
     assert summary["processes"] == WORLD and set(summary["nll_oracle"]) == {"random", "mle", "seqgan"}
@@ -226,6 +229,11 @@ def test_commands_run_and_only_rank_0_writes(session):
     for name in ("g1_d1_k1", "g2_d0_k1_n2"):  # each setting's run: 2 rounds, logged once (rank 0)
         records = [json.loads(l) for l in (tmp / "strategy" / name / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in records if r["phase"] == "adversarial"] == [1, 2], name
+    rows = json.loads((tmp / "seeds" / "table1_seeds.json").read_text())["rows"]
+    assert [r["key"] for r in rows] == ["mle", "seqgan"] and all(len(r["nll_oracle"]) == 2 for r in rows)
+    for s in (0, 1):
+        saved = torch.load(tmp / "seeds" / f"seed{s}" / "pretrain" / "checkpoints" / "latest.pt", weights_only=True)
+        assert saved["processes"] == WORLD and saved["config"]["seed"] == s
 
 
 def test_resume_under_two_processes_is_exact(session):
@@ -240,15 +248,30 @@ def test_resume_under_two_processes_is_exact(session):
     assert strip(b / "metrics.jsonl") == strip(a / "metrics.jsonl")
 
 
-def test_torchrun(tmp_path):
-    """The real launcher: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK, seqgan joins with gloo, prints once."""
-    torchrun = Path(sys.executable).with_name("torchrun")
-    if not torchrun.exists():
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=WORLD -m seqgan ARGS``, finished (skips without torchrun)."""
+    launcher = Path(sys.executable).with_name("torchrun")
+    if not launcher.exists():
         pytest.skip("torchrun is not installed beside this Python")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    cmd = [str(torchrun), "--standalone", f"--nproc_per_node={WORLD}", "-m", "seqgan", "oracle", *TINY,
-           "--set", "train.adv_rounds=1", "--out", str(tmp_path / "run")]
+    cmd = [str(launcher), "--standalone", f"--nproc_per_node={WORLD}", "-m", "seqgan", *args]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_torchrun(tmp_path):
+    """The real launcher: torchrun sets RANK/WORLD_SIZE/LOCAL_RANK, seqgan joins with gloo, prints once."""
+    proc = torchrun("oracle", *TINY, "--set", "train.adv_rounds=1", "--out", str(tmp_path / "run"))
     assert proc.stdout.count("| SeqGAN |") == 1 and proc.stderr.count("NLL-oracle after SeqGAN") == 1
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["processes"] == WORLD
+
+
+def test_torchrun_seeds(tmp_path):
+    """``table1 --seeds --resume`` as torchrun starts it: the processes join before rank 0 looks for the seeds'
+    runs (in the session above the group already exists, so only a real launch shows this); seeds not begun
+    yet start fresh."""
+    proc = torchrun("table1", *TINY, "--seeds", "0,1", "--resume", "--methods", "mle,seqgan",
+                    "--set", "train.adv_rounds=1", "--set", "train.g_pretrain_epochs=2", "--out", str(tmp_path / "run"))
+    assert proc.stdout.count("across seeds 0, 1") == 1
+    assert len(json.loads((tmp_path / "run" / "table1_seeds.json").read_text())["rows"]) == 2

@@ -58,13 +58,14 @@ def seed_dir(out: Path, seed: int) -> Path:
 
 
 def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], int], stem: str,
-              reference: str, labels: dict[str, str]) -> int:
+              reference: str, labels: dict[str, str], device: str) -> int:
     """Run ``run_one`` (a command's single-seed main) once per seed of ``args.seeds`` into
     ``--out/seed<s>``, then write ``stem``.md/.json/.csv of the methods across seeds.
 
     ``--resume`` continues the seeds begun before and starts the others; ``--overwrite`` replaces each
     seed's run. Under torchrun every process runs every seed, and rank 0 writes the table."""
     seeds = parse_seeds(args.seeds)
+    dist.init(device)  # under torchrun: join the run before rank 0 looks at the seeds' directories
     if args.seed is not None:
         raise SeqGANError("--seeds runs one table per seed; leave out --seed")
     if getattr(args, "pretrained", None):

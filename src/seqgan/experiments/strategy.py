@@ -101,9 +101,10 @@ def add_parser(subparsers) -> None:
 
 def main(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings)
-    if getattr(args, "seeds", None):
-        return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings})
     cfg = synthetic_config(args)
+    if getattr(args, "seeds", None):
+        return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings},
+                         cfg.device)
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
     out = Path(args.out)
     stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()

@@ -514,9 +514,9 @@ def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...], extra_
 
 
 def main(args: argparse.Namespace) -> int:
-    if getattr(args, "seeds", None):
-        return run_seeds(args, main, "table1", "seqgan", METHODS)
     cfg = synthetic_config(args)
+    if getattr(args, "seeds", None):
+        return run_seeds(args, main, "table1", "seqgan", METHODS, cfg.device)
     bcfg = baseline_config(args)
     methods = parse_methods(args.methods)
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
