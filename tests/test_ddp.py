@@ -3,8 +3,9 @@
 * An MLE epoch, D epochs and a policy-gradient update give the losses and weights of one process
   with the same global batch and the same draws (the same function runs in both settings).
 * The collectives, evaluation split and error sharing of ``seqgan.distributed`` behave as documented.
-* ``oracle``, ``train``, ``table1`` (also ``--seeds``) and ``strategy`` run under two processes, rank 0 alone writes, and a run resumed
-  from a checkpoint ends exactly as the uninterrupted one; the real ``torchrun`` launcher works.
+* ``oracle``, ``train``, ``table1`` (also ``--seeds``) and ``strategy`` run under two processes, rank 0
+  alone writes, and a run resumed from a checkpoint ends exactly as the uninterrupted one; the real
+  ``torchrun`` launcher works.
 
 Both processes are started once per module (torch.multiprocessing.spawn, about 10 s in all).
 """

@@ -316,8 +316,8 @@ def test_strategy_over_seeds_tests_against_the_papers_setting(tmp_path, capsys):
                "--out", str(out)) == 0
     rows = json.loads((out / "strategy_seeds.json").read_text())["rows"]
     assert [r["method"] for r in rows] == ["g=1, d=1, k=1", "g=1, d=5, k=3"]
-    per_seed = [{r["key"]: r["nll_oracle"] for r in json.loads((out / f"seed{s}" / "strategy.json").read_text())["rows"]}
-                for s in (0, 1)]
+    tables = [json.loads((out / f"seed{s}" / "strategy.json").read_text())["rows"] for s in (0, 1)]
+    per_seed = [{r["key"]: r["nll_oracle"] for r in rows} for rows in tables]
     assert rows[0]["nll_oracle"] == [t["g1_d1_k1"] for t in per_seed]
     expected = scipy_stats.ttest_rel([t["g1_d1_k1"] for t in per_seed], [t["g1_d5_k3"] for t in per_seed])
     assert rows[0]["p_value"] == pytest.approx(expected.pvalue) and rows[1]["p_value"] is None
