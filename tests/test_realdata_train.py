@@ -197,8 +197,11 @@ def test_long_lines_truncated_or_skipped_and_counted(tmp_path, capsys):
 # ---------------------------------------------------------------------------- resume, init-from
 
 
-def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeypatch):
-    """Stop after MLE epoch 1 (as Ctrl-C would), --resume: the final G equals the uninterrupted run's."""
+def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeypatch, capsys):
+    """Stop after MLE epoch 1 (as Ctrl-C would): exit 130 with the resume command, as documented (it was
+    2, an error, before). --resume: the final G equals the uninterrupted run's."""
+    from seqgan.cli import main
+
     out = tmp_path / "run"
     original = train.RealDataRun.step_done
 
@@ -209,12 +212,30 @@ def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeyp
 
     monkeypatch.setattr(train.RealDataRun, "step_done", stop_once)
     args = train_args(word_run / "train.txt", out, valid=word_run / "valid.txt")
-    assert cli(args) == 2
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert f"Resume with: seqgan train --resume --out {out}" in err and "error" not in err
     monkeypatch.setattr(train.RealDataRun, "step_done", original)
     assert cli(args + ["--resume"]) == 0
     a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
     b = load_checkpoint(word_run / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_names_phase_and_step_and_keeps_the_checkpoint(word_run, tmp_path, monkeypatch, capsys):
+    """As for seqgan oracle (tests/test_train.py): before, train let the bare error through, without
+    where it happened or that the last good checkpoint is kept."""
+    from seqgan.cli import main
+    from seqgan.train import adversarial
+
+    real_pg_step = adversarial.pg_step
+    monkeypatch.setattr(adversarial, "pg_step", lambda gen, opt, seqs, rewards, clip:
+                        real_pg_step(gen, opt, seqs, rewards * float("nan"), clip))
+    out = tmp_path / "run"
+    assert main(train_args(word_run / "train.txt", out, valid=word_run / "valid.txt")) == 2
+    err = one_line_error(capsys)
+    assert "phase 'adversarial' at step 1" in err and "last good checkpoint" in err
+    assert load_checkpoint(out / "checkpoints" / "latest.pt")["position"] == {"phase": "adversarial", "step": 0}
 
 
 def test_init_from_starts_at_the_source_generator(word_run, tmp_path):

@@ -95,6 +95,26 @@ class OracleRun:
     phase_started: float = field(default_factory=time.perf_counter)
     position: Position = field(default_factory=Position)  # the last step done
 
+    def run_algorithm1(self, start: Position, command: str, flags: str) -> None:
+        """Algorithm 1 from ``start`` under the Ctrl-C handler. A NaN or infinity ends the run with one
+        error naming the phase and step, the last good checkpoint kept; an interrupt ends it with the
+        command that resumes it (``seqgan COMMAND --resume --out DIR``, then ``flags``)."""
+        try:
+            with self.interrupt.installed():
+                seqgan(self.models, self.real, self.cfg.train, self, start)
+        except NonFiniteError as exc:
+            self.logger.close()
+            raise SeqGANError(
+                f"{exc} in phase '{self.position.phase}' at step {self.position.step + 1}; stopping. The last "
+                f"good checkpoint in {self.out / 'checkpoints'} is kept: lower the learning rate and --resume, or rerun"
+            ) from None
+        except Interrupted as exc:
+            self.logger.close()
+            raise Interrupted(f"{exc}; checkpoint written. Resume with: {launcher()}seqgan {command} --resume "
+                              f"--out {self.out} ({flags})") from None
+        finally:
+            self.progress.end()
+
     # ------------------------------------------------------------------ hooks
     def phase_total(self, phase: str) -> int:
         t = self.cfg.train
@@ -125,16 +145,7 @@ class OracleRun:
         self.progress.end()
         self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
         if phase in FINAL_SAMPLE_NAMES:
-            name = FINAL_SAMPLE_NAMES[phase]
-            nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
-                                               generator=self.eval_rng)
-            self.summary.setdefault("nll_oracle", {})[name] = nll
-            self.summary.setdefault("nll_oracle_stderr", {})[name] = (per_seq.std() / len(per_seq) ** 0.5).item()
-            self.summary.setdefault("nll_test", {})[name] = sequence_nll(self.models.gen, self.held_out).mean().item()
-            if dist.is_main():
-                write_sequences(self.out / "samples" / f"{name}.txt", samples)
-                print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
-                      f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
+            self.final_evaluation(FINAL_SAMPLE_NAMES[phase])
         nxt = PHASES[PHASES.index(phase) + 1]
         self.position = Position(nxt, 0)
         self.save(self.position, tag=phase)
@@ -143,6 +154,19 @@ class OracleRun:
             self.progress.begin(nxt, self.phase_total(nxt))
 
     # ------------------------------------------------------------ evaluation
+    def final_evaluation(self, name: str) -> None:
+        """The end of MLE pre-training (``name`` 'mle') or of SeqGAN ('seqgan'): NLL-oracle on
+        ``eval.final_samples`` samples, written to samples/NAME.txt, and NLL-test, into the summary."""
+        nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
+                                           generator=self.eval_rng)
+        self.summary.setdefault("nll_oracle", {})[name] = nll
+        self.summary.setdefault("nll_oracle_stderr", {})[name] = (per_seq.std() / len(per_seq) ** 0.5).item()
+        self.summary.setdefault("nll_test", {})[name] = sequence_nll(self.models.gen, self.held_out).mean().item()
+        if dist.is_main():
+            write_sequences(self.out / "samples" / f"{name}.txt", samples)
+            print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
+                  f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
+
     @functools.cached_property
     def held_out(self) -> torch.Tensor:
         return held_out_set(self.oracle, self.cfg)
@@ -266,21 +290,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         start = state.position = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    try:
-        with state.interrupt.installed():
-            seqgan(models, real, cfg.train, state, start)
-    except NonFiniteError as exc:
-        logger.close()
-        raise SeqGANError(
-            f"{exc} in phase '{state.position.phase}' at step {state.position.step + 1}; stopping. The last good "
-            f"checkpoint in {out / 'checkpoints'} is kept: lower the learning rate and --resume, or rerun"
-        ) from None
-    except Interrupted as exc:
-        logger.close()
-        raise Interrupted(f"{exc}; checkpoint written. Resume with: {launcher()}seqgan oracle --resume --out {out} "
-                          "(and the same --preset/--config/--set flags)") from None
-    finally:
-        bar.end()
+    state.run_algorithm1(start, "oracle", "and the same --preset/--config/--set flags")
 
     state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
         "total": round(sum(state.timings.values()), 2)}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,16 +31,16 @@ from seqgan.data.text import encode_corpus, load_lines
 from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir,
+from seqgan.experiments.common import (Interrupt, check_resume_config, prepare_out_dir,
                                        seeded_generator, setup_torch, write_json)
-from seqgan.experiments.oracle import FINAL_SAMPLE_NAMES, OracleRun, launcher
+from seqgan.experiments.oracle import OracleRun
 from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import sequence_nll
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.plots import plot_curves
-from seqgan.train.adversarial import PHASES, Models, Position, seqgan
+from seqgan.train.adversarial import Models, Position
 from seqgan.train.discriminator import d_accuracy
 
 PAD_ID, EOS_ID = 0, 1  # fixed by seqgan.data.vocab
@@ -218,28 +217,19 @@ class RealDataRun(OracleRun):
         out["eval/sample_len"] = dist.mean((~gen.ended(fake)).sum(dim=1).double())  # tokens before <eos>
         return out
 
-    def phase_done(self, phase: str) -> None:
-        self.progress.end()
-        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
-        if phase in FINAL_SAMPLE_NAMES:
-            name = FINAL_SAMPLE_NAMES[phase]
-            for key, value in self.nlls().items():
-                self.summary.setdefault(key.split("/")[1], {})[name] = value
-            rows = dist.gather_rows(self.models.gen.sample(dist.share(self.cfg.eval.final_samples),
-                                                           generator=self.eval_rng))
-            if dist.is_main():
-                lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer),
-                                       self.corpus.tokenizer)
-                write_lines(self.out / "samples" / f"{name}.txt", lines)
-                nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
-                print(f"after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: NLL-"
-                      f"{'test' if 'nll_test' in self.summary else 'train'} {nll:.4f} nats/token; "
-                      f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
-        nxt = PHASES[PHASES.index(phase) + 1]
-        self.save(Position(nxt, 0), tag=phase)
-        self.phase_started = time.perf_counter()
-        if nxt != "done":
-            self.progress.begin(nxt, self.phase_total(nxt))
+    def final_evaluation(self, name: str) -> None:
+        """NLL-train and NLL-test into the summary, and ``eval.final_samples`` decoded samples."""
+        for key, value in self.nlls().items():
+            self.summary.setdefault(key.split("/")[1], {})[name] = value
+        rows = dist.gather_rows(self.models.gen.sample(dist.share(self.cfg.eval.final_samples),
+                                                       generator=self.eval_rng))
+        if dist.is_main():
+            lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer), self.corpus.tokenizer)
+            write_lines(self.out / "samples" / f"{name}.txt", lines)
+            nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
+            print(f"after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: NLL-"
+                  f"{'test' if 'nll_test' in self.summary else 'train'} {nll:.4f} nats/token; "
+                  f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
 
     def payload(self, position: Position) -> dict[str, Any]:
         """OracleRun's checkpoint with the vocabulary and tokenizer in place of the oracle."""
@@ -327,16 +317,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         start = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    try:
-        with state.interrupt.installed():
-            seqgan(models, corpus.train, cfg.train, state, start)
-    except Interrupted as exc:
-        bar.end()
-        logger.close()
-        raise SeqGANError(f"{exc}; checkpoint written. Resume with: {launcher()}seqgan train --resume --out {out} "
-                          "(and the same data, preset, --config and --set flags)") from None
-    finally:
-        bar.end()
+    state.run_algorithm1(start, "train", "and the same data, preset, --config and --set flags")
 
     state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
         "total": round(sum(state.timings.values()), 2)}
