@@ -12,6 +12,7 @@ Both processes are started once per module (torch.multiprocessing.spawn, about 1
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -136,6 +137,10 @@ def _worker(rank: int, port: int, tmp: Path, corpus: Path) -> None:
         result["commands"] = commands(tmp, corpus)
         torch.save(result, tmp / f"rank{rank}.pt")
     finally:
+        # As seqgan.distributed.shutdown does for a group it made: collect the commands' unreachable DDP
+        # replicas while the group lives, or gloo can abort the process at exit (SIGABRT, "terminate
+        # called without an active exception"; seen once in CI after strategy and --seeds were added here).
+        gc.collect()
         torch.distributed.destroy_process_group()
 
 
