@@ -71,12 +71,13 @@ from naive import naive_g_update  # noqa: E402
 from seqgan import distributed as dist  # noqa: E402
 from seqgan.allocator import keep_freed_memory  # noqa: E402
 from seqgan.config import resolve  # noqa: E402
-from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle  # noqa: E402
+from seqgan.experiments.oracle import build_oracle  # noqa: E402
+from seqgan.experiments.run import build_discriminator, build_generator  # noqa: E402
 from seqgan.metrics.bleu import bleu  # noqa: E402
 from seqgan.metrics.nll import nll_oracle  # noqa: E402
 from seqgan.models.conv import ConvTables  # noqa: E402
 from seqgan.rollout import mc_rewards, rollout_sequences  # noqa: E402
-from seqgan.train.adversarial import Models  # noqa: E402
+from seqgan.train.algorithm import Models  # noqa: E402
 from seqgan.train.discriminator import d_epochs, d_step  # noqa: E402
 from seqgan.train.mle import mle_epoch  # noqa: E402
 from seqgan.train.policy_gradient import pg_step  # noqa: E402
@@ -175,7 +176,7 @@ def g_update(m: Models, cfg) -> None:
         seqs = m.gen.sample(dist.share(t.batch_size))  # with several processes, each its share
         scorer = m.disc.frozen_scorer()
         rewards = mc_rewards(m.rollout.policy, seqs, scorer, t.rollouts)
-    pg_step(m.gen_replica, m.pg_opt, seqs, rewards, t.g_grad_clip)
+    pg_step(m.gen_replica, m.opts["pg"], seqs, rewards, t.g_grad_clip)
 
 
 def paper_round(device: torch.device, precision: str, quick: bool) -> dict:
@@ -190,11 +191,11 @@ def paper_round(device: torch.device, precision: str, quick: bool) -> dict:
             g_update(m, cfg)
         m.rollout.update()
         for _ in range(t.d_steps):
-            d_step(m.gen_replica, m.disc_replica, m.d_opt, real, t.d_epochs, t.batch_size)
+            d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, t.d_epochs, t.batch_size)
 
     if quick:  # one d-step of one epoch over 1,000 + 1,000 sequences, scaled to the paper's 5 x 3 x 20,000
         g = timed(lambda: g_update(m, cfg), 1, device, warmup=0)
-        d = timed(lambda: d_step(m.gen_replica, m.disc_replica, m.d_opt, real, 1, t.batch_size), 1, device,
+        d = timed(lambda: d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, 1, t.batch_size), 1, device,
                   warmup=0)
         seconds = g * t.g_steps + d * t.d_steps * t.d_epochs * cfg.data.num_train / real.shape[0]
     else:
@@ -224,7 +225,7 @@ def breakdown(m: Models, cfg, device: torch.device, reps: int) -> dict:
         pooled = tables.pooled(rolled)
         out["g_highway_head_s"] = timed(lambda: [d.head(c) for c in pooled.split(4096)], reps, device)
         rewards = mc_rewards(m.rollout.policy, seqs, d.frozen_scorer(), t.rollouts)
-    out["g_pg_step_s"] = timed(lambda: pg_step(m.gen_replica, m.pg_opt, seqs, rewards, t.g_grad_clip), reps, device)
+    out["g_pg_step_s"] = timed(lambda: pg_step(m.gen_replica, m.opts["pg"], seqs, rewards, t.g_grad_clip), reps, device)
 
     x = torch.randint(0, cfg.model.vocab_size, (t.batch_size, T), device=device)
     labels = torch.randint(0, 2, (t.batch_size,), device=device)
@@ -245,15 +246,15 @@ def breakdown(m: Models, cfg, device: torch.device, reps: int) -> dict:
     def step():
         with m.disc_replica.autocast():
             loss, _ = d.loss(x, labels)
-        m.d_opt.zero_grad(set_to_none=True)
+        m.opts["d"].zero_grad(set_to_none=True)
         loss.backward()
-        m.d_opt.step()
+        m.opts["d"].step()
 
     many = max(reps, 10)
     out["d_step_ms"] = 1e3 * timed(step, many, device)
     out["d_conv_fwd_bwd_ms"] = 1e3 * timed(conv_fb, many, device)
     out["d_highway_head_fwd_bwd_ms"] = 1e3 * timed(head_fb, many, device)
-    out["d_adam_ms"] = 1e3 * timed(m.d_opt.step, many, device)
+    out["d_adam_ms"] = 1e3 * timed(m.opts["d"].step, many, device)
     d.eval()
     return out
 
@@ -270,7 +271,7 @@ def bench(args) -> dict:
     n = 10_000 // scale
     res["sample_10k_s"] = timed(lambda: m.gen.sample(n), reps, device) * scale
     real = oracle.sample(n)
-    res["mle_epoch_s"] = timed(lambda: mle_epoch(m.gen_replica, m.mle_opt, real, t.batch_size, t.g_grad_clip),
+    res["mle_epoch_s"] = timed(lambda: mle_epoch(m.gen_replica, m.opts["mle"], real, t.batch_size, t.g_grad_clip),
                                reps, device) * scale
     res["eval_10k_s"] = timed(lambda: nll_oracle(m.gen, oracle, n), reps, device) * scale
 
@@ -278,7 +279,7 @@ def bench(args) -> dict:
     fake = m.gen.sample(n)
 
     def d_epoch():
-        d_epochs(m.disc_replica, m.d_opt, real, fake, 1, t.batch_size)
+        d_epochs(m.disc_replica, m.opts["d"], real, fake, 1, t.batch_size)
 
     res["d_epoch_s"] = timed(d_epoch, reps, device) * scale
     flop = d_flop_per_sequence(cfg) * 3 * 20_000
@@ -292,7 +293,7 @@ def bench(args) -> dict:
     res["g_update_s"] = timed(lambda: g_update(m, cfg), reps, device)
     naive_rollouts = 1 if quick else t.rollouts  # quick: one roll-out, scaled (the loop is linear in N)
     res["g_update_naive_s"] = timed(
-        lambda: naive_g_update(m.gen, m.disc, m.pg_opt, t.batch_size, naive_rollouts, t.g_grad_clip),
+        lambda: naive_g_update(m.gen, m.disc, m.opts["pg"], t.batch_size, naive_rollouts, t.g_grad_clip),
         1 if not quick else reps, device, warmup=0 if not quick else 1) * (t.rollouts / naive_rollouts)
     res["g_update_speedup"] = res["g_update_naive_s"] / res["g_update_s"]
 
@@ -333,7 +334,7 @@ def scaling_part(args) -> None:
     real = oracle.sample(10_000 // scale)
     fake = m.gen.sample(10_000 // scale)
     out = {"g_update_s": timed(lambda: g_update(m, cfg), args.repeats, device),
-           "d_epoch_s": timed(lambda: d_epochs(m.disc_replica, m.d_opt, real, fake, 1, t.batch_size),
+           "d_epoch_s": timed(lambda: d_epochs(m.disc_replica, m.opts["d"], real, fake, 1, t.batch_size),
                               args.repeats, device) * scale}
     if dist.is_main():
         print(json.dumps(out))

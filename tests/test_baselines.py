@@ -1,4 +1,4 @@
-"""Scheduled Sampling and PG-BLEU (seqgan.train.baselines): the edge cases that define them, a direct
+"""Scheduled Sampling and PG-BLEU (seqgan.train.scheduled_sampling, seqgan.train.pg_bleu): the edge cases that define them, a direct
 BLEU computation of the reward, and that each training step changes every parameter of G."""
 
 import math
@@ -8,11 +8,15 @@ import torch
 
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
-from seqgan.experiments.oracle import build_generator, build_oracle
+from seqgan.experiments.oracle import build_oracle
+from seqgan.experiments.run import build_generator
 from seqgan.models.generator import Generator
 from seqgan.rollout import mc_rewards, rollout_sequences
-from seqgan.train.baselines import (SS_SCHEDULES, BaselineConfig, bleu_scorer, pg_bleu_step, scheduled_sampling_forward,
-                                    ss_epoch, ss_probability)
+from seqgan.experiments.run import build_discriminator
+from seqgan.train.algorithm import Models
+from seqgan.train.pg_bleu import bleu_scorer
+from seqgan.train.policy_gradient import generator_update
+from seqgan.train.scheduled_sampling import SS_SCHEDULES, scheduled_sampling_forward, ss_epoch, ss_probability
 from seqgan.train.mle import mle_epoch
 
 
@@ -55,15 +59,15 @@ def test_schedule_shapes():
     assert ss_probability("inverse_sigmoid", 1, 1, 0.3) == pytest.approx(0.3)  # one epoch: the maximum at once
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"ss_schedule": "cosine"}, "--ss-schedule must be one of"),
-    ({"ss_max_prob": 1.5}, "--ss-max-prob must be in"),
-    ({"ss_steepness": 0.0}, "--ss-steepness must be positive"),
-    ({"bleu_order": 0}, "--bleu-order must be an integer >= 1"),
+@pytest.mark.parametrize("setting, message", [
+    ("ss.schedule=cosine", "ss.schedule must be one of"),
+    ("ss.max_prob=1.5", "ss.max_prob must be in"),
+    ("ss.steepness=0.0", "ss.steepness must be positive"),
+    ("pg_bleu.order=0", "pg_bleu.order must be an integer >= 1"),
 ])
-def test_baseline_config_rules(kwargs, message):
+def test_baseline_config_rules(setting, message):
     with pytest.raises(SeqGANError, match=message):
-        BaselineConfig(**kwargs).validate()
+        resolve("tiny", overrides=[setting])
     with pytest.raises(SeqGANError, match="epoch must be in"):
         ss_probability("linear", 0, 5, 0.5)
 
@@ -167,10 +171,10 @@ def test_bleu_reward_equals_direct_nltk_bleu():
 
 def test_pg_bleu_step_trains_every_parameter():
     cfg, gen, real = tiny()
-    opt = torch.optim.Adam(gen.parameters(), lr=cfg.train.g_lr)
+    m = Models.create(gen, build_discriminator(cfg), cfg.train)
     before = snapshot(gen)
-    metrics = pg_bleu_step(gen, gen, opt, bleu_scorer(real, 2), cfg.train.batch_size, cfg.train.rollouts,
-                           cfg.train.g_grad_clip)
+    scorer = bleu_scorer(real, 2)
+    loss, _, rewards = generator_update(m, cfg.train, lambda: scorer)
     assert {n for n, p in gen.named_parameters() if not torch.equal(p, before[n])} == set(before)
-    assert 0.0 < metrics["gen/mean_reward"] <= 1.0 and 0.0 < metrics["gen/final_bleu"] <= 1.0
-    assert math.isfinite(metrics["gen/pg_loss"])
+    assert 0.0 < rewards.mean().item() <= 1.0 and 0.0 < rewards[:, -1].mean().item() <= 1.0
+    assert math.isfinite(loss)

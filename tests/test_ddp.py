@@ -29,10 +29,11 @@ import torch.multiprocessing as mp
 from seqgan import distributed as dist
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
-from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle
+from seqgan.experiments.oracle import build_oracle
+from seqgan.experiments.run import build_discriminator, build_generator
 from seqgan.metrics.nll import nll_oracle
 from seqgan.rollout import mc_rewards
-from seqgan.train.adversarial import Models
+from seqgan.train.algorithm import Models
 from seqgan.train.discriminator import d_accuracy, d_epochs
 from seqgan.train.mle import mle_epoch
 from seqgan.train.policy_gradient import pg_step
@@ -62,10 +63,10 @@ def updates() -> dict:
     oracle = build_oracle(cfg)
     real = oracle.sample(65, generator=gen(1))  # batches of 32, 32, 1: rank 1 has no row of the last one
     m = Models.create(build_generator(cfg), build_discriminator(cfg), cfg.train)
-    out = {"mle_loss": mle_epoch(m.gen_replica, m.mle_opt, real, 32, 5.0, generator=gen(2)),
+    out = {"mle_loss": mle_epoch(m.gen_replica, m.opts["mle"], real, 32, 5.0, generator=gen(2)),
            "gen_mle": snapshot(m.gen)}
     fake = m.gen.sample(65, generator=gen(3))
-    out["d_loss"] = d_epochs(m.disc_replica, m.d_opt, real, fake, 2, 32, generator=gen(4))
+    out["d_loss"] = d_epochs(m.disc_replica, m.opts["d"], real, fake, 2, 32, generator=gen(4))
     out["disc"] = snapshot(m.disc)
 
     seqs = m.gen.sample(32, generator=gen(5))                       # the g-step's global batch Y (B, T)
@@ -74,7 +75,7 @@ def updates() -> dict:
     mine = dist.shard(seqs)                                         # this process's rows and their roll-outs
     rewards = mc_rewards(m.gen, mine, m.disc.frozen_scorer(), n, uniforms=dist.shard(uniforms, dim=2))
     out["rewards"] = dist.gather_rows(rewards)
-    out["pg_loss"] = pg_step(m.gen_replica, m.pg_opt, mine, rewards, 5.0)
+    out["pg_loss"] = pg_step(m.gen_replica, m.opts["pg"], mine, rewards, 5.0)
     out["gen_pg"] = snapshot(m.gen)
     out["acc"] = d_accuracy(m.disc, dist.shard(real), dist.shard(fake))
     out["nll"] = nll_oracle(m.gen, oracle, 9, generator=gen(7 + dist.world().rank))

@@ -6,18 +6,20 @@ import json
 import pytest
 import torch
 
-from seqgan.cli import build_parser, config_from_args, main
-from seqgan.config import resolve
+from seqgan.cli import build_parser, main
+from seqgan.config import config_from_args, resolve
 from seqgan.distributed import Replica
 from seqgan.errors import SeqGANError
-from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle
+from seqgan.experiments.common import cpu_has_bf16
+from seqgan.experiments.oracle import build_oracle
+from seqgan.experiments.run import build_discriminator, build_generator
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.models.linear_ce import weighted_linear_ce
 from seqgan.precision import autocast
 from seqgan.rollout import mc_rewards
 from seqgan.sampling import sample_from_hidden
-from seqgan.train.adversarial import Models
+from seqgan.train.algorithm import Models
 from seqgan.train.discriminator import d_step
 from seqgan.train.mle import mle_epoch
 from seqgan.train.policy_gradient import pg_step
@@ -26,6 +28,8 @@ TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
 
 
 pytestmark = pytest.mark.usefixtures("restore_threads")  # the CLI runs here call set_num_threads(1)
+# G's LSTM in bf16 needs a CPU with bfloat16 arithmetic (oneDNN refuses it on, e.g., AVX2-only CPUs)
+needs_bf16_cpu = pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 arithmetic")
 
 
 def models(precision: str):
@@ -46,6 +50,7 @@ def test_the_flag_is_a_validated_setting():
         build_parser().parse_args(["train", "--precision", "fp16"])
 
 
+@needs_bf16_cpu
 def test_autocast_reaches_g_and_d_only_in_bf16():
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         cfg, real, m = models(precision)
@@ -86,18 +91,19 @@ def test_sampling_and_d_tables_under_bf16():
     torch.testing.assert_close(scores, m.disc.frozen_scorer()(real[:64]), atol=2e-2, rtol=0)
 
 
+@needs_bf16_cpu
 def test_training_steps_in_bf16_track_float32():
     losses = {}
     for precision in ("fp32", "bf16"):
         cfg, real, m = models(precision)
         before = {n: p.detach().clone() for n, p in m.gen.named_parameters()}
         torch.manual_seed(3)
-        mle = mle_epoch(m.gen_replica, m.mle_opt, real, 32, 5.0)
-        d = d_step(m.gen_replica, m.disc_replica, m.d_opt, real, 1, 32)
+        mle = mle_epoch(m.gen_replica, m.opts["mle"], real, 32, 5.0)
+        d = d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, 1, 32)
         with m.gen_replica.autocast():
             seqs = m.gen.sample(32)
             rewards = mc_rewards(m.gen, seqs, m.disc.eval().frozen_scorer(), 4)
-        pg = pg_step(m.gen_replica, m.pg_opt, seqs, rewards, 5.0)
+        pg = pg_step(m.gen_replica, m.opts["pg"], seqs, rewards, 5.0)
         assert all(not torch.equal(p, before[n]) for n, p in m.gen.named_parameters())
         assert all(p.dtype == torch.float32 for p in m.gen.parameters())  # master weights stay float32
         losses[precision] = (mle, d, pg)
@@ -106,6 +112,7 @@ def test_training_steps_in_bf16_track_float32():
     assert torch.isfinite(torch.tensor(pg16)) and pg16 == pytest.approx(pg, rel=0.5)  # other samples, same scale
 
 
+@needs_bf16_cpu
 def test_a_bf16_run_ends_near_the_float32_run_and_keeps_its_precision(tmp_path, capsys):
     assert main(["oracle", *TINY, "--precision", "bf16", "--out", str(tmp_path / "bf16")]) == 0
     assert main(["oracle", *TINY, "--out", str(tmp_path / "fp32")]) == 0
@@ -116,3 +123,11 @@ def test_a_bf16_run_ends_near_the_float32_run_and_keeps_its_precision(tmp_path, 
     capsys.readouterr()
     assert main(["oracle", *TINY, "--out", str(tmp_path / "bf16"), "--resume"]) == 2
     assert "train.precision: run has 'bf16', flags give 'fp32'" in capsys.readouterr().err
+
+
+def test_bf16_is_refused_on_a_cpu_without_it(tmp_path, monkeypatch, capsys):
+    from seqgan.experiments import common
+
+    monkeypatch.setattr(common, "cpu_has_bf16", lambda: False)
+    assert main(["oracle", *TINY, "--precision", "bf16", "--out", str(tmp_path / "run")]) == 2
+    assert "this CPU has no bfloat16 arithmetic" in capsys.readouterr().err and not (tmp_path / "run").exists()

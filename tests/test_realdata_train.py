@@ -226,10 +226,10 @@ def test_nan_names_phase_and_step_and_keeps_the_checkpoint(word_run, tmp_path, m
     """As for seqgan oracle (tests/test_train.py): before, train let the bare error through, without
     where it happened or that the last good checkpoint is kept."""
     from seqgan.cli import main
-    from seqgan.train import adversarial
+    from seqgan.train import policy_gradient
 
-    real_pg_step = adversarial.pg_step
-    monkeypatch.setattr(adversarial, "pg_step", lambda gen, opt, seqs, rewards, clip:
+    real_pg_step = policy_gradient.pg_step
+    monkeypatch.setattr(policy_gradient, "pg_step", lambda gen, opt, seqs, rewards, clip:
                         real_pg_step(gen, opt, seqs, rewards * float("nan"), clip))
     out = tmp_path / "run"
     assert main(train_args(word_run / "train.txt", out, valid=word_run / "valid.txt")) == 2

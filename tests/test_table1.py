@@ -14,7 +14,8 @@ from seqgan.checkpoint import build_model, load_checkpoint, model_entry, save_ch
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
-from seqgan.experiments import strategy, table1
+from seqgan.experiments import strategy, table1, tables
+from seqgan.seeding import rng
 from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.table1 import MethodRun
 from seqgan.metrics.nll import nll_oracle, sequence_nll
@@ -47,11 +48,11 @@ def run(tmp_path_factory):
 
 def test_table1_writes_every_output(run, capsys):
     cfg = resolve("tiny")
-    for f in ("config.json", "baselines.json", "table1.md", "table1.json", "table1.csv", "figure2.png",
+    for f in ("config.json", "table1.md", "table1.json", "table1.csv", "figure2.png",
               "figure2_nll_test.png",
               "pretrain/checkpoints/init.pt", "pretrain/checkpoints/d_pretrain.pt", "pretrain/metrics.jsonl"):
         assert (run / f).exists(), f
-    for key in table1.METHODS:
+    for key in table1.PAPER_METHODS:
         assert (run / key / "result.json").exists() and (run / key / "metrics.jsonl").exists(), key
         lines = (run / key / "samples" / "final.txt").read_text().splitlines()
         assert len(lines) == cfg.eval.final_samples and all(len(l.split()) == cfg.model.seq_len for l in lines)
@@ -66,7 +67,7 @@ def test_table1_writes_every_output(run, capsys):
 
 def test_every_method_trained_from_the_shared_pretraining(run):
     cfg = resolve("tiny")
-    results = {k: json.loads((run / k / "result.json").read_text()) for k in table1.METHODS}
+    results = {k: json.loads((run / k / "result.json").read_text()) for k in table1.PAPER_METHODS}
     pre = json.loads((run / "pretrain" / "summary.json").read_text())["nll_oracle"]["mle"]
     assert results["random"]["nll_oracle"] > pre + 0.5 and results["random"]["rounds"] == 0
     for key in ("mle", "ss", "pg_bleu", "seqgan"):
@@ -114,7 +115,7 @@ def test_nll_test_scores_each_final_generator_on_one_held_out_set(run):
     rows = {r["key"]: r for r in json.loads((run / "table1.json").read_text())["rows"]}
     cfg = resolve("tiny")
     oracle = build_model(Generator, load_checkpoint(run / "pretrain" / "checkpoints" / "init.pt")["oracle"], "oracle")
-    held_out = oracle.sample(cfg.data.num_train, generator=table1.rng(torch.device("cpu"), "held_out", cfg.seed))
+    held_out = oracle.sample(cfg.data.num_train, generator=rng(torch.device("cpu"), "held_out", cfg.seed))
     entropy = sequence_nll(oracle, held_out).mean().item()  # the oracle's own NLL on the set
     for key, row in rows.items():
         gen = build_model(Generator, load_checkpoint(run / key / "checkpoints" / "final.pt")["generator"], "g")
@@ -143,7 +144,7 @@ def test_nll_test_exposes_what_nll_oracle_rewards(tmp_path):
     for key, model in (("same", oracle), ("sharp", sharp)):
         (tmp_path / key / "checkpoints").mkdir(parents=True)
         save_checkpoint(tmp_path / key / "checkpoints" / "final.pt", {"generator": model_entry(model)})
-    test = table1.nll_test({"same": tmp_path / "same", "sharp": tmp_path / "sharp"}, tmp_path / "pretrain", cfg)
+    test = tables.nll_test({"same": tmp_path / "same", "sharp": tmp_path / "sharp"}, tmp_path / "pretrain", cfg)
     g = torch.Generator().manual_seed(1)
     on_oracle = {k: nll_oracle(m, oracle, 2000, generator=g)[0] for k, m in (("same", oracle), ("sharp", sharp))}
     assert on_oracle["sharp"] < on_oracle["same"] - 0.5
@@ -152,13 +153,13 @@ def test_nll_test_exposes_what_nll_oracle_rewards(tmp_path):
 
 
 def test_resume_skips_finished_methods(run, capsys):
-    before = {k: (run / k / "result.json").stat().st_mtime_ns for k in table1.METHODS}
+    before = {k: (run / k / "result.json").stat().st_mtime_ns for k in table1.PAPER_METHODS}
     assert cli("table1", *FAST, "--out", str(run), "--resume", "--methods", "mle,seqgan") == 0
-    assert {k: (run / k / "result.json").stat().st_mtime_ns for k in table1.METHODS} == before
+    assert {k: (run / k / "result.json").stat().st_mtime_ns for k in table1.PAPER_METHODS} == before
     assert "| PG-BLEU |" in capsys.readouterr().out  # earlier results still make the table
     with pytest.raises(SeqGANError, match="already holds a run"):
         cli("table1", *FAST, "--out", str(run))
-    with pytest.raises(SeqGANError, match="baseline flags differ"):
+    with pytest.raises(SeqGANError, match="differ from the run.s config.json in pg_bleu.order: run has 2, flags give 3"):
         cli("table1", *FAST, "--out", str(run), "--resume", "--bleu-order", "3")
     with pytest.raises(SeqGANError, match="comma-separated subset"):
         cli("table1", *FAST, "--out", str(run), "--resume", "--methods", "mle,gan")
@@ -190,7 +191,9 @@ def test_non_finite_gradient_names_method_phase_and_step(run, tmp_path, monkeypa
     def diverged(*args, **kwargs):
         raise NonFiniteError("the gradient of G (MLE loss) is nan")
 
-    monkeypatch.setattr(table1, "mle_epoch", diverged)
+    from seqgan.train import mle_baseline
+
+    monkeypatch.setattr(mle_baseline, "mle_epoch", diverged)
     with pytest.raises(SeqGANError, match=r"MLE: the gradient of G \(MLE loss\) is nan in phase 'mle_continued' "
                                           r"at step 1; stopping\. The last good checkpoint"):
         cli("table1", *FAST, "--out", str(tmp_path / "nan"), "--pretrained", str(run / "pretrain"), "--methods", "mle")
@@ -251,7 +254,7 @@ def test_seeds_runs_the_table_per_seed_and_tests_the_pairs(run, seeds_run, capsy
     assert all(a["nll_oracle"] != b["nll_oracle"] for a, b in zip(per_seed[0], per_seed[1]))
     assert json.loads((seeds_run / "seed1" / "config.json").read_text())["seed"] == 1
     rows = json.loads((seeds_run / "table1_seeds.json").read_text())["rows"]
-    assert [r["method"] for r in rows] == list(table1.METHODS.values())
+    assert [r["method"] for r in rows] == [table1.METHODS[k] for k in table1.PAPER_METHODS]
     value = {s: {r["key"]: r["nll_oracle"] for r in per_seed[s]} for s in (0, 1)}
     for r in rows:
         mine = [value[0][r["key"]], value[1][r["key"]]]

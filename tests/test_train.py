@@ -3,10 +3,12 @@
 import torch
 
 from seqgan.config import resolve
-from seqgan.experiments.oracle import build_discriminator, build_generator, build_oracle
+from seqgan.experiments.oracle import build_oracle
+from seqgan.experiments.run import build_discriminator, build_generator
 from seqgan.metrics.nll import nll_oracle
 from seqgan.rollout import mc_rewards
-from seqgan.train.adversarial import Models, Position, seqgan
+from seqgan.train.adversarial import seqgan
+from seqgan.train.algorithm import Models, Position
 from seqgan.train.discriminator import d_step
 from seqgan.train.mle import mle_epoch
 from seqgan.train.policy_gradient import pg_step
@@ -42,24 +44,24 @@ def test_each_phase_changes_every_parameter():
     names = lambda mod: {n for n, _ in mod.named_parameters()}
 
     before = snap(m.gen)
-    mle_epoch(m.gen, m.mle_opt, real, 32, 5.0)
+    mle_epoch(m.gen, m.opts["mle"], real, 32, 5.0)
     assert changed(m.gen, before) == names(m.gen)
 
     before = snap(m.disc)
-    d_step(m.gen, m.disc, m.d_opt, real, 1, 32)
+    d_step(m.gen, m.disc, m.opts["d"], real, 1, 32)
     assert changed(m.disc, before) == names(m.disc)
 
     before = snap(m.gen)
     seqs = m.gen.sample(32)
     rewards = mc_rewards(m.gen, seqs, m.disc.eval().prob_real, 4)
-    pg_step(m.gen, m.pg_opt, seqs, rewards, 5.0)
+    pg_step(m.gen, m.opts["pg"], seqs, rewards, 5.0)
     assert changed(m.gen, before) == names(m.gen)
 
 
 def test_mle_loss_falls_and_beats_random_generator():
     cfg, oracle, real, m = setup()
     random_nll, _, _ = nll_oracle(m.gen, oracle, 2000)
-    losses = [mle_epoch(m.gen, m.mle_opt, real, 32, 5.0) for _ in range(6)]
+    losses = [mle_epoch(m.gen, m.opts["mle"], real, 32, 5.0) for _ in range(6)]
     assert losses[-1] < losses[0] - 0.1
     assert all(b <= a + 1e-3 for a, b in zip(losses, losses[1:]))
     mle_nll, _, _ = nll_oracle(m.gen, oracle, 2000)
@@ -69,7 +71,7 @@ def test_mle_loss_falls_and_beats_random_generator():
 def test_algorithm1_runs_every_phase_and_resumes_mid_phase():
     cfg, oracle, real, m = setup()
     rec = Recorder()
-    seqgan(m, real, cfg.train, rec)
+    seqgan(m, real, cfg, rec)
     t = cfg.train
     assert [s[:2] for s in rec.steps] == (
         [("mle", i + 1) for i in range(t.g_pretrain_epochs)] + [("d_pretrain", i + 1) for i in range(t.d_pretrain_steps)]
@@ -77,7 +79,7 @@ def test_algorithm1_runs_every_phase_and_resumes_mid_phase():
     assert rec.phases == ["mle", "d_pretrain", "adversarial"]
     assert {"gen/pg_loss", "gen/mean_reward", "disc/loss"} <= set(rec.steps[-1][2])
     rec = Recorder()
-    seqgan(m, real, cfg.train, rec, start=Position("adversarial", 2))
+    seqgan(m, real, cfg, rec, start=Position("adversarial", 2))
     assert [s[:2] for s in rec.steps] == [("adversarial", 3)] and rec.phases == ["adversarial"]
 
 
@@ -90,21 +92,21 @@ def test_non_finite_gradient_stops_before_the_update():
         m.gen.output.weight[0, 0] = float("nan")
     before = {n: p.detach().clone() for n, p in m.gen.named_parameters()}
     with pytest.raises(NonFiniteError, match="gradient of G"):
-        mle_epoch(m.gen, m.mle_opt, real, 32, 5.0)
+        mle_epoch(m.gen, m.opts["mle"], real, 32, 5.0)
     for n, p in m.gen.named_parameters():
         assert torch.equal(p, before[n]) or torch.isnan(before[n]).any()
 
 
 def test_nan_in_a_run_names_phase_and_step_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
     from seqgan.cli import main
-    from seqgan.train import adversarial
+    from seqgan.train import policy_gradient
 
-    real_pg_step = adversarial.pg_step
+    real_pg_step = policy_gradient.pg_step
 
     def poisoned(gen, opt, seqs, rewards, clip):
         return real_pg_step(gen, opt, seqs, rewards * float("nan"), clip)
 
-    monkeypatch.setattr(adversarial, "pg_step", poisoned)
+    monkeypatch.setattr(policy_gradient, "pg_step", poisoned)
     out = tmp_path / "run"
     assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err

@@ -16,7 +16,7 @@ from seqgan.models.discriminator import Discriminator  # noqa: E402
 from seqgan.models.generator import Generator  # noqa: E402
 from seqgan.models.oracle import load_oracle, make_oracle  # noqa: E402
 from seqgan.rollout import RolloutPolicy, mc_rewards, rollout_sequences  # noqa: E402
-from seqgan.train.adversarial import Models, Position  # noqa: E402
+from seqgan.train.algorithm import Models, Position  # noqa: E402
 from seqgan.train.adversarial import seqgan as algorithm1  # noqa: E402
 from seqgan.train.discriminator import d_epochs, d_step  # noqa: E402
 from seqgan.train.mle import mle_epoch  # noqa: E402

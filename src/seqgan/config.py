@@ -11,6 +11,7 @@ Every rule is checked once, in :meth:`Config.validate`, and a broken rule raises
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import tomllib
@@ -22,6 +23,10 @@ from typing import Any
 
 from seqgan.errors import SeqGANError
 from seqgan.precision import PRECISIONS
+from seqgan.train.maligan import MaliGANConfig
+from seqgan.train.pg_bleu import PGBLEUConfig
+from seqgan.train.rankgan import RankGANConfig
+from seqgan.train.scheduled_sampling import SSConfig
 
 PRESETS = ("tiny", "fast", "paper", "text_fast")
 
@@ -92,8 +97,12 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Algorithm 1: MLE pre-training, D pre-training, adversarial rounds."""
+    """The shared pre-training (Algorithm 1, lines 1-5) and the algorithm's rounds."""
 
+    algorithm: str = "seqgan"
+    """The training algorithm (``seqgan.train.registry``): seqgan (Algorithm 1), mle, ss (Scheduled
+    Sampling), pg_bleu, maligan or rankgan; each has the shared pre-training, then
+    ``train.adv_rounds`` epochs or rounds of its own. Its own settings are in its config section."""
     batch_size: int = 64
     """Batch size of every phase (authors: 64)."""
     g_lr: float = 0.01
@@ -158,6 +167,11 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # One section per algorithm that has settings of its own (documented in its module under train/).
+    ss: SSConfig = field(default_factory=SSConfig)
+    pg_bleu: PGBLEUConfig = field(default_factory=PGBLEUConfig)
+    maligan: MaliGANConfig = field(default_factory=MaliGANConfig)
+    rankgan: RankGANConfig = field(default_factory=RankGANConfig)
 
     # ------------------------------------------------------------------ rules
     def validate(self) -> "Config":
@@ -212,6 +226,12 @@ class Config:
             raise SeqGANError(f"train.rollout_update_rate must be in [0, 1], got {t.rollout_update_rate}")
         if t.precision not in PRECISIONS:
             raise SeqGANError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}")
+        from seqgan.train.registry import ALGORITHMS  # here: the registry imports every algorithm
+
+        if t.algorithm not in ALGORITHMS:
+            raise SeqGANError(f"train.algorithm must be one of {', '.join(ALGORITHMS)}, got {t.algorithm!r}")
+        for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan):
+            section.validate()
         self._validate_real_data()
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise SeqGANError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
@@ -373,3 +393,31 @@ def resolve(preset: str = "fast", config_file: str | Path | None = None,
             sections[key] = value
     apply_dict(cfg, sections, source="command line")
     return cfg.validate()
+
+
+# ------------------------------------------------------------------- command line
+
+
+def add_config_args(p: "argparse.ArgumentParser", default_preset: str = "fast") -> None:
+    """Flags shared by every training command; precedence: --set > --config > --preset."""
+    p.add_argument("--preset", default=default_preset, help=f"named preset: {', '.join(PRESETS)} "
+                   f"(default: {default_preset}); see src/seqgan/presets/*.toml")
+    p.add_argument("--config", metavar="FILE", help="TOML file of settings; overrides the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set train.rollouts=8 (repeatable; beats --config)")
+    p.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch, per process (default: one per core; "
+                   "under torchrun 1 unless given)")
+    p.add_argument("--precision", choices=PRECISIONS, help="training number format: fp32 (default) or bf16 "
+                   "(autocast; changes the numbers, evaluation stays fp32); sets train.precision")
+    p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: "argparse.Namespace", **extra: Any) -> Config:
+    """The resolved config of a command's flags (``extra``: more dotted keys, e.g. data.train_path)."""
+    return resolve(args.preset, args.config, args.overrides, seed=args.seed, device=args.device,
+                   threads=args.threads, **{"train.precision": args.precision}, **extra)

@@ -43,7 +43,6 @@ API for other code (benchmarks, notebooks)::
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -54,6 +53,7 @@ from torch import nn
 
 from seqgan.errors import SeqGANError
 from seqgan.precision import autocast
+from seqgan.seeding import hash_seed
 
 
 @dataclass(frozen=True)
@@ -198,12 +198,6 @@ def log_prefix() -> str:
 
 
 # ------------------------------------------------------------------------------ random draws
-
-
-def hash_seed(*key: Any) -> int:
-    """A seed from a readable key, the same in every process (unlike Python's salted ``hash``)."""
-    digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # < 2**63: a valid torch seed
 
 
 def rank_seed(seed: int) -> int:
@@ -353,11 +347,6 @@ def on_main(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if kind == "error":
         raise MainProcessError(value)
     return value
-
-
-def barrier() -> None:
-    if world().size > 1:
-        tdist.barrier()
 
 
 # ------------------------------------------------------------------------------- the models

@@ -58,10 +58,12 @@ class MetricsLogger:
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
+        """Close the files (again is harmless); the records stay readable."""
         if self._fh is not None:
             self._fh.close()
         if self._tb is not None:
             self._tb.close()
+        self._fh = self._tb = None
 
 
 class Progress:

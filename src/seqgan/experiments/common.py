@@ -1,9 +1,8 @@
-"""What every experiment needs: run directories, seeding, devices, interruption, numeric guards."""
+"""What every experiment needs: run directories, devices, RNG states, interruption, numeric guards."""
 
 from __future__ import annotations
 
 import atexit
-import hashlib
 import json
 import math
 import os
@@ -24,6 +23,7 @@ from seqgan.allocator import keep_freed_memory
 from seqgan.checkpoint import remove_stale_temporaries
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
+from seqgan.seeding import hash_seed, seed_globals
 
 RUN_MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
 
@@ -139,13 +139,19 @@ def setup_torch(cfg: Config) -> torch.device:
     if cfg.train.precision == "bf16" and device.type == "cuda" and not _native_bf16():
         raise SeqGANError(f"--precision bf16: the GPU {torch.cuda.get_device_name(device)} has no bfloat16 "
                           "arithmetic (it needs compute capability 8.0 or later); use --precision fp32")
+    if cfg.train.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+        raise SeqGANError(f"--precision bf16: this CPU has no bfloat16 arithmetic (it needs AVX-512 BF16 or AMX; it "
+                          f"has {torch.backends.cpu.get_cpu_capability()}), so bf16 would only be emulated, slower "
+                          "than fp32, and oneDNN's LSTM refuses it; use --precision fp32")
     check_world(cfg)
-    seed = dist.rank_seed(cfg.seed)
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
+    seed_globals(dist.rank_seed(cfg.seed))
     dist.seed_shared(cfg.seed, device)
     return device
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 (oneDNN's test: AVX-512 BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _native_bf16() -> bool:
@@ -168,24 +174,6 @@ def check_world(cfg: Config) -> None:
         if value < w:
             raise SeqGANError(f"{key} = {value} is smaller than the number of processes ({w}): each process "
                               f"draws its share of it; raise {key} or start fewer processes")
-
-
-def rng(device: torch.device, *key: Any) -> torch.Generator:
-    """A torch.Generator seeded from a readable key (e.g. ('final', seed, 'mle')), independent of
-    every other stream and stable across processes (unlike Python's salted ``hash``)."""
-    digest = hashlib.blake2b("/".join(map(str, key)).encode(), digest_size=8).digest()
-    g = torch.Generator(device=device)
-    g.manual_seed(int.from_bytes(digest, "little") >> 1)
-    return g
-
-
-def seeded_generator(seed: int, stream: int, device: torch.device) -> torch.Generator:
-    """An independent RNG stream: data (1), evaluation (2), ... so that, e.g., how often a run evaluates
-    does not change what it trains on. For a stream each process draws differently from (evaluation),
-    pass ``seqgan.distributed.rank_seed(seed)``."""
-    g = torch.Generator(device=device)
-    g.manual_seed(seed * 1000 + stream)
-    return g
 
 
 def rng_state(device: torch.device | None = None) -> dict:
@@ -241,10 +229,8 @@ def restore_rng_states(ckpt: dict, eval_rng: torch.Generator, device: torch.devi
         set_rng_state(by_rank, device)
         eval_rng.set_state(by_rank["eval"])
     else:
-        fresh = dist.rank_seed(dist.hash_seed(seed, "resume", ckpt["position"]["phase"], ckpt["position"]["step"]))
-        torch.manual_seed(fresh)
-        np.random.seed(fresh % 2**32)
-        random.seed(fresh)
+        fresh = dist.rank_seed(hash_seed(seed, "resume", ckpt["position"]["phase"], ckpt["position"]["step"]))
+        seed_globals(fresh)
         eval_rng.manual_seed(fresh + 2)
     shared = dist.shared_generator()
     if shared is not None and "shared" in ckpt["rng"]:

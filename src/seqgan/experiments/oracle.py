@@ -1,9 +1,10 @@
 """``seqgan oracle``: the paper's synthetic experiment (Section 4), end to end.
 
-An oracle LSTM generates the training set; G is pre-trained by MLE, D is pre-trained, then
-Algorithm 1 runs. NLL-oracle is measured every ``eval.every`` epochs/rounds on fresh samples and
-at the end of each phase on ``eval.final_samples`` samples, whose exact sequences are written to
-``samples/``. Everything lands in the run directory; see the README for the file list.
+An oracle LSTM generates the training set; G is pre-trained by MLE, D is pre-trained, then the
+algorithm (``--algorithm``, SeqGAN's Algorithm 1 by default) runs. NLL-oracle is measured every
+``eval.every`` epochs/rounds on fresh samples and at the end of pre-training and of the algorithm on
+``eval.final_samples`` samples, whose exact sequences are written to ``samples/``. Everything lands
+in the run directory; see the README for the file list.
 
 Under torchrun every process runs :func:`run`; the hooks below run on every process (their
 evaluations and checkpoints are collectives) and only rank 0 writes files or prints.
@@ -11,45 +12,29 @@ evaluations and checkpoints are collectives) and only rank 0 writes files or pri
 
 from __future__ import annotations
 
+import argparse
 import functools
-import os
 import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import build_model, load_checkpoint, model_entry, save_checkpoint
-from seqgan.config import Config
+from seqgan.checkpoint import build_model, load_checkpoint, model_entry
+from seqgan.config import Config, add_config_args, config_from_args
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, Interrupted, check_finite, check_resume_config,
-                                       gather_rng_states, prepare_out_dir, restore_rng_states, rng, seeded_generator,
-                                       setup_torch, write_json, write_sequences)
+from seqgan.experiments.common import (Interrupt, check_resume_config, prepare_out_dir, setup_torch, write_json,
+                                       write_sequences)
+from seqgan.experiments.run import Run, build_models, launcher
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle, sequence_nll
-from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.models.oracle import load_oracle, make_oracle
-from seqgan.plots import plot_curves
-from seqgan.train.adversarial import PHASES, Models, Position, seqgan
+from seqgan.seeding import rng, seeded_generator
 from seqgan.train.discriminator import d_accuracy
-from seqgan.train.step import NonFiniteError
-
-FINAL_SAMPLE_NAMES = {"mle": "mle", "adversarial": "seqgan"}
-
-
-def build_generator(cfg: Config) -> Generator:
-    m = cfg.model
-    return Generator(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token, m.g_init_std)
-
-
-def build_discriminator(cfg: Config) -> Discriminator:
-    m = cfg.model
-    return Discriminator(m.vocab_size, m.seq_len, m.d_emb_dim, m.d_filter_sizes, m.d_num_filters,
-                         m.d_dropout_keep, m.d_l2_reg)
+from seqgan.train.registry import ALGORITHMS, get_algorithm
 
 
 def build_oracle(cfg: Config) -> Generator:
@@ -77,85 +62,14 @@ def held_out_set(oracle: Generator, cfg: Config) -> torch.Tensor:
 
 
 @dataclass
-class OracleRun:
-    """The hooks of Algorithm 1 for the synthetic experiment: evaluation, metrics, checkpoints, progress.
-    Distributed, every process calls them at the same steps; only rank 0 writes."""
+class OracleRun(Run):
+    """The hooks of an algorithm on the synthetic task: NLL-oracle, NLL-test and D's accuracy."""
 
-    cfg: Config
-    out: Path
-    models: Models
-    oracle: Generator
-    real: torch.Tensor
-    logger: MetricsLogger
-    progress: Progress
-    interrupt: Interrupt
-    eval_rng: torch.Generator
-    summary: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    phase_started: float = field(default_factory=time.perf_counter)
-    position: Position = field(default_factory=Position)  # the last step done
-
-    def run_algorithm1(self, start: Position, command: str, flags: str) -> None:
-        """Algorithm 1 from ``start`` under the Ctrl-C handler. A NaN or infinity ends the run with one
-        error naming the phase and step, the last good checkpoint kept; an interrupt ends it with the
-        command that resumes it (``seqgan COMMAND --resume --out DIR``, then ``flags``)."""
-        try:
-            with self.interrupt.installed():
-                seqgan(self.models, self.real, self.cfg.train, self, start)
-        except NonFiniteError as exc:
-            self.logger.close()
-            raise SeqGANError(
-                f"{exc} in phase '{self.position.phase}' at step {self.position.step + 1}; stopping. The last "
-                f"good checkpoint in {self.out / 'checkpoints'} is kept: lower the learning rate and --resume, or rerun"
-            ) from None
-        except Interrupted as exc:
-            self.logger.close()
-            raise Interrupted(f"{exc}; checkpoint written. Resume with: {launcher()}seqgan {command} --resume "
-                              f"--out {self.out} ({flags})") from None
-        finally:
-            self.progress.end()
-
-    # ------------------------------------------------------------------ hooks
-    def phase_total(self, phase: str) -> int:
-        t = self.cfg.train
-        return {"mle": t.g_pretrain_epochs, "d_pretrain": t.d_pretrain_steps, "adversarial": t.adv_rounds}[phase]
-
-    def epoch(self, phase: str, step: int) -> int:
-        """Global x axis of the curves: MLE epochs, then adversarial rounds after them."""
-        return step if phase == "mle" else self.cfg.train.g_pretrain_epochs + (step if phase == "adversarial" else 0)
-
-    def step_done(self, phase: str, step: int, metrics: dict[str, float]) -> None:
-        self.position = Position(phase, step)
-        check_finite(metrics, phase, step)
-        total = self.phase_total(phase)
-        record: dict[str, Any] = {"phase": phase, "step": step, "epoch": self.epoch(phase, step), **metrics}
-        if step % self.cfg.eval.every == 0 or step == total:
-            record |= self.evaluate(with_nll=phase != "d_pretrain")
-        record["time/elapsed_s"] = round(self.elapsed(), 3)
-        self.logger.log(record)
-        self.progress.update(**{k.split("/")[-1]: v for k, v in record.items()
-                                if k in ("eval/nll_oracle", "gen/mle_loss", "disc/loss", "gen/mean_reward")})
-        if dist.any_true(self.interrupt.requested):  # all processes stop at the same step
-            self.save(Position(phase, step))
-            raise Interrupted(f"interrupted in phase '{phase}' after step {step}")
-        if step % self.cfg.train.checkpoint_every == 0 and step < total:
-            self.save(Position(phase, step))
-
-    def phase_done(self, phase: str) -> None:
-        self.progress.end()
-        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
-        if phase in FINAL_SAMPLE_NAMES:
-            self.final_evaluation(FINAL_SAMPLE_NAMES[phase])
-        nxt = PHASES[PHASES.index(phase) + 1]
-        self.position = Position(nxt, 0)
-        self.save(self.position, tag=phase)
-        self.phase_started = time.perf_counter()
-        if nxt != "done":
-            self.progress.begin(nxt, self.phase_total(nxt))
+    oracle: Generator | None = None
 
     # ------------------------------------------------------------ evaluation
     def final_evaluation(self, name: str) -> None:
-        """The end of MLE pre-training (``name`` 'mle') or of SeqGAN ('seqgan'): NLL-oracle on
+        """The end of MLE pre-training (``name`` 'mle') or of the algorithm (e.g. 'seqgan'): NLL-oracle on
         ``eval.final_samples`` samples, written to samples/NAME.txt, and NLL-test, into the summary."""
         nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
                                            generator=self.eval_rng)
@@ -164,7 +78,7 @@ class OracleRun:
         self.summary.setdefault("nll_test", {})[name] = sequence_nll(self.models.gen, self.held_out).mean().item()
         if dist.is_main():
             write_sequences(self.out / "samples" / f"{name}.txt", samples)
-            print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: {nll:.4f} "
+            print(f"NLL-oracle after {'MLE pre-training' if name == 'mle' else self.algorithm.label}: {nll:.4f} "
                   f"({self.cfg.eval.final_samples} samples)", file=sys.stderr, flush=True)
 
     @functools.cached_property
@@ -191,57 +105,8 @@ class OracleRun:
         out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
         return out
 
-    def elapsed(self) -> float:
-        return sum(self.timings.values()) + time.perf_counter() - self.phase_started
-
-    # ------------------------------------------------------------ checkpoints
-    @property
-    def device(self) -> torch.device:
-        return self.real.device
-
-    def payload(self, position: Position) -> dict[str, Any]:
-        """What a checkpoint holds, but the RNG states (:meth:`save` adds every process's)."""
-        m = self.models
-        return {
-            "config": self.cfg.to_dict(), "position": {"phase": position.phase, "step": position.step},
-            "generator": model_entry(m.gen), "discriminator": model_entry(m.disc),
-            "oracle": None if self.oracle is None else model_entry(self.oracle),
-            "rollout_copy": m.rollout.state_dict(), "vocab": None,
-            "optimizers": {"mle": m.mle_opt.state_dict(), "pg": m.pg_opt.state_dict(), "d": m.d_opt.state_dict()},
-            "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
-            "num_records": len(self.logger.records), "processes": dist.world().size,
-        }
-
-    def save(self, position: Position, tag: str | None = None) -> None:
-        """A checkpoint (every process calls this: it gathers their RNG states; rank 0 writes)."""
-        rng = gather_rng_states(self.eval_rng, self.device)
-        if not dist.is_main():
-            return
-        payload = {**self.payload(position), **rng}
-        ckpt = self.out / "checkpoints"
-        save_checkpoint(ckpt / "latest.pt", payload)
-        if tag is not None:
-            save_checkpoint(ckpt / f"{tag}.pt", payload)
-
-    def restore(self, ckpt: dict[str, Any]) -> Position:
-        m = self.models
-        try:
-            m.gen.load_state_dict(ckpt["generator"]["state"])
-            m.disc.load_state_dict(ckpt["discriminator"]["state"])
-            m.rollout.load_state_dict(ckpt["rollout_copy"])
-            m.mle_opt.load_state_dict(ckpt["optimizers"]["mle"])
-            m.pg_opt.load_state_dict(ckpt["optimizers"]["pg"])
-            m.d_opt.load_state_dict(ckpt["optimizers"]["d"])
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise SeqGANError(f"the checkpoint does not fit this run's models: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
-        restore_rng_states(ckpt, self.eval_rng, self.device, self.cfg.seed)
-        self.summary = ckpt["summary"]
-        timings = dict(ckpt["timings"])
-        current = timings.pop("_current", 0.0)
-        self.timings = timings
-        self.phase_started = time.perf_counter() - current
-        self.logger.truncate_after(ckpt["num_records"])
-        return Position(**ckpt["position"])
+    def task_payload(self) -> dict[str, Any]:
+        return {"oracle": model_entry(self.oracle), "vocab": None}
 
 
 def open_run_dir(out: str | Path, cfg: Config, resume: bool, overwrite: bool) -> tuple[Path, dict | None]:
@@ -269,12 +134,13 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T), everywhere
     if ckpt is None and main:
         write_sequences(out / "data" / "train.txt", real)
-    models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
+    algorithm = get_algorithm(cfg.train.algorithm)
+    models = build_models(cfg, algorithm, device)
 
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume)
     bar = Progress(enabled=progress and main)
-    state = OracleRun(cfg, out, models, oracle, real, logger, bar, Interrupt(),
-                      seeded_generator(dist.rank_seed(cfg.seed), 2, device))
+    state = OracleRun(cfg, algorithm, out, models, real, logger, bar, Interrupt(),
+                      seeded_generator(dist.rank_seed(cfg.seed), 2, device), oracle=oracle)
     if ckpt is None:
         logger.text("config", "```\n" + cfg.dumps() + "\n```")
         per_seq = dist.gather_rows(sequence_nll(oracle, dist.shard(real)))
@@ -285,30 +151,46 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         record = state.evaluate()
         state.summary["nll_test"] = {"random": record["eval/nll_test"]}  # the held-out set needs no sample size
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **record, "time/elapsed_s": 0.0})
-        start = Position()
+        start = state.at("mle", 0)
     else:
         start = state.position = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    state.run_algorithm1(start, "oracle", "and the same --preset/--config/--set flags")
-
-    state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
-        "total": round(sum(state.timings.values()), 2)}
-    state.summary["device"] = str(device)
-    state.summary["processes"] = dist.world().size
-    if main:
-        write_json(out / "summary.json", state.summary)
-        curves = {label: [(r["epoch"], r[key]) for r in logger.records if key in r] for label, key in
-                  (("NLL-oracle: G's samples under the oracle", "eval/nll_oracle"),
-                   ("NLL-test: held-out oracle data under G", "eval/nll_test"))}
-        plot_curves(out / "nll_oracle.png", curves, pretrain_end=cfg.train.g_pretrain_epochs,
-                    ylabel="nats per token", title="SeqGAN: MLE pre-training, then adversarial training")
-    logger.close()
-    return state.summary
+    state.run_algorithm(start, resume=f"{launcher()}seqgan oracle --resume --out {out} (and the same --preset/--config/--set flags)")
+    return state.finish(device, "nll_oracle.png",
+                        {"NLL-oracle: G's samples under the oracle": "eval/nll_oracle",
+                         "NLL-test: held-out oracle data under G": "eval/nll_test"},
+                        "nats per token", f"{algorithm.label}: MLE pre-training, then {algorithm.label}")
 
 
-def launcher() -> str:
-    """How the command was started, for resume hints: 'torchrun --nproc_per_node=N -m ' or ''."""
-    if not dist.launched():
-        return ""
-    return f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', dist.world().size)} ... -m "
+# ------------------------------------------------------------------------------- CLI
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("oracle", help="the paper's synthetic experiment (NLL-oracle, Figure 2)",
+                       description="Oracle LSTM -> training set -> MLE pre-training -> D pre-training -> "
+                                   "the algorithm (Algorithm 1 by default); NLL-oracle after MLE and after it.")
+    add_config_args(p)
+    p.add_argument("--oracle-params", metavar="FILE",
+                   help="the authors' target_params.pkl (default: a fresh N(0,1) oracle from the seed)")
+    p.add_argument("--algorithm", choices=list(ALGORITHMS),
+                   help="what trains after the shared pre-training (default seqgan; sets train.algorithm)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args, **{"data.oracle_params": args.oracle_params,
+                                    "train.algorithm": getattr(args, "algorithm", None)})
+    summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
+    if not dist.is_main():
+        return 0
+    algorithm = get_algorithm(cfg.train.algorithm)
+    final = algorithm.final_sample_name or algorithm.name
+    nll, test = summary["nll_oracle"], summary.get("nll_test", {})  # a run begun before NLL-test lacks some
+    print("\n| model | NLL-oracle (nats/token) | NLL-test |\n|---|---|---|")
+    last = algorithm.label if final == algorithm.name else f"{algorithm.label} ({final})"
+    for name, label in (("random", "Random (untrained G)"), ("mle", "MLE"), (final, last)):
+        if name in nll:
+            print(f"| {label} | {nll[name]:.4f} | {f'{test[name]:.4f}' if name in test else ''} |")
+    print(f"\nwall time {summary['timings_s']['total']:.0f} s; results in {args.out}")
+    return 0

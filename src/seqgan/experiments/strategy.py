@@ -30,8 +30,9 @@ from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
 from seqgan.experiments.seeds import run_seeds
-from seqgan.experiments.table1 import (add_shared_args, build_table, check_pretrained, open_run, plot_figures,
-                                       pretrain, resume_hint, run_method, synthetic_config, write_table)
+from seqgan.experiments.table1 import (add_shared_args, check_pretrained, open_run, resume_hint, run_method,
+                                       run_pretraining, synthetic_config)
+from seqgan.experiments.tables import build_table, plot_figures, write_table
 
 DEFAULT_SETTINGS = "100,1,10;30,1,30;1,1,10;1,5,3"
 FORMAT = ('expected settings separated by ";", each "g,d,k" or "g,d,k,N" with integers g-steps >= 1, '
@@ -116,9 +117,9 @@ def main(args: argparse.Namespace) -> int:
     results, labels = {}, {s.name: s.label for s in settings}
     try:
         start = dist.on_main(check_pretrained, pre_dir, cfg) if args.pretrained else \
-            pretrain(cfg, pre_dir, progress=progress)
+            run_pretraining(cfg, pre_dir, progress=progress)
         for s in settings:
-            results[s.name] = run_method("seqgan", runs[s.name], None, out / s.name, start, label=s.label,
+            results[s.name] = run_method("seqgan", runs[s.name], out / s.name, start, label=s.label,
                                          progress=progress)
     except Interrupted as exc:
         raise Interrupted(f"{exc}. {resume_hint(args, out)}") from None

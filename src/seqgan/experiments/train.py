@@ -4,8 +4,9 @@ The training file gives the vocabulary (``<pad>`` = 0, ``<eos>`` = 1, ``<unk>`` 
 frequency) and the training set S: each line becomes its token ids, one ``<eos>`` and ``<pad>`` up
 to ``model.seq_len``. Then Algorithm 1 runs exactly as in the synthetic task, with G and D built
 for variable lengths (sampling and roll-outs stop at ``<eos>``; the losses and D ignore what follows).
-The run is organised like ``seqgan oracle`` (it subclasses its :class:`OracleRun`): metrics.jsonl,
-TensorBoard, checkpoints, progress, interruption and ``--resume``. In place of NLL-oracle it logs
+The run is organised like ``seqgan oracle`` (both are a :class:`~seqgan.experiments.run.Run`):
+metrics.jsonl, TensorBoard, checkpoints, progress, interruption and ``--resume``; ``--algorithm``
+chooses what trains after the shared pre-training (SeqGAN's Algorithm 1 by default). In place of NLL-oracle it logs
 the NLL of the validation file (``eval/nll_test``) and of a fixed part of the training set
 (``eval/nll_train``), in nats per token counting each sequence's tokens and its ``<eos>``.
 
@@ -31,19 +32,16 @@ from seqgan.data.text import encode_corpus, load_lines
 from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, check_resume_config, prepare_out_dir,
-                                       seeded_generator, setup_torch, write_json)
-from seqgan.experiments.oracle import OracleRun
+from seqgan.experiments.common import Interrupt, check_resume_config, prepare_out_dir, setup_torch, write_json
+from seqgan.experiments.run import EOS_ID, Run, build_models, launcher
 from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import sequence_nll
-from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
-from seqgan.plots import plot_curves
-from seqgan.train.adversarial import Models, Position
+from seqgan.seeding import seeded_generator
+from seqgan.train.algorithm import Models
 from seqgan.train.discriminator import d_accuracy
-
-PAD_ID, EOS_ID = 0, 1  # fixed by seqgan.data.vocab
+from seqgan.train.registry import ALGORITHMS, get_algorithm
 
 
 # ------------------------------------------------------------------------------ data
@@ -149,20 +147,6 @@ def check_vocab(ckpt: dict[str, Any], corpus: Corpus, path: Path, flag: str) -> 
 # ----------------------------------------------------------------------------- models
 
 
-def build_generator(cfg: Config) -> Generator:
-    """Variable length: G ends sequences at <eos> and pads after it. Fixed length: neither, like the oracle
-    task (G may then emit the special ids as ordinary tokens; MLE drives their probability to ~0)."""
-    m, fixed = cfg.model, cfg.data.fixed_length
-    return Generator(m.vocab_size, m.g_emb_dim, m.g_hidden_dim, m.seq_len, m.start_token, m.g_init_std,
-                     eos_token=None if fixed else EOS_ID, pad_token=None if fixed else PAD_ID)
-
-
-def build_discriminator(cfg: Config) -> Discriminator:
-    m = cfg.model
-    return Discriminator(m.vocab_size, m.seq_len, m.d_emb_dim, m.d_filter_sizes, m.d_num_filters,
-                         m.d_dropout_keep, m.d_l2_reg, pad_token=None if cfg.data.fixed_length else PAD_ID)
-
-
 def init_from(models: Models, ckpt: dict[str, Any], path: Path) -> str:
     """Start from another run's weights: G always (same shapes required); D when its shapes match too.
     Weights do not depend on the sequence length, so a different --max-len is fine."""
@@ -192,8 +176,9 @@ def corpus_nll(gen: Generator, rows: torch.Tensor) -> float:
 
 
 @dataclass
-class RealDataRun(OracleRun):
-    """OracleRun's hooks with NLL on real data in place of NLL-oracle and decoded text samples."""
+class RealDataRun(Run):
+    """The hooks of an algorithm on real data: NLL of training and held-out rows, D's accuracy, the
+    samples' length, and decoded text samples."""
 
     corpus: Corpus | None = None
     probe: torch.Tensor | None = None  # (P, T) fixed training rows for eval/nll_train
@@ -227,14 +212,14 @@ class RealDataRun(OracleRun):
             lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer), self.corpus.tokenizer)
             write_lines(self.out / "samples" / f"{name}.txt", lines)
             nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
-            print(f"after {'MLE pre-training' if name == 'mle' else 'SeqGAN'}: NLL-"
+            print(f"after {'MLE pre-training' if name == 'mle' else self.algorithm.label}: NLL-"
                   f"{'test' if 'nll_test' in self.summary else 'train'} {nll:.4f} nats/token; "
                   f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
 
-    def payload(self, position: Position) -> dict[str, Any]:
-        """OracleRun's checkpoint with the vocabulary and tokenizer in place of the oracle."""
-        return {**super().payload(position), "oracle": None, "vocab": self.corpus.vocab.to_dict(),
-                "tokenizer": self.corpus.tokenizer, "data_stats": self.corpus.stats}
+    def task_payload(self) -> dict[str, Any]:
+        """The vocabulary and tokenizer in place of the oracle."""
+        return {"oracle": None, "vocab": self.corpus.vocab.to_dict(), "tokenizer": self.corpus.tokenizer,
+                "data_stats": self.corpus.stats}
 
 
 def prepare(cfg: Config) -> tuple[Config, Corpus]:
@@ -289,12 +274,13 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     out, ckpt, source = dist.on_main(open_run_dir, out, cfg, corpus, resume, overwrite, init)
     corpus.train = corpus.train.to(device)
     corpus.valid = None if corpus.valid is None else corpus.valid.to(device)
-    models = Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train)
+    algorithm = get_algorithm(cfg.train.algorithm)
+    models = build_models(cfg, algorithm, device)
 
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume)
     bar = Progress(enabled=progress and main)
     probe_idx = torch.randperm(corpus.train.shape[0], generator=seeded_generator(cfg.seed, 3, torch.device("cpu")))
-    state = RealDataRun(cfg, out, models, None, corpus.train, logger, bar, Interrupt(),
+    state = RealDataRun(cfg, algorithm, out, models, corpus.train, logger, bar, Interrupt(),
                         seeded_generator(dist.rank_seed(cfg.seed), 2, device), corpus=corpus,
                         probe=corpus.train[probe_idx[:cfg.eval.num_samples].to(device)])
     if ckpt is None:
@@ -312,25 +298,14 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
             if f"eval/{key}" in record:
                 state.summary.setdefault(key, {})["random" if init is None else "init"] = record[f"eval/{key}"]
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **record, "time/elapsed_s": 0.0})
-        start = Position()
+        start = state.at("mle", 0)
     else:
         start = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    state.run_algorithm1(start, "train", "and the same data, preset, --config and --set flags")
-
-    state.summary["timings_s"] = {k: round(v, 2) for k, v in state.timings.items()} | {
-        "total": round(sum(state.timings.values()), 2)}
-    state.summary["device"] = str(device)
-    state.summary["processes"] = dist.world().size
-    if main:
-        write_json(out / "summary.json", state.summary)
-        curves = {label: [(r["epoch"], r[key]) for r in logger.records if key in r]
-                  for key, label in (("eval/nll_test", "NLL-test (held-out data)"), ("eval/nll_train", "NLL-train"))}
-        plot_curves(out / "nll.png", curves, pretrain_end=cfg.train.g_pretrain_epochs,
-                    ylabel="NLL (nats per token)", title="Real data: NLL learning curves")
-    logger.close()
-    return state.summary
+    state.run_algorithm(start, resume=f"{launcher()}seqgan train --resume --out {out} (and the same data, preset, --config and --set flags)")
+    return state.finish(device, "nll.png", {"NLL-test (held-out data)": "eval/nll_test", "NLL-train": "eval/nll_train"},
+                        "NLL (nats per token)", "Real data: NLL learning curves")
 
 
 # ------------------------------------------------------------------------------- CLI
@@ -359,7 +334,7 @@ def data_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parser(sub) -> None:
-    from seqgan.cli import add_config_args
+    from seqgan.config import add_config_args
 
     p = sub.add_parser("train", help="SeqGAN on your own corpus (one sequence per line)",
                        description="Vocabulary from --data -> MLE pre-training -> D pre-training -> Algorithm 1, "
@@ -369,24 +344,27 @@ def add_parser(sub) -> None:
     add_data_args(p)
     p.add_argument("--init-from", metavar="CKPT",
                    help="start from the weights of another run's checkpoint (same vocabulary), e.g. its mle.pt")
+    p.add_argument("--algorithm", choices=list(ALGORITHMS),
+                   help="what trains after the shared pre-training (default seqgan; sets train.algorithm)")
     add_config_args(p, default_preset="text_fast")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from seqgan.cli import config_from_args
+    from seqgan.config import config_from_args
 
     paths = {"data.train_path": str(Path(args.data).resolve()),
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
-    cfg = config_from_args(args, **paths, **data_flags(args))
+    cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
     summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
                   progress=not args.no_progress)
     if not dist.is_main():
         return 0
     key = "nll_test" if "nll_test" in summary else "nll_train"
     print(f"\n| model | NLL-{key[4:]} (nats/token) |\n|---|---|")
+    algorithm = get_algorithm(cfg.train.algorithm)
     for name, label in (("random", "Random (untrained G)"), ("init", "--init-from"), ("mle", "MLE"),
-                        ("seqgan", "SeqGAN")):
+                        (algorithm.final_sample_name or algorithm.name, algorithm.label)):
         if name in summary[key]:
             print(f"| {label} | {summary[key][name]:.4f} |")
     print(f"\nwall time {summary['timings_s']['total']:.0f} s; results in {args.out}")

@@ -71,11 +71,14 @@ class Discriminator(nn.Module):
         pass goes only through each filter's arg-max window (``conv.py``), same gradients."""
         return conv_relu_maxpool(self.embed(tokens), list(self.conv_weights), list(self.conv_biases))
 
-    def head(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Highway (authors: one layer, bias 0), dropout (active only in train mode), output. -> (B, 2)."""
+    def highway(self, pooled: torch.Tensor) -> torch.Tensor:
+        """The highway layer (authors: one layer, bias 0) on pooled features (B, F) -> (B, F)."""
         t = torch.sigmoid(self.highway_transform(pooled))
-        h = t * F.relu(self.highway_hidden(pooled)) + (1.0 - t) * pooled
-        return self.output(self.dropout(h))
+        return t * F.relu(self.highway_hidden(pooled)) + (1.0 - t) * pooled
+
+    def head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Highway, dropout (active only in train mode), output. -> (B, 2)."""
+        return self.output(self.dropout(self.highway(pooled)))
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Class logits (B, 2); class 1 = real."""

@@ -11,6 +11,10 @@ Two code paths share one set of parameters:
 * :meth:`Generator.step` advances one token for many rows at once (sampling, roll-outs). The
   input projection ``emb @ W_ih^T + b_ih + b_hh`` of every token is one row of a (V, 4H) table,
   so a step is a gather, one (R, H) x (H, 4H) matmul and the (R, H) x (H, V) logits.
+
+The token-at-a-time methods are the :class:`seqgan.models.policy.Policy` interface that sampling,
+roll-outs and Scheduled Sampling use, so that other generators (hierarchical, relational memory)
+can stand in for this one.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqgan.models.linear_ce import linear_nll, weighted_linear_ce
+from seqgan.models.policy import StepContext
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (R, H)
 
@@ -153,10 +158,29 @@ class Generator(nn.Module):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, c
 
-    def step(self, tokens: torch.Tensor, state: State, table: torch.Tensor | None = None) -> State:
+    def step_context(self) -> StepContext:
+        """What every step of one sampling or roll-out pass shares: the input table and output bias."""
+        return StepContext(self.input_table(), self.output_bias())
+
+    def step(self, tokens: torch.Tensor, state: State, ctx: StepContext | None = None) -> State:
         """Feed one token per row: tokens (R,) int64 -> new (h, c)."""
-        table = self.input_table() if table is None else table
+        table = self.input_table() if ctx is None else ctx.table
         return self._cell(table[tokens], *state)
+
+    def next_logits(self, state: State, ctx: StepContext) -> torch.Tensor:
+        """(R, V) logits of the next token from ``state``."""
+        return F.linear(state[0], self.output.weight, ctx.bias)
+
+    def draw(self, state: State, ctx: StepContext, generator: torch.Generator | None = None,
+             uniforms: torch.Tensor | None = None) -> torch.Tensor:
+        """One next token per row of ``state``, drawn from G (never materialising all logits): (R,) int64."""
+        from seqgan.sampling import sample_from_hidden  # here to keep models free of a module cycle
+
+        return sample_from_hidden(state[0], self.output.weight, ctx.bias, generator=generator, uniforms=uniforms)
+
+    def start_state(self, rows: int, device: torch.device | str, ctx: StepContext) -> State:
+        """The state after the start token: the one that scores y_1."""
+        return self.step(torch.full((rows,), self.start_token, device=device), self.initial_state(rows, device), ctx)
 
     def output_bias(self) -> torch.Tensor:
         """(V,) output bias; with variable-length data <pad> gets -inf, so G never emits it (it only
@@ -176,20 +200,6 @@ class Generator(nn.Module):
                batch_size: int = 4096) -> torch.Tensor:
         """Draw ``num`` sequences of length T from the policy: (num, T) int64.
         Sampled in batches of ``batch_size`` rows so memory stays bounded for 100,000 samples."""
-        from seqgan.sampling import sample_from_hidden  # here to keep models free of a module cycle
+        from seqgan.models.policy import sample_sequences
 
-        device = self.output.weight.device
-        table, bias = self.input_table(), self.output_bias()
-        out = torch.empty(num, self.seq_len, dtype=torch.long, device=device)
-        for lo in range(0, num, batch_size):
-            rows = min(batch_size, num - lo)
-            state = self.step(torch.full((rows,), self.start_token, device=device), self.initial_state(rows, device),
-                              table)
-            finished = None if self.eos_token is None else torch.zeros(rows, dtype=torch.bool, device=device)
-            for t in range(self.seq_len):
-                tok = sample_from_hidden(state[0], self.output.weight, bias, generator=generator)
-                tok = self.pad_after_end(tok, finished)
-                out[lo:lo + rows, t] = tok
-                if t + 1 < self.seq_len:
-                    state = self.step(tok, state, table)
-        return out
+        return sample_sequences(self, num, generator, batch_size)

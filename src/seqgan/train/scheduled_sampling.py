@@ -1,50 +1,46 @@
-"""The baselines of the paper's Table 1 that are not Algorithm 1: Scheduled Sampling and PG-BLEU.
+"""Scheduled Sampling (Bengio et al., NeurIPS 2015), the Table 1 baseline.
 
-* **MLE** needs nothing new: more epochs of :func:`seqgan.train.mle.mle_epoch`.
-* **Scheduled Sampling** (Bengio et al., NeurIPS 2015): MLE in which the token fed at each
-  position after the first is, with probability p, the model's own sample from its prediction at
-  the previous position instead of the true previous token. p rises from epoch to epoch on a
-  schedule (:func:`ss_probability`). The targets stay the true tokens, and no gradient flows
-  through the choice or the sample (as in Bengio et al.).
-* **PG-BLEU**: SeqGAN's roll-outs (Eq. 4) and policy gradient (Eq. 8) with the reward of a
-  complete sequence being its sentence BLEU against the training set S instead of D(Y)
-  (:func:`bleu_scorer`, :func:`pg_bleu_step`).
-
-:class:`BaselineConfig` holds the settings these baselines add to :class:`seqgan.config.Config`.
+MLE in which the token fed at each position after the first is, with probability p, the model's own
+sample from its prediction at the previous position instead of the true previous token. p rises
+from epoch to epoch on a schedule (:func:`ss_probability`). The targets stay the true tokens, and no
+gradient flows through the choice or the sample (as in Bengio et al.). In Table 1 it trains
+``train.adv_rounds`` epochs from the shared pre-training, continuing pre-training's optimiser.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from seqgan import distributed as dist
 from seqgan.distributed import Replica, as_replica
 from seqgan.errors import SeqGANError
-from seqgan.metrics.bleu import TensorBleu
 from seqgan.models.generator import Generator, token_nll
-from seqgan.rollout import Scorer, mc_rewards
 from seqgan.sampling import sample_categorical
+from seqgan.seeding import rng
+from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
 from seqgan.train.mle import batches
-from seqgan.train.policy_gradient import pg_step
 from seqgan.train.step import clipped_step, raise_if_skipped
+
+if TYPE_CHECKING:
+    from seqgan.config import Config
 
 SS_SCHEDULES = ("linear", "exponential", "inverse_sigmoid")
 
 
 @dataclass
-class BaselineConfig:
-    """Settings of the Table 1 baselines (the rest comes from :class:`seqgan.config.Config`: each
-    baseline trains ``train.adv_rounds`` epochs/rounds after the shared pre-training)."""
+class SSConfig:
+    """Scheduled Sampling's settings (config section ``ss``; table1's --ss-* flags set them)."""
 
-    ss_schedule: str = "inverse_sigmoid"
+    schedule: str = "inverse_sigmoid"
     """Shape of the rise of the sampling probability over the Scheduled Sampling epochs: 'linear',
     'exponential' or 'inverse_sigmoid' (Bengio et al.'s three decays of the true-token probability).
     Default 'inverse_sigmoid': Bengio et al. used it for image captioning and parsing; it stays close
     to teacher forcing for the first epochs and never jumps, and it is smooth at both ends."""
-    ss_max_prob: float = 0.25
+    max_prob: float = 0.25
     """Probability of feeding the model's own sample in the last epoch. Bengio et al. report that
     always sampling (1.0) trains badly; 0.25 keeps three true tokens in four at the end. Measured on
     the paper's oracle: every value hurts NLL-oracle relative to plain MLE, in proportion to it (5
@@ -52,36 +48,17 @@ class BaselineConfig:
     preset, 40 epochs: MLE 9.051, SS 0.25: 9.348). Training on its own samples while the targets stay
     the data's tokens is the inconsistency Huszar (2015) points out, and this oracle's next token
     depends sharply on the previous one. The value is not tuned down: a smaller one is only closer to MLE."""
-    ss_steepness: float = 8.0
+    steepness: float = 8.0
     """s of the 'exponential' and 'inverse_sigmoid' shapes (see :func:`ss_probability`); unused by 'linear'."""
-    bleu_order: int = 2
-    """Highest n-gram order of PG-BLEU's reward: sentence BLEU-n against the training set, uniform
-    weights (1/n each), NLTK's method1 smoothing (an order with no match counts 0.1 matches).
-    2, measured on the paper's oracle, its 9,984 training sequences and G after 10 MLE epochs
-    (NLL-oracle 9.21), 1,000 samples: a sample shares 3.3 bigrams with S on average (96% share at
-    least one), but only 3% share a trigram and 0.3% a 4-gram. Orders 3 and 4 thus multiply BLEU-2's
-    statistics by a near-constant epsilon factor: Spearman's rho of the reward against the sample's
-    oracle log-likelihood is 0.48 for BLEU-2 and 0.47 for BLEU-3 and BLEU-4 alike, while the reward's
-    spread between sequences shrinks 6x (BLEU-3) and 16x (BLEU-4), and with Eq. 8's plain sum (no
-    baseline) a smaller reward is a smaller step. BLEU-1 is about 1 for every sample (each of the
-    5000 tokens occurs in S): no signal. BLEU-2's mean, about 0.4, is also near D's rewards in SeqGAN."""
 
-    def validate(self) -> "BaselineConfig":
-        if self.ss_schedule not in SS_SCHEDULES:
-            raise SeqGANError(f"--ss-schedule must be one of {', '.join(SS_SCHEDULES)}, got {self.ss_schedule!r}")
-        if not 0.0 <= self.ss_max_prob <= 1.0:
-            raise SeqGANError(f"--ss-max-prob must be in [0, 1], got {self.ss_max_prob}")
-        if not self.ss_steepness > 0:
-            raise SeqGANError(f"--ss-steepness must be positive, got {self.ss_steepness}")
-        if isinstance(self.bleu_order, bool) or not isinstance(self.bleu_order, int) or self.bleu_order < 1:
-            raise SeqGANError(f"--bleu-order must be an integer >= 1 (e.g. 3 for BLEU-3), got {self.bleu_order!r}")
+    def validate(self) -> "SSConfig":
+        if self.schedule not in SS_SCHEDULES:
+            raise SeqGANError(f"ss.schedule must be one of {', '.join(SS_SCHEDULES)}, got {self.schedule!r}")
+        if not 0.0 <= self.max_prob <= 1.0:
+            raise SeqGANError(f"ss.max_prob must be in [0, 1], got {self.max_prob}")
+        if not self.steepness > 0:
+            raise SeqGANError(f"ss.steepness must be positive, got {self.steepness}")
         return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-# ------------------------------------------------------------------ Scheduled Sampling
 
 
 def ss_probability(schedule: str, epoch: int, total: int, max_prob: float, steepness: float = 8.0) -> float:
@@ -125,14 +102,14 @@ def scheduled_sampling_forward(gen: Generator, batch: torch.Tensor, prob: float,
     decisions and samples draw from ``generator`` (the global RNG if None); ``prob`` 0 draws nothing
     and is teacher forcing (MLE); ``prob`` 1 draws only the samples and is free running."""
     B, T = batch.shape
-    table = gen.input_table()                                   # (V, 4H), differentiable
+    ctx = gen.step_context()                                    # differentiable (the input table)
     state = gen.initial_state(B, batch.device)
     fed = torch.full((B,), gen.start_token, dtype=torch.long, device=batch.device)
     logits, inputs = [], []
     for t in range(T):
         inputs.append(fed)
-        state = gen.step(fed, state, table)
-        step_logits = gen.logits(state[0])                      # (B, V): scores y_t
+        state = gen.step(fed, state, ctx)
+        step_logits = gen.next_logits(state, ctx)               # (B, V): scores y_t
         logits.append(step_logits)
         if t + 1 == T:
             break
@@ -186,33 +163,21 @@ def ss_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.T
     return dist.all_reduce_sum(total).item() / dist.world().size / data.shape[0]
 
 
-# ------------------------------------------------------------------------------ PG-BLEU
+def scheduled_sampling(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position) -> None:
+    """Pre-training, then ``train.adv_rounds`` epochs of Scheduled Sampling on S (N, T)."""
+    t, s = config.train, config.ss
+    pretrain(m, real, config, hooks, start)
+    done = start.start_of("scheduled_sampling")
+    if done >= 0:
+        for epoch in range(done, t.adv_rounds):
+            p = ss_probability(s.schedule, epoch + 1, t.adv_rounds, s.max_prob, s.steepness)
+            # The draws of epoch e have a stream of their own (each process its own), so a resumed run
+            # draws what an uninterrupted one does.
+            g = rng(real.device, "ss", dist.rank_seed(config.seed), epoch + 1)
+            loss = ss_epoch(m.gen_replica, m.opts["mle"], real, t.batch_size, t.g_grad_clip, p, g)
+            hooks.step_done("scheduled_sampling", epoch + 1, {"gen/ss_loss": loss, "gen/ss_prob": p})
+        hooks.phase_done("scheduled_sampling")
 
 
-def bleu_scorer(references: torch.Tensor, order: int) -> Scorer:
-    """The PG-BLEU reward: complete sequences (R, T) -> (R,) float32 sentence BLEU-``order`` of each
-    against all of ``references`` (N, T) (the training set S), with uniform weights and NLTK's
-    method1 smoothing. Each reference n-gram's maximum count is tabled once here
-    (:class:`~seqgan.metrics.bleu.TensorBleu`); a call only looks the completions up."""
-    table = TensorBleu(references, order)
-
-    def score(seqs: torch.Tensor) -> torch.Tensor:
-        return table(seqs).to(torch.float32)
-
-    return score
-
-
-def pg_bleu_step(gen: Generator | Replica, rollout_policy: Generator, opt: torch.optim.Optimizer, scorer: Scorer,
-                 batch_size: int, rollouts: int, grad_clip: float) -> dict[str, float]:
-    """One PG-BLEU generator update: Algorithm 1, lines 8-10, with BLEU in place of D.
-
-    Sample Y (B, T) from G, score every prefix by Eq. 4 with ``scorer`` and the roll-out policy,
-    then the policy-gradient step of Eq. 8 (:func:`seqgan.train.policy_gradient.pg_step`).
-    Distributed: each process samples and rolls out its share of the B sequences."""
-    g = as_replica(gen)
-    with g.autocast():
-        seqs = g.model.sample(dist.share(batch_size))                    # (b, T)
-        rewards = mc_rewards(rollout_policy, seqs, scorer, rollouts)     # (b, T): Eq. 4
-    loss = pg_step(g, opt, seqs, rewards, grad_clip)                     # Eq. 8
-    return {"gen/pg_loss": loss, "gen/mean_reward": dist.mean(rewards),
-            "gen/final_bleu": dist.mean(rewards[:, -1])}
+SCHEDULED_SAMPLING = Algorithm("ss", "Scheduled Sampling", ("scheduled_sampling",), scheduled_sampling,
+                               section="ss", uses_disc=False)
