@@ -121,7 +121,8 @@ def test_a_bf16_run_ends_near_the_float32_run_and_keeps_its_precision(tmp_path, 
     assert low["mle"] == pytest.approx(exact["mle"], abs=0.15) and low["seqgan"] == pytest.approx(exact["seqgan"], abs=0.15)
     assert json.loads((tmp_path / "bf16" / "config.json").read_text())["train"]["precision"] == "bf16"
     capsys.readouterr()
-    assert main(["oracle", *TINY, "--out", str(tmp_path / "bf16"), "--resume"]) == 2
+    assert main(["oracle", *TINY, "--out", str(tmp_path / "bf16"), "--resume"]) == 0  # the run's own precision
+    assert main(["oracle", *TINY, "--precision", "fp32", "--out", str(tmp_path / "bf16"), "--resume"]) == 2
     assert "train.precision: run has 'bf16', flags give 'fp32'" in capsys.readouterr().err
 
 

@@ -38,19 +38,23 @@ def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys,
     out = tmp_path / "run"
     monkeypatch.setattr(oracle_exp.OracleRun, "step_done", interrupting)
     assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 130
-    assert "--resume" in capsys.readouterr().err
+    assert f"Resume with: seqgan oracle --resume --out {out}\n" in capsys.readouterr().err
     assert not (out / "summary.json").exists()
     monkeypatch.setattr(oracle_exp.OracleRun, "step_done", original)
-    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress", "--resume"]) == 0
+    # the run alone: its config.json gives the preset and every setting
+    assert main(["oracle", "--resume", "--out", str(out), "--no-progress"]) == 0
     assert results(out) == results(reference)
     assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
 
 
 def test_resume_refuses_changed_flags(reference, capsys):
-    assert main(["oracle", "--preset", "tiny", "--out", str(reference), "--resume",
-                 "--set", "train.rollouts=5", "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert "train.rollouts: run has 4, flags give 5" in err
+    for flags in (["--preset", "tiny", "--set", "train.rollouts=5"], ["--set", "train.rollouts=5"]):
+        assert main(["oracle", *flags, "--out", str(reference), "--resume", "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert "differ from the run's checkpoint in train.rollouts: run has 4, flags give 5" in err, err
+        assert "model." not in err  # only the key the flags change, not the preset's others
+    assert main(["oracle", "--preset", "fast", "--out", str(reference), "--resume", "--no-progress"]) == 2
+    assert "train.g_pretrain_epochs: run has 4, flags give 50" in capsys.readouterr().err
 
 
 def test_resume_of_empty_directory(tmp_path, capsys):

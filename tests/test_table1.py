@@ -177,11 +177,13 @@ def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatc
 
     monkeypatch.setattr(MethodRun, "step_done", stop_after_first)
     with pytest.raises(Interrupted, match=r"Scheduled Sampling: interrupted .* after step 1; checkpoint written\. "
-                                          rf"Resume with: seqgan table1 --resume --out {out}"):
+                                          rf"Resume with: seqgan table1 --resume --methods ss --pretrained {run / 'pretrain'} --out {out}$"):
         cli("table1", *argv)
     assert not (out / "ss" / "result.json").exists()
     monkeypatch.setattr(MethodRun, "step_done", original)
-    assert cli("table1", *argv, "--resume") == 0
+    # as the message says: no preset or other settings (config.json has them)
+    assert cli("table1", "--resume", "--methods", "ss", "--pretrained", str(run / "pretrain"), "--out", str(out),
+               "--no-progress", "--threads", "1") == 0
     resumed = json.loads((out / "ss" / "result.json").read_text())
     assert resumed["nll_oracle"] == json.loads((run / "ss" / "result.json").read_text())["nll_oracle"]
     assert len((out / "ss" / "metrics.jsonl").read_text().splitlines()) == resolve("tiny").train.adv_rounds
@@ -295,7 +297,7 @@ def test_interrupted_seed_names_the_seeds_command(tmp_path, monkeypatch):
 
     monkeypatch.setattr(table1, "run_method", interrupted)
     out = tmp_path / "run"
-    with pytest.raises(Interrupted, match=rf"--resume --seeds 0,1 --out {out} "):
+    with pytest.raises(Interrupted, match=rf"Resume with: seqgan table1 --resume --seeds 0,1 --out {out}$"):
         cli("table1", *FAST, "--seeds", "0,1", "--out", str(out))
 
 

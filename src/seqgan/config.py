@@ -374,11 +374,15 @@ def preset_dict(name: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-def resolve(preset: str = "fast", config_file: str | Path | None = None,
-            overrides: typing.Sequence[str] = (), **flags: Any) -> Config:
-    """Defaults < preset < TOML file < ``--set`` overrides < explicit flags (``seed=…``, ``device=…``)."""
+def resolve(preset: str | None = "fast", config_file: str | Path | None = None,
+            overrides: typing.Sequence[str] = (), base: dict[str, Any] | None = None, **flags: Any) -> Config:
+    """Defaults < ``base`` (a run's config.json, when resuming) < preset < TOML file < ``--set`` overrides
+    < explicit flags (``seed=…``, ``device=…``)."""
     cfg = Config()
-    apply_dict(cfg, preset_dict(preset), source=f"preset {preset}")
+    if base is not None:
+        apply_dict(cfg, base, source="the run's config.json")
+    if preset is not None:
+        apply_dict(cfg, preset_dict(preset), source=f"preset {preset}")
     if config_file is not None:
         apply_dict(cfg, load_toml(config_file), source=str(config_file))
     for item in overrides:
@@ -400,8 +404,9 @@ def resolve(preset: str = "fast", config_file: str | Path | None = None,
 
 def add_config_args(p: "argparse.ArgumentParser", default_preset: str = "fast") -> None:
     """Flags shared by every training command; precedence: --set > --config > --preset."""
-    p.add_argument("--preset", default=default_preset, help=f"named preset: {', '.join(PRESETS)} "
-                   f"(default: {default_preset}); see src/seqgan/presets/*.toml")
+    p.add_argument("--preset", help=f"named preset: {', '.join(PRESETS)} (default: {default_preset}; with "
+                   "--resume: the run's own settings); see src/seqgan/presets/*.toml")
+    p.set_defaults(default_preset=default_preset)
     p.add_argument("--config", metavar="FILE", help="TOML file of settings; overrides the preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set train.rollouts=8 (repeatable; beats --config)")
@@ -412,12 +417,40 @@ def add_config_args(p: "argparse.ArgumentParser", default_preset: str = "fast") 
     p.add_argument("--precision", choices=PRECISIONS, help="training number format: fp32 (default) or bf16 "
                    "(autocast; changes the numbers, evaluation stays fp32); sets train.precision")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint, "
+                   "with the settings in its config.json (flags that would change them are refused)")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def config_from_args(args: "argparse.Namespace", **extra: Any) -> Config:
-    """The resolved config of a command's flags (``extra``: more dotted keys, e.g. data.train_path)."""
-    return resolve(args.preset, args.config, args.overrides, seed=args.seed, device=args.device,
+    """The resolved config of a command's flags (``extra``: more dotted keys, e.g. data.train_path). With
+    --resume it starts from the run's own config.json, so that ``--resume --out DIR`` needs no other flag;
+    the flags given then apply on top, and the command refuses those that change the run."""
+    base = run_config(args)
+    preset = args.preset if args.preset is not None or base is not None else getattr(args, "default_preset", "fast")
+    return resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=args.device,
                    threads=args.threads, **{"train.precision": args.precision}, **extra)
+
+
+def run_config(args: "argparse.Namespace") -> dict[str, Any] | None:
+    """The config.json of the run that --resume continues (None without --resume, or where --out holds no
+    run yet: the command then says so)."""
+    if not getattr(args, "resume", False):
+        return None
+    path = Path(args.out) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SeqGANError(f"--resume: cannot read {path} ({exc}); it is damaged: restore it, or start a new run") from None
+    if not isinstance(saved, dict):
+        return saved  # apply_dict says what is wrong with it
+    old = path.parent / "baselines.json"  # a table1 run begun before the algorithms had config sections
+    if old.is_file() and "ss" not in saved:
+        b = json.loads(old.read_text(encoding="utf-8"))
+        saved = {**saved, "ss": {"schedule": b["ss_schedule"], "max_prob": b["ss_max_prob"],
+                                 "steepness": b["ss_steepness"]}, "pg_bleu": {"order": b["bleu_order"]}}
+    # The machine-specific keys are not the run's: they come from this command's flags (or their defaults).
+    return {k: v for k, v in saved.items() if k not in ("device", "threads")}

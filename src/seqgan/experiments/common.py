@@ -105,8 +105,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def check_resume_config(saved: dict, cfg: Config, out: Path) -> None:
-    """--resume continues the saved run: any key the flags change is an error that names it."""
+def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "config.json") -> None:
+    """--resume continues the saved run: any key the flags change is an error that names it. ``source``:
+    where ``saved`` comes from (config.json, or the checkpoint)."""
     now, default = cfg.to_dict(), Config().to_dict()
     diffs = []
     # A key missing from the saved config (written by an older seqgan) had its default value.
@@ -120,8 +121,9 @@ def check_resume_config(saved: dict, cfg: Config, out: Path) -> None:
             diffs.append(f"{section}: run has {saved.get(section, default[section])!r}, flags give {value!r}")
     if diffs:
         raise SeqGANError(
-            f"--resume {out}: the flags differ from the run's config.json in " + "; ".join(diffs)
-            + ". Resume with the same preset, --config and --set flags, or start a new run."
+            f"--resume {out}: the flags differ from the run's {source} in " + "; ".join(diffs)
+            + f". Resume with `seqgan ... --resume --out {out}` alone (it takes the run's settings), or start a "
+            "new run"
         )
 
 

@@ -116,7 +116,7 @@ def open_run_dir(out: str | Path, cfg: Config, resume: bool, overwrite: bool) ->
     ckpt = None
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
-        check_resume_config(ckpt["config"], cfg, out)
+        check_resume_config(ckpt["config"], cfg, out, "checkpoint")
     write_json(out / "config.json", cfg.to_dict())
     return out, ckpt
 
@@ -156,7 +156,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         start = state.position = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    state.run_algorithm(start, resume=f"{launcher()}seqgan oracle --resume --out {out} (and the same --preset/--config/--set flags)")
+    state.run_algorithm(start, resume=f"{launcher()}seqgan oracle --resume --out {out}")
     return state.finish(device, "nll_oracle.png",
                         {"NLL-oracle: G's samples under the oracle": "eval/nll_oracle",
                          "NLL-test: held-out oracle data under G": "eval/nll_test"},

@@ -73,7 +73,7 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
     spec = TASKS[corpus]
     info = CORPORA[corpus]
     entry = fetch_corpus(corpus, args, progress=not args.no_progress)
-    preset = PRESET_ALIASES.get(args.preset, args.preset)
+    preset = PRESET_ALIASES.get(args.preset or args.default_preset, args.preset or args.default_preset)
     fixed = corpus in FIXED_LENGTH and not args.variable_length
     cfg = resolve(preset, args.config, args.overrides, seed=args.seed, device=args.device, threads=args.threads,
                   **{"train.precision": args.precision,

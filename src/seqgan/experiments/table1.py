@@ -46,7 +46,7 @@ import torch
 
 from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint
-from seqgan.config import Config, add_config_args, config_from_args
+from seqgan.config import Config, add_config_args, config_from_args, run_config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir, setup_torch,
                                        write_json, write_sequences)
@@ -319,19 +319,13 @@ def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
     """What an interrupted command says (the CLI exits 130 with it): how to continue. One seed of
     ``--seeds`` names the whole command (``resume_as``: its --out and flags)."""
     out, flags = getattr(args, "resume_as", None) or (out, "")
+    methods, pretrained = getattr(args, "methods", None), getattr(args, "pretrained", None)
+    if methods is not None and methods != ",".join(PAPER_METHODS):
+        flags += f"--methods {methods} "
+    if pretrained:
+        flags += f"--pretrained {pretrained} "
     return Interrupted(f"Resume with: {launcher()}seqgan {getattr(args, 'command', 'table1')} --resume {flags}"
-                       f"--out {out} (and the same --preset/--config/--set and experiment flags)")
-
-
-def with_old_baselines(saved: dict, out: Path) -> dict:
-    """A run begun before the algorithms had config sections kept their flags in baselines.json: read
-    them as the ss and pg_bleu sections of its config."""
-    old = out / "baselines.json"
-    if not old.exists() or "ss" in saved:
-        return saved
-    b = json.loads(old.read_text())
-    return {**saved, "ss": {"schedule": b["ss_schedule"], "max_prob": b["ss_max_prob"],
-                            "steepness": b["ss_steepness"]}, "pg_bleu": {"order": b["bleu_order"]}}
+                       f"--out {out}")
 
 
 def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...]) -> Path:
@@ -346,7 +340,10 @@ def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...]) -> Pat
                 target.unlink()
     out = prepare_out_dir(out, resume=args.resume, overwrite=args.overwrite)
     if args.resume:
-        check_resume_config(with_old_baselines(json.loads((out / "config.json").read_text()), out), cfg, out)
+        saved = run_config(args)
+        if saved is None:
+            raise SeqGANError(f"--resume {out}: no config.json there; the run cannot be checked, so start a new one")
+        check_resume_config(saved, cfg, out)
     write_json(out / "config.json", cfg.to_dict())
     return out
 

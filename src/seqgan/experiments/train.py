@@ -250,7 +250,7 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
         check_vocab(ckpt, corpus, out / "checkpoints" / "latest.pt", "--resume")
-        check_resume_config(ckpt["config"], cfg, out)
+        check_resume_config(ckpt["config"], cfg, out, "checkpoint")
     write_json(out / "config.json", cfg.to_dict())
     (out / "data").mkdir(exist_ok=True)
     write_json(out / "data" / "vocab.json", corpus.vocab.to_dict())
@@ -303,7 +303,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         start = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    state.run_algorithm(start, resume=f"{launcher()}seqgan train --resume --out {out} (and the same data, preset, --config and --set flags)")
+    state.run_algorithm(start, resume=f"{launcher()}seqgan train --resume --out {out}")
     return state.finish(device, "nll.png", {"NLL-test (held-out data)": "eval/nll_test", "NLL-train": "eval/nll_train"},
                         "NLL (nats per token)", "Real data: NLL learning curves")
 
@@ -313,9 +313,9 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """The flags that say what the data is and how it is read."""
-    p.add_argument("--tokenizer", required=True, choices=sorted(TOKENIZERS),
+    p.add_argument("--tokenizer", choices=sorted(TOKENIZERS),
                    help="char: every character is a token; word: whitespace split; ids: space-separated integers")
-    p.add_argument("--max-len", type=int, required=True, metavar="L",
+    p.add_argument("--max-len", type=int, metavar="L",
                    help="sequence length T of the models, <eos> included: a line keeps at most L-1 tokens "
                         "(with --fixed-length: exactly L tokens, no <eos>)")
     p.add_argument("--fixed-length", action="store_true", default=None,
@@ -339,7 +339,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="SeqGAN on your own corpus (one sequence per line)",
                        description="Vocabulary from --data -> MLE pre-training -> D pre-training -> Algorithm 1, "
                                    "with NLL on --valid (NLL-test) logged in place of NLL-oracle.")
-    p.add_argument("--data", required=True, metavar="FILE", help="training corpus: UTF-8, one sequence per line")
+    p.add_argument("--data", metavar="FILE", help="training corpus: UTF-8, one sequence per line (required but "
+                   "with --resume, which takes the run's)")
     p.add_argument("--valid", metavar="FILE", help="held-out corpus for eval/nll_test (same format)")
     add_data_args(p)
     p.add_argument("--init-from", metavar="CKPT",
@@ -353,7 +354,11 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     from seqgan.config import config_from_args
 
-    paths = {"data.train_path": str(Path(args.data).resolve()),
+    missing = [flag for flag, value in (("--data", args.data), ("--tokenizer", args.tokenizer),
+                                        ("--max-len", args.max_len)) if value is None]
+    if missing and not args.resume:
+        raise SeqGANError(f"give {', '.join(missing)} (only --resume takes them from the run)")
+    paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
     summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
