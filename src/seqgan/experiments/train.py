@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from seqgan import distributed as dist
 from seqgan.checkpoint import load_checkpoint
 from seqgan.config import Config
-from seqgan.data.text import encode_corpus, load_lines
+from seqgan.data.text import check_length, encode_corpus, kept_tokens, load_lines
 from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
@@ -101,11 +102,14 @@ def _encode(path: str, vocab: Vocab, cfg: Config) -> tuple[torch.Tensor, dict[st
 
 
 def load_corpus(cfg: Config) -> Corpus:
-    """Build the vocabulary from every token of the training file, then encode training and validation."""
+    """Build the vocabulary from the tokens of the training file that its rows keep, then encode
+    training and validation."""
     d = cfg.data
     if d.train_path is None:
         raise SeqGANError("no training data: give --data FILE (one sequence per line)")
-    vocab = Vocab.build(_tokenized(d.train_path, d.tokenizer), min_count=d.min_count, max_size=d.max_vocab)
+    lines = _tokenized(d.train_path, d.tokenizer)
+    check_length(lines, cfg.model.seq_len, "model.seq_len", eos=not d.fixed_length)
+    vocab = Vocab.build(kept_tokens(lines, room(cfg), d.long_lines), min_count=d.min_count, max_size=d.max_vocab)
     train, train_stats = _encode(d.train_path, vocab, cfg)
     stats: dict[str, Any] = {"vocab_size": len(vocab), "train": train_stats}
     valid = None
@@ -358,6 +362,18 @@ def data_flags(args: argparse.Namespace) -> dict[str, Any]:
             "data.fixed_length": args.fixed_length}
 
 
+@contextmanager
+def flag_names() -> Iterator[None]:
+    """Errors in the terms of train's flags: model.seq_len is what --max-len sets."""
+    try:
+        yield
+    except SeqGANError as exc:
+        if type(exc) is not SeqGANError or "model.seq_len" not in str(exc):
+            raise
+        raise SeqGANError(str(exc).replace("model.seq_len=", "--max-len ").replace("model.seq_len", "--max-len")) \
+            from None
+
+
 def add_parser(sub) -> None:
     from seqgan.cli import add_config_args
 
@@ -378,9 +394,10 @@ def main(args: argparse.Namespace) -> int:
 
     paths = {"data.train_path": str(Path(args.data).resolve()),
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
-    cfg = config_from_args(args, **paths, **data_flags(args))
-    summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
-                  progress=not args.no_progress)
+    with flag_names():
+        cfg = config_from_args(args, **paths, **data_flags(args))
+        summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
+                      progress=not args.no_progress)
     if not dist.is_main():
         return 0
     key = "nll_test" if "nll_test" in summary else "nll_train"
