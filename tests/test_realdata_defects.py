@@ -70,3 +70,181 @@ def test_max_len_errors_speak_of_the_flag(tmp_path, capsys):
     assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=1)) == 2
     msg = one_line_error(capsys)
     assert "--max-len must be at least 2" in msg and "model.seq_len" not in msg
+
+
+# ------------------------------------------------------------------ a small run to sample from
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("defects")
+    write_corpus(root / "train.txt", "word", 120, seed=7)
+    assert cli(train_args(root / "train.txt", root / "run", max_len=12)) == 0
+    return root / "run"
+
+
+def temporaries(directory) -> list:
+    return [p for p in directory.rglob("*.tmp")]
+
+
+def full_disk_after(monkeypatch, budget: int, only=lambda data: True) -> None:
+    """Patch the one write of seqgan.checkpoint: the first ``budget`` matching writes succeed, later ones
+    write half their bytes and fail with ENOSPC, as a full disk does."""
+    import errno
+
+    from seqgan import checkpoint
+
+    real, calls = checkpoint._write, []
+
+    def write(fh, data):
+        if only(bytes(data[:4])):
+            calls.append(1)
+            if len(calls) > budget:
+                fh.write(bytes(data[: len(data) // 2]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(fh, data)
+
+    monkeypatch.setattr(checkpoint, "_write", write)
+
+
+# ------------------------------------------------------------------ full disk
+
+
+def test_sample_on_a_full_disk_one_line_no_temporary_and_the_old_file_kept(run_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "samples.txt"
+    out.write_text("previous samples\n", encoding="utf-8")
+    full_disk_after(monkeypatch, 0)
+    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "mle.pt"), "-n", "20", "--out", str(out)]) == 2
+    msg = one_line_error(capsys)
+    assert f"{tmp_path} is out of space" in msg and "samples.txt" in msg
+    assert out.read_text(encoding="utf-8") == "previous samples\n" and temporaries(tmp_path) == []
+
+
+def test_train_on_a_full_disk_one_line_no_temporary_and_the_last_checkpoint_kept(tmp_path, capsys, monkeypatch):
+    from seqgan.checkpoint import load_checkpoint
+
+    write_corpus(tmp_path / "train.txt", "word", 80, seed=8)
+    full_disk_after(monkeypatch, 1, only=lambda head: head == b"PK\x03\x04")  # checkpoints are zip files
+    run = tmp_path / "run"
+    assert cli(train_args(tmp_path / "train.txt", run, max_len=12)) == 2
+    msg = one_line_error(capsys)
+    assert f"{run / 'checkpoints'} is out of space" in msg and "Traceback" not in msg
+    assert temporaries(run) == []
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["position"]["phase"]  # the first one, intact
+
+
+def test_out_of_space_anywhere_in_a_run_names_the_directory():
+    import errno
+
+    from seqgan.checkpoint import out_of_space
+
+    with pytest.raises(SeqGANError, match=r"^/x/run is out of space \(writing metrics.jsonl\)"):
+        with out_of_space("/x/run"):
+            raise OSError(errno.ENOSPC, "No space left on device", "/x/run/metrics.jsonl")
+    with pytest.raises(PermissionError):  # other errors pass through
+        with out_of_space("/x/run"):
+            raise PermissionError(errno.EACCES, "denied")
+
+
+# ------------------------------------------------------------------ unwritable paths
+
+
+def test_sample_out_that_is_a_directory_or_unwritable(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = str(run_dir / "checkpoints" / "mle.pt")
+    assert cli(["sample", "--checkpoint", ckpt, "-n", "2", "--out", "."]) == 2
+    assert ". is a directory; give a file name" in one_line_error(capsys)
+    (tmp_path / "afile").write_text("x")
+    assert cli(["sample", "--checkpoint", ckpt, "-n", "2", "--out", "afile/s.txt"]) == 2
+    assert "cannot write afile/s.txt" in one_line_error(capsys)
+    assert temporaries(tmp_path) == []
+
+
+def test_train_out_that_cannot_be_created(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 30, seed=8)
+    (tmp_path / "afile").write_text("x")
+    for out in ("/proc/sys/x", str(tmp_path / "afile" / "run")):
+        assert cli(train_args(tmp_path / "train.txt", out)) == 2
+        assert f"--out {out}: cannot create or write the run directory" in one_line_error(capsys)
+
+
+def test_train_into_a_directory_of_other_files_needs_overwrite_and_keeps_them(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 30, seed=8)
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me")
+    (mine / "data" / "corpus.txt").write_text("keep me too")
+    assert cli(train_args(tmp_path / "train.txt", mine)) == 2
+    assert "is a directory with other files (data, notes.txt) and no run" in one_line_error(capsys)
+    assert sorted(p.name for p in mine.iterdir()) == ["data", "notes.txt"]
+    assert cli(train_args(tmp_path / "train.txt", mine, extra=["--overwrite"])) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "data" / "corpus.txt").read_text() == "keep me too"
+    assert (mine / "summary.json").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(train_args(tmp_path / "train.txt", empty)) == 0  # an empty directory is fine
+
+
+# ------------------------------------------------------------------ checkpoints that cannot be used
+
+
+def test_nan_weights_are_refused_when_sampling(run_dir, tmp_path, capsys):
+    import torch
+
+    from seqgan.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "mle.pt")
+    ckpt["generator"]["state"]["output.weight"][3, 1] = float("nan")
+    ckpt["generator"]["state"]["lstm.weight_hh_l0" if "lstm.weight_hh_l0" in ckpt["generator"]["state"]
+                               else "output.bias"][0] = float("inf")
+    save_checkpoint(tmp_path / "nan.pt", {k: v for k, v in ckpt.items() if not k.startswith(("format", "seqgan_v"))})
+    assert cli(["sample", "--checkpoint", str(tmp_path / "nan.pt"), "-n", "5"]) == 2
+    msg = one_line_error(capsys)
+    assert "the generator's weights hold NaN or infinity (" in msg and "output.weight" in msg
+    assert torch.isnan(load_checkpoint(tmp_path / "nan.pt")["generator"]["state"]["output.weight"]).any()
+
+
+def test_unsafe_checkpoint_is_refused_without_advice_to_load_it_unsafely(tmp_path, capsys):
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('ran')",))
+
+    torch.save({"format": "seqgan-checkpoint", "x": Evil()}, tmp_path / "evil.pt")
+    assert cli(["sample", "--checkpoint", str(tmp_path / "evil.pt")]) == 2
+    msg = one_line_error(capsys)
+    assert "holds objects other than tensors" in msg and "must not be loaded unsafely" in msg
+    assert "weights_only" not in msg and msg.endswith("use a checkpoint that seqgan wrote")
+
+
+def test_checkpoint_that_is_a_directory(run_dir, capsys):
+    assert cli(["sample", "--checkpoint", str(run_dir)]) == 2
+    msg = one_line_error(capsys)
+    assert "is a directory, not a checkpoint file" in msg and str(run_dir / "checkpoints" / "latest.pt") in msg
+
+
+def test_corrupt_latest_points_to_the_intact_phase_checkpoints(run_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    latest = run / "checkpoints" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:500])
+    assert cli(train_args(run_dir.parent / "train.txt", run, max_len=12,
+                          extra=["--resume"])) == 2
+    msg = one_line_error(capsys)
+    assert "cannot be read safely" in msg and "the phase checkpoints beside it load (adversarial.pt" in msg
+    assert f"copy {run / 'checkpoints' / 'adversarial.pt'} over {latest}" in msg
+
+
+# ------------------------------------------------------------------ eval
+
+
+def test_eval_warns_of_bleu_orders_longer_than_every_sequence(tmp_path, capsys):
+    (tmp_path / "s.txt").write_text("a b\nb c a\n", encoding="utf-8")
+    (tmp_path / "r.txt").write_text("a b c d e\n", encoding="utf-8")
+    assert cli(["eval", "--samples", str(tmp_path / "s.txt"), "--references", str(tmp_path / "r.txt"),
+                "--bleu", "2,5"]) == 0
+    err = capsys.readouterr().err
+    assert "BLEU-5" in err and "no sequence has 5 tokens (the longest has 3)" in err and "BLEU-2 " not in err

@@ -136,6 +136,14 @@ class Scorer:
         return out
 
 
+def order_warnings(orders: Sequence[int], hyps: list[Tokens], label: str) -> list[str]:
+    """BLEU-n of sequences that all have fewer than n tokens is smoothing alone: say so for each such n."""
+    longest = max((len(h) for h in hyps), default=0)
+    return [f"warning: BLEU-{n} of {label}: no sequence has {n} tokens (the longest has {longest}), so the score "
+            f"comes from smoothing alone and says nothing; use orders up to {max(longest, 1)}"
+            for n in orders if n > longest]
+
+
 def summarize(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Mean, standard error and count of each metric (NaNs, i.e. empty sequences for MSE, left out)."""
     out = {}
@@ -214,7 +222,10 @@ def main(args: argparse.Namespace) -> int:
     scores, result = {}, {}
     for label, path in files.items():
         lines = read_samples(path)
-        scores[label] = scorer.score(tokenize_lines(lines, args.tokenizer, path))
+        hyps = tokenize_lines(lines, args.tokenizer, path)
+        scores[label] = scorer.score(hyps)
+        for warning in order_warnings(scorer.bleu + scorer.self_bleu, hyps, path):
+            print(warning, file=sys.stderr)
         result[label] = {"file": str(path), "sequences": len(lines), "empty": sum(1 for x in lines if not x),
                          "metrics": summarize(scores[label])}
     if args.compare:

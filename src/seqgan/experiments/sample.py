@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.checkpoint import build_model, check_finite_weights, load_checkpoint, write_atomic
 from seqgan.data.tokenizers import get_tokenizer
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
@@ -61,6 +61,7 @@ def load_sampler(path: str | Path, device: str = "cpu") -> tuple[Generator, Voca
     if "generator" not in ckpt:
         raise SeqGANError(f"checkpoint {path} holds no generator")
     gen = build_model(Generator, ckpt["generator"], "generator").requires_grad_(False).eval()
+    check_finite_weights(gen, path, "generator")
     gen = gen.to(dist.init(device))  # checks the device (CUDA available, index in range)
     vocab = Vocab.from_dict(ckpt["vocab"]) if ckpt.get("vocab") is not None else None
     tokenizer = ckpt.get("tokenizer")
@@ -112,12 +113,8 @@ def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int
 
 
 def write_lines(path: Path, lines: Sequence[str]) -> None:
-    """UTF-8, one per line, written to a temporary file and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(line + "\n" for line in lines)
-    tmp.replace(path)
+    """UTF-8, one per line, written to a temporary file and renamed into place (:func:`write_atomic`)."""
+    write_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8"))
 
 
 # ------------------------------------------------------------------------------- CLI

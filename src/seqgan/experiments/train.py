@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import torch
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import load_checkpoint
+from seqgan.checkpoint import load_checkpoint, out_of_space
 from seqgan.config import Config
 from seqgan.data.text import check_length, encode_corpus, kept_tokens, load_lines
 from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
@@ -394,7 +394,7 @@ def main(args: argparse.Namespace) -> int:
 
     paths = {"data.train_path": str(Path(args.data).resolve()),
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
-    with flag_names():
+    with flag_names(), out_of_space(args.out):
         cfg = config_from_args(args, **paths, **data_flags(args))
         summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
                       progress=not args.no_progress)
