@@ -58,7 +58,7 @@ def test_check_length_allows_a_margin_and_refuses_what_memory_cannot_hold(monkey
     with pytest.raises(SeqGANError, match="longer than any line can use"):
         check_length(lines, UNUSED_LENGTH_LIMIT + 1)
     monkeypatch.setattr("seqgan.data.text._memory_bytes", lambda: 2**20)
-    with pytest.raises(SeqGANError, match=r"GiB of memory; give a smaller length"):
+    with pytest.raises(SeqGANError, match=r"GiB of memory; give a smaller max_len"):
         check_length([["x"] * 2000] * 100, 2001)
 
 

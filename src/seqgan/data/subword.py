@@ -135,11 +135,17 @@ def train_subword(lines: Sequence[str], kind: str, vocab_size: int | None, room:
     return SubwordTokenizer(kind, buf.getvalue())
 
 
-def make_tokenizer(name: str, lines: Sequence[str], vocab_size: int | None, room: int | None = None):
-    """The tokenizer of a run: ``char``/``word``/``ids`` by name, ``bpe``/``unigram`` trained on ``lines``."""
+def make_tokenizer(name: str, train_path: str, vocab_size: int | None, room: int | None = None):
+    """The tokenizer of a run: ``char``/``word``/``ids`` by name, ``bpe``/``unigram`` trained on ``train_path``."""
+    from seqgan.data.text import load_lines
     from seqgan.data.tokenizers import get_tokenizer
 
-    return train_subword(lines, name, vocab_size, room) if name in KINDS else get_tokenizer(name)
+    if name not in KINDS:
+        return get_tokenizer(name)
+    try:
+        return train_subword(load_lines(train_path), name, vocab_size, room)
+    except SeqGANError as exc:
+        raise SeqGANError(f"{train_path}: {exc}") from None
 
 
 def model_mismatch(ckpt: dict, tok: object) -> str | None:

@@ -111,12 +111,12 @@ def _memory_bytes() -> int:
         return 2**50
 
 
-def _check_fits(rows: int, max_len: int) -> None:
+def _check_fits(rows: int, max_len: int, flag: str = "max_len") -> None:
     """The padded (rows, max_len) int64 tensor must fit in half of this machine's memory."""
     need, have = rows * max_len * 8, _memory_bytes()
     if need > have // 2:
-        raise SeqGANError(f"a length of {max_len} makes the {rows} padded rows {need / 2**30:.1f} GiB, more than "
-                          f"half of this machine's {have / 2**30:.1f} GiB of memory; give a smaller length")
+        raise SeqGANError(f"{flag} {max_len} makes the {rows} padded rows {need / 2**30:.1f} GiB, more than "
+                          f"half of this machine's {have / 2**30:.1f} GiB of memory; give a smaller {flag}")
 
 
 def check_length(token_lists: Sequence[Sequence[str]], max_len: int, flag: str = "max_len",
@@ -134,7 +134,7 @@ def check_length(token_lists: Sequence[Sequence[str]], max_len: int, flag: str =
             f"{flag} {max_len} is longer than any line can use: the longest line has {longest} tokens, so "
             f"{flag} {needed} holds every line{' and its <eos>' if eos else ''}; lengths past "
             f"{UNUSED_LENGTH_LIMIT} that no line reaches only cost time. Give {flag} {needed} or less")
-    _check_fits(len(token_lists), max_len)
+    _check_fits(len(token_lists), max_len, flag)
 
 
 def kept_tokens(token_lists: Sequence[Sequence[str]], room: int, long_lines: str = "truncate") -> list[list[str]]:

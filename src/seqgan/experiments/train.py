@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -30,12 +29,13 @@ from seqgan.checkpoint import load_checkpoint, out_of_space
 from seqgan.config import Config
 from seqgan.data.text import check_length, encode_corpus, kept_tokens, load_lines
 from seqgan.data.subword import make_tokenizer, model_mismatch, save_model
-from seqgan.data.tokenizers import SUBWORD, TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_entry
+from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_entry
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, check_resume_config, prepare_out_dir,
                                        seeded_generator, setup_torch, write_json)
 from seqgan.experiments.oracle import OracleRun
+from seqgan.experiments.train_flags import flag_names, vocab_size_flag
 from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import sequence_nll
@@ -63,7 +63,7 @@ class Corpus:
     tok: Tokenizer | None = None  # the tokenizer itself; bpe / unigram: the one trained on the data
 
 
-def _tokenized(path: str, tokenizer: str) -> list[list[str]]:
+def _tokenized(path: str, tokenizer: Tokenizer | str) -> list[list[str]]:
     tok = get_tokenizer(tokenizer)
     out = []
     for i, line in enumerate(load_lines(path), start=1):
@@ -108,7 +108,7 @@ def load_corpus(cfg: Config) -> Corpus:
     d = cfg.data
     if d.train_path is None:
         raise SeqGANError("no training data: give --data FILE (one sequence per line)")
-    tok = make_tokenizer(d.tokenizer, load_lines(d.train_path), d.max_vocab, room(cfg))
+    tok = make_tokenizer(d.tokenizer, d.train_path, d.max_vocab, room(cfg))
     lines = _tokenized(d.train_path, tok)
     check_length(lines, cfg.model.seq_len, "model.seq_len", eos=not d.fixed_length)
     vocab = Vocab.build(kept_tokens(lines, room(cfg), d.long_lines), min_count=d.min_count, max_size=d.max_vocab)
@@ -366,30 +366,6 @@ def data_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {"model.seq_len": args.max_len, "data.tokenizer": args.tokenizer, "data.min_count": args.min_count,
             "data.max_vocab": vocab_size_flag(args), "data.long_lines": args.long_lines,
             "data.fixed_length": args.fixed_length}
-
-
-@contextmanager
-def flag_names() -> Iterator[None]:
-    """Errors in the terms of train's flags: model.seq_len is what --max-len sets."""
-    try:
-        yield
-    except SeqGANError as exc:
-        if type(exc) is not SeqGANError or "model.seq_len" not in str(exc):
-            raise
-        raise SeqGANError(str(exc).replace("model.seq_len=", "--max-len ").replace("model.seq_len", "--max-len")) \
-            from None
-
-
-def vocab_size_flag(args: argparse.Namespace) -> int | None:
-    """data.max_vocab from --vocab-size (bpe, unigram: the size to learn) or --max-vocab (the others: a cap)."""
-    subword = args.tokenizer in SUBWORD
-    if getattr(args, "vocab_size", None) is not None and not subword:
-        raise SeqGANError(f"--vocab-size sizes a learnt tokenizer (bpe, unigram); --tokenizer {args.tokenizer} "
-                          "keeps its tokens, so cap them with --max-vocab instead")
-    if subword and args.max_vocab is not None:
-        raise SeqGANError(f"--tokenizer {args.tokenizer} learns a vocabulary of --vocab-size N; give that "
-                          "instead of --max-vocab")
-    return getattr(args, "vocab_size", None) if subword else args.max_vocab
 
 
 def add_parser(sub) -> None:
