@@ -248,3 +248,30 @@ def test_eval_warns_of_bleu_orders_longer_than_every_sequence(tmp_path, capsys):
                 "--bleu", "2,5"]) == 0
     err = capsys.readouterr().err
     assert "BLEU-5" in err and "no sequence has 5 tokens (the longest has 3)" in err and "BLEU-2 " not in err
+
+
+def test_unwritable_cache_and_per_sequence_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import seqgan.data.corpora as corpora
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("train.txt", "test.txt"):
+        write_corpus(src / name, "word", 20, seed=4)
+    (tmp_path / "afile").write_text("x")
+    assert cli(["data", "coco", "--source", str(src), "--cache", str(tmp_path / "afile" / "c")]) == 2
+    assert "cannot write the coco corpus cache at" in one_line_error(capsys)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "cache" / "x" / "train.txt"))
+
+    monkeypatch.setattr(corpora, "write_entry", full)
+    assert cli(["data", "coco", "--source", str(src), "--cache", str(tmp_path / "cache")]) == 2
+    assert f"{tmp_path / 'cache' / 'x'} is out of space while caching the coco corpus" in one_line_error(capsys)
+    monkeypatch.undo()
+
+    (tmp_path / "s.txt").write_text("the cat\nthe dog sat\n", encoding="utf-8")
+    assert cli(["eval", "--samples", str(tmp_path / "s.txt"), "--references", str(src / "train.txt"), "--bleu", "2",
+                "--per-sequence", str(tmp_path / "afile" / "x.csv")]) == 2
+    assert f"cannot write {tmp_path / 'afile' / 'x.csv'}" in one_line_error(capsys)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -29,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from seqgan.checkpoint import write_atomic
 from seqgan.data.text import load_lines
 from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK
@@ -169,14 +171,14 @@ def p_values(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, fl
 
 def write_per_sequence(path: Path, sets: dict[str, dict[str, np.ndarray]]) -> None:
     """CSV: set, index, then one column per metric (empty where a metric is undefined)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = list(next(iter(sets.values())))
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["set", "index", *names])
-        for label, scores in sets.items():
-            for i in range(len(scores[names[0]])):
-                w.writerow([label, i, *("" if np.isnan(scores[n][i]) else repr(float(scores[n][i])) for n in names)])
+    fh = io.StringIO(newline="")
+    w = csv.writer(fh)
+    w.writerow(["set", "index", *names])
+    for label, scores in sets.items():
+        for i in range(len(scores[names[0]])):
+            w.writerow([label, i, *("" if np.isnan(scores[n][i]) else repr(float(scores[n][i])) for n in names)])
+    write_atomic(path, fh.getvalue().encode("utf-8"))  # an unwritable path or a full disk: one line
 
 
 def fmt(x: float, digits: int = 4) -> str:
