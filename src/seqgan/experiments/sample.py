@@ -1,8 +1,10 @@
 """``seqgan sample``: draw sequences from a checkpoint's generator and write them as text.
 
-A real-data checkpoint carries its vocabulary and tokenizer name, so nothing but the file is
-needed: ids are decoded with :meth:`Vocab.decode` (stopping at ``<eos>``, dropping ``<pad>``)
-and joined by the tokenizer's rule (``char``: concatenated; ``word``/``ids``: single spaces).
+A real-data checkpoint carries its vocabulary and tokenizer (a ``bpe``/``unigram`` run: its trained
+model), so nothing but the file is needed: ids are decoded with :meth:`Vocab.decode` (stopping at
+``<eos>``, dropping ``<pad>``) and joined by the tokenizer's rule (``char``: concatenated;
+``word``/``ids``: single spaces; subword pieces: by sentencepiece). A generator with NaN or infinite
+weights is refused.
 A synthetic-task checkpoint has no vocabulary; its sequences are written as raw token ids.
 
 Temperature T divides G's logits before sampling (T = 1: the model's own distribution; T < 1
