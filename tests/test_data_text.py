@@ -99,7 +99,9 @@ def test_encode_corpus_errors_and_unknowns():
     with pytest.raises(SeqGANError, match="no lines"):
         encode_corpus([], "word", v, 5)
     with pytest.raises(SeqGANError, match="unknown tokenizer"):
-        encode_corpus(["a"], "bpe", v, 5)
+        encode_corpus(["a"], "wordpiece", v, 5)
+    with pytest.raises(SeqGANError, match="learnt from a training file"):
+        encode_corpus(["a"], "bpe", v, 5)  # a trained one is passed as an object (tests/test_data_subword.py)
 
 
 def test_char_corpus_from_file(tmp_path):

@@ -9,11 +9,14 @@ from seqgan.errors import SeqGANError
 
 
 def test_get_tokenizer_names_the_choices():
-    assert set(TOKENIZERS) == {"char", "word", "ids"}
-    for name in TOKENIZERS:
+    assert set(TOKENIZERS) == {"char", "word", "ids", "bpe", "unigram"}
+    for name in ("char", "word", "ids"):
         assert get_tokenizer(name).name == name
-    with pytest.raises(SeqGANError, match="char, word, ids"):
-        get_tokenizer("bpe")
+        assert get_tokenizer(get_tokenizer(name)).name == name  # an object passes through
+    with pytest.raises(SeqGANError, match="char, word, ids, bpe, unigram"):
+        get_tokenizer("sentencepiece")
+    with pytest.raises(SeqGANError, match="the bpe tokenizer is learnt from a training file"):
+        get_tokenizer("bpe")  # seqgan.data.subword trains it; tests/test_data_subword.py
     with pytest.raises(SeqGANError):
         get_tokenizer(None)  # type: ignore[arg-type]
 

@@ -195,3 +195,104 @@ def test_vocab_from_checkpoint_dict_never_crashes(d):
         assert str(exc)
     else:
         assert Vocab.from_dict(vocab.to_dict()) == vocab
+
+
+# ---------------------------------------------------------------- full disks, unwritable paths, NaN weights, runaway lengths
+
+@FUZZ
+@given(data=st.binary(max_size=3000), budget=st.integers(0, 3000))
+def test_atomic_write_on_a_disk_that_fills_up(tmp_path, monkeypatch, data, budget):
+    """A write that runs out of space after ``budget`` bytes: one SeqGANError naming the directory, the
+    previous file untouched, no temporary left; a write within the budget lands whole."""
+    import errno
+
+    from seqgan import checkpoint
+
+    target = tmp_path / "out" / "file.bin"
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"previous")
+
+    def write(fh, chunk):
+        fh.write(bytes(chunk[:budget]))
+        if len(chunk) > budget:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "_write", write)
+    try:
+        checkpoint.write_atomic(target, data)
+    except SeqGANError as exc:
+        assert len(data) > budget and f"{target.parent} is out of space" in str(exc)
+        assert target.read_bytes() == b"previous"
+    else:
+        assert len(data) <= budget and target.read_bytes() == data
+    assert [p.name for p in target.parent.iterdir()] == ["file.bin"]
+
+
+HOSTILE_PATHS = st.sampled_from([".", "..", "/", "", "/proc/sys/x", "/proc/sys/x/y.txt", "afile/x", "afile/x/y",
+                                 "adir", "adir/", "/dev/null/x", "\x00bad"]) | st.text(min_size=1, max_size=12)
+
+
+@FUZZ
+@given(name=HOSTILE_PATHS)
+def test_unwritable_output_paths_give_one_error(tmp_path, monkeypatch, name):
+    from seqgan.checkpoint import write_atomic
+    from seqgan.experiments.common import prepare_out_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir(exist_ok=True)
+    for write in (lambda p: write_atomic(p, b"data"), lambda p: prepare_out_dir(p)):
+        try:
+            write(name)
+        except SeqGANError as exc:
+            assert str(exc)
+        except ValueError as exc:  # only a NUL byte, which no path can hold, is the OS's ValueError
+            assert "\x00" in name and "null" in str(exc)
+
+
+@FUZZ
+@given(where=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 10_000),
+                                st.sampled_from([float("nan"), float("inf"), float("-inf")])), min_size=1, max_size=4))
+def test_generator_with_non_finite_weights_is_refused(where):
+    from seqgan.checkpoint import check_finite_weights
+    from seqgan.models.generator import Generator
+
+    gen = Generator(20, 8, 8, 6, 0, 0.1)
+    names = list(gen.state_dict())
+    with torch.no_grad():
+        for i, pos, value in where:
+            t = gen.state_dict()[names[i % len(names)]]
+            t.view(-1)[pos % t.numel()] = value
+    with pytest.raises(SeqGANError, match="weights hold NaN or infinity"):
+        check_finite_weights(gen, "x.pt", "generator")
+
+
+@FUZZ
+@given(lengths=st.lists(st.integers(1, 3000), min_size=1, max_size=20), max_len=st.integers(-5, 10**12),
+       fixed=st.booleans())
+def test_runaway_lengths_are_refused_quickly(lengths, max_len, fixed):
+    """Any length against any line lengths: accepted only when a line can use it and memory holds it."""
+    from seqgan.data.text import UNUSED_LENGTH_LIMIT, check_length
+
+    lines = [["x"] * n for n in lengths]
+    try:
+        check_length(lines, max_len, eos=not fixed)
+    except SeqGANError as exc:
+        assert str(exc)
+    else:
+        assert 2 <= max_len <= max(UNUSED_LENGTH_LIMIT, max(lengths) + (not fixed))
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300), kind=st.sampled_from(["bpe", "unigram", "word", None]))
+def test_subword_model_from_checkpoint_never_crashes(raw, kind):
+    from seqgan.data.subword import SubwordTokenizer
+
+    d = {"format": "seqgan-subword", "version": 1, "kind": kind,
+         "model": torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else torch.zeros(0, dtype=torch.uint8)}
+    try:
+        tok = SubwordTokenizer.from_dict(d)
+    except SeqGANError as exc:
+        assert str(exc)
+    else:
+        tok.tokenize("a b")

@@ -5,14 +5,22 @@ each model's constructor arguments and weights, the optimisers, the roll-out cop
 in Algorithm 1 and the RNG states. It is written to a temporary file in the same directory and
 renamed over the old one, so a crash at any moment leaves the last good checkpoint intact, and it
 is read with ``torch.load(weights_only=True)``, which refuses to run code.
+
+:func:`write_atomic` is that write for any output file: on a full disk or an unwritable path it
+removes its temporary, keeps the previous file and raises one :class:`SeqGANError` naming the
+directory.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -23,22 +31,71 @@ FORMAT = "seqgan-checkpoint"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plus the format header) to ``path`` atomically."""
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+PHASE_CHECKPOINTS = ("adversarial.pt", "d_pretrain.pt", "mle.pt")  # newest phase first
+
+
+def write_error(exc: OSError, path: str | Path) -> SeqGANError:
+    """One line for a failed write of ``path``: out of space (naming the directory), or why it failed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "seqgan_version": __version__, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    where = path.parent if str(path.parent) else Path(".")
+    if exc.errno in NO_SPACE:
+        return SeqGANError(f"{where} is out of space: {path.name} could not be written (any previous {path.name} "
+                           "is kept); free space there, or write to another directory")
+    return SeqGANError(f"cannot write {path}: {exc.strerror or exc}; check that {where} is a directory you can "
+                       "write, or choose another path")
+
+
+def _write(fh, data: bytes) -> None:
+    """The one place bytes reach the disk (the full-disk tests patch it)."""
+    fh.write(data)
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary beside it (``.NAME.XXXX.tmp``), fsynced, then renamed
+    over ``path``: a crash, a full disk or a refused write leaves the previous file as it was."""
+    path = Path(path)
+    if path.is_dir() or not path.name or path.name in (".", ".."):
+        raise SeqGANError(f"{path} is a directory; give a file name, e.g. {path / 'samples.txt'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise write_error(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(data, fh)
+            _write(fh, data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, path) from None
         raise
     return path
+
+
+@contextmanager
+def out_of_space(out: str | Path) -> Iterator[None]:
+    """Any write that runs out of space inside (metrics, plots, TensorBoard) becomes one line naming the directory."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        where = Path(exc.filename).parent if exc.filename else Path(out)
+        raise SeqGANError(f"{where} is out of space (writing {Path(exc.filename).name if exc.filename else 'output'}); "
+                          "free space there and --resume, or choose another --out; the last checkpoint is kept") \
+            from None
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus the format header) to ``path`` atomically (:func:`write_atomic`)."""
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "seqgan_version": __version__, **payload}
+    buf = io.BytesIO()  # serialised first, so that a failed write is the OSError of a plain write, not torch's
+    torch.save(data, buf)
+    return write_atomic(path, buf.getbuffer())
 
 
 def remove_stale_temporaries(directory: str | Path) -> list[Path]:
@@ -56,16 +113,16 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; refuse anything else with a clear error."""
     path = Path(path)
+    if path.is_dir():
+        inside = path / "checkpoints" / "latest.pt"
+        hint = f"e.g. {inside}" if inside.is_file() else "a .pt file"
+        raise SeqGANError(f"checkpoint {path} is a directory, not a checkpoint file; give {hint}")
     if not path.is_file():
         raise SeqGANError(f"checkpoint {path} does not exist")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated files, foreign pickles and non-zip bytes raise many types
-        first_line = (str(exc).splitlines() or ["(no message)"])[0][:200]
-        raise SeqGANError(
-            f"checkpoint {path} cannot be read safely ({type(exc).__name__}: {first_line}); "
-            "it is corrupt, truncated, or not a seqgan checkpoint"
-        ) from None
+        raise _unreadable(path, exc) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SeqGANError(f"{path} is not a seqgan checkpoint (no '{FORMAT}' header)")
     if data.get("format_version") != FORMAT_VERSION:
@@ -75,6 +132,43 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"({data.get('seqgan_version', 'unknown')})"
         )
     return data
+
+
+def _unreadable(path: Path, exc: Exception) -> SeqGANError:
+    """Why a checkpoint cannot be loaded, without torch's advice to load it unsafely."""
+    text = str(exc)
+    if "Weights only load failed" in text or "Unsupported global" in text:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        what = f" (it names {found.group(1)})" if found else ""
+        return SeqGANError(f"checkpoint {path} cannot be read safely: it holds objects other than tensors and plain "
+                           f"data{what}, and must not be loaded unsafely, which could run code in it; use a "
+                           "checkpoint that seqgan wrote")
+    first_line = re.split(r"(?<=[^.])\.(\s|$)", (text.splitlines() or ["(no message)"])[0])[0][:200]  # its first sentence
+    siblings = ""
+    if path.name == "latest.pt":
+        intact = [n for n in PHASE_CHECKPOINTS if _loads(path.parent / n)]
+        if intact:
+            siblings = (f"; the phase checkpoints beside it load ({', '.join(intact)}): to resume from the end of "
+                        f"the newest, copy {path.parent / intact[0]} over {path}")
+    return SeqGANError(f"checkpoint {path} cannot be read safely ({type(exc).__name__}: {first_line}); "
+                       f"it is corrupt, truncated, or not a seqgan checkpoint{siblings}")
+
+
+def _loads(path: Path) -> bool:
+    try:
+        return isinstance(torch.load(path, map_location="cpu", weights_only=True), dict)
+    except Exception:
+        return False
+
+
+def check_finite_weights(model: torch.nn.Module, path: str | Path, what: str) -> None:
+    """A model with NaN or infinite weights cannot sample or score: say so, naming the tensors."""
+    bad = [name for name, t in model.state_dict().items()
+           if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise SeqGANError(f"checkpoint {path}: the {what}'s weights hold NaN or infinity ({', '.join(bad[:3])}"
+                          f"{', ...' if len(bad) > 3 else ''}); the run diverged before it was written. Use an "
+                          "earlier checkpoint (e.g. mle.pt) or retrain with a lower learning rate")
 
 
 def model_entry(model: torch.nn.Module) -> dict[str, Any]:

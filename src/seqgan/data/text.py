@@ -26,10 +26,13 @@ from seqgan.data.tokenizers import Tokenizer, get_tokenizer
 from seqgan.data.vocab import EOS, PAD, Vocab
 from seqgan.errors import SeqGANError
 
-__all__ = ["EncodedCorpus", "load_lines", "encode_corpus", "load_id_sequences"]
+__all__ = ["EncodedCorpus", "load_lines", "encode_corpus", "load_id_sequences", "kept_tokens", "check_length"]
 
 _LONG_LINES = ("truncate", "skip")
 _INT64_MAX = 2**63 - 1
+#: A length beyond the longest line is allowed up to here (a margin costs little); past it, positions
+#: that no line reaches only cost time (sampling and roll-outs grow with the length, Eq. 4 with T^2).
+UNUSED_LENGTH_LIMIT = 1024
 
 
 @dataclass
@@ -100,6 +103,55 @@ def _check_max_len(max_len: int) -> None:
         raise SeqGANError(f"max_len must be an integer >= 2 (room for one token and <eos>), got {max_len!r}")
 
 
+def _memory_bytes() -> int:
+    """Physical memory of this machine (a large number where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2**50
+
+
+def _check_fits(rows: int, max_len: int, flag: str = "max_len") -> None:
+    """The padded (rows, max_len) int64 tensor must fit in half of this machine's memory."""
+    need, have = rows * max_len * 8, _memory_bytes()
+    if need > have // 2:
+        raise SeqGANError(f"{flag} {max_len} makes the {rows} padded rows {need / 2**30:.1f} GiB, more than "
+                          f"half of this machine's {have / 2**30:.1f} GiB of memory; give a smaller {flag}")
+
+
+def check_length(token_lists: Sequence[Sequence[str]], max_len: int, flag: str = "max_len",
+                 eos: bool = True) -> None:
+    """Refuse a sequence length that no line can use, far past the longest line, or that memory cannot hold.
+
+    ``eos``: each row holds its line's tokens and an ``<eos>`` (the longest line needs one position more).
+    ``flag`` names the setting in the message (``--max-len`` for the command line).
+    """
+    _check_max_len(max_len)
+    longest = max((len(t) for t in token_lists), default=0)
+    needed = longest + int(eos)
+    if max_len > needed and max_len > UNUSED_LENGTH_LIMIT:
+        raise SeqGANError(
+            f"{flag} {max_len} is longer than any line can use: the longest line has {longest} tokens, so "
+            f"{flag} {needed} holds every line{' and its <eos>' if eos else ''}; lengths past "
+            f"{UNUSED_LENGTH_LIMIT} that no line reaches only cost time. Give {flag} {needed} or less")
+    _check_fits(len(token_lists), max_len, flag)
+
+
+def kept_tokens(token_lists: Sequence[Sequence[str]], room: int, long_lines: str = "truncate") -> list[list[str]]:
+    """What :func:`encode_corpus` keeps of each line: its first ``room`` tokens (``"truncate"``), or only
+    the lines of at most ``room`` tokens (``"skip"``). The vocabulary is built from this, so tokens that
+    truncation throws away get no ids."""
+    if long_lines not in _LONG_LINES:
+        raise SeqGANError(f"long_lines must be one of {', '.join(_LONG_LINES)}, got {long_lines!r}")
+    if long_lines == "skip":
+        kept = [list(t) for t in token_lists if len(t) <= room]
+        if token_lists and not kept:
+            raise SeqGANError(f"all {len(token_lists)} lines are longer than {room} tokens and were skipped; "
+                              "give a larger length or long_lines='truncate'")
+        return kept
+    return [list(t[:room]) for t in token_lists]
+
+
 def encode_corpus(
     lines: Sequence[str],
     tokenizer: Tokenizer | str,
@@ -144,9 +196,12 @@ def encode_corpus(
             f"all {len(lines)} lines are longer than max_len - 1 = {room} tokens and were skipped; "
             "raise max_len or use long_lines='truncate'"
         )
+    _check_fits(len(rows), max_len)
     lengths = torch.tensor([len(ids) + 1 for ids in rows], dtype=torch.long)
-    padded = [ids + [vocab.eos_id] + [vocab.pad_id] * (room - len(ids)) for ids in rows]
-    return EncodedCorpus(torch.tensor(padded, dtype=torch.long), lengths, n_truncated, n_skipped, n_unk)
+    padded = torch.full((len(rows), max_len), vocab.pad_id, dtype=torch.long)
+    for i, ids in enumerate(rows):
+        padded[i, :len(ids) + 1] = torch.tensor(ids + [vocab.eos_id], dtype=torch.long)
+    return EncodedCorpus(padded, lengths, n_truncated, n_skipped, n_unk)
 
 
 def load_id_sequences(

@@ -15,6 +15,10 @@ Three tokenizers, chosen by name with :func:`get_tokenizer`:
     Whitespace-separated non-negative integers written in ASCII digits (music pitches, the
     oracle's token-id files). Tokens are canonical decimal strings (``"007"`` becomes
     ``"7"``) so one number is one token; ``detokenize`` writes the same space-separated format.
+
+And two that are learnt from the training data (:mod:`seqgan.data.subword`): ``bpe`` and
+``unigram`` subword pieces. :func:`get_tokenizer` cannot make those from a name; a run trains
+one and its checkpoints carry it (:func:`tokenizer_from_checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import Protocol, Sequence
 
 from seqgan.errors import SeqGANError
 
-__all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "IdsTokenizer", "TOKENIZERS", "get_tokenizer"]
+__all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "IdsTokenizer", "TOKENIZERS", "SUBWORD", "get_tokenizer",
+           "tokenizer_from_checkpoint", "tokenizer_entry"]
 
 _ASCII_INT = re.compile(r"[0-9]+")
 
@@ -107,12 +112,41 @@ class IdsTokenizer:
         return " ".join(str(int(t)) for t in tokens)
 
 
-TOKENIZERS: dict[str, type] = {"char": CharTokenizer, "word": WordTokenizer, "ids": IdsTokenizer}
+SUBWORD = ("bpe", "unigram")
+"""The tokenizers trained on a corpus (seqgan.data.subword)."""
+TOKENIZERS: dict[str, type | None] = {"char": CharTokenizer, "word": WordTokenizer, "ids": IdsTokenizer,
+                                      **dict.fromkeys(SUBWORD)}
 
 
-def get_tokenizer(name: str) -> Tokenizer:
-    """Return a tokenizer by name (``char``, ``word`` or ``ids``)."""
+def get_tokenizer(name: "str | Tokenizer") -> Tokenizer:
+    """Return a tokenizer by name (``char``, ``word`` or ``ids``); a tokenizer object is returned as it is."""
+    if not isinstance(name, str) and hasattr(name, "tokenize"):
+        return name
+    if name in SUBWORD:
+        raise SeqGANError(f"the {name} tokenizer is learnt from a training file, so a name is not enough: take "
+                          "it from a checkpoint of the run that trained it (eval --tokenizer-from CKPT)")
     cls = TOKENIZERS.get(name) if isinstance(name, str) else None
     if cls is None:
         raise SeqGANError(f"unknown tokenizer {name!r}; choose one of: {', '.join(TOKENIZERS)}")
     return cls()
+
+
+def tokenizer_from_checkpoint(ckpt: dict, path: object = "checkpoint") -> Tokenizer:
+    """The tokenizer a real-data checkpoint was trained with: by its name, or its stored subword model."""
+    name = ckpt.get("tokenizer")
+    if name in SUBWORD:
+        from seqgan.data.subword import SubwordTokenizer
+
+        tok = SubwordTokenizer.from_dict(ckpt.get("tokenizer_model"))
+        if tok.name != name:
+            raise SeqGANError(f"{path}: tokenizer {name!r} but a stored {tok.name} model; it is damaged")
+        return tok
+    if name not in TOKENIZERS:
+        raise SeqGANError(f"{path} has no tokenizer of seqgan train (it names {name!r}); give a checkpoint "
+                          "of seqgan train")
+    return get_tokenizer(name)
+
+
+def tokenizer_entry(tok: "Tokenizer | str") -> dict:
+    """What a checkpoint stores beside the tokenizer's name: a subword tokenizer's model."""
+    return {"tokenizer_model": tok.to_dict()} if hasattr(tok, "to_dict") else {}

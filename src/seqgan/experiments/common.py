@@ -20,7 +20,7 @@ import torch
 
 from seqgan import distributed as dist
 from seqgan.allocator import keep_freed_memory
-from seqgan.checkpoint import remove_stale_temporaries
+from seqgan.checkpoint import remove_stale_temporaries, write_atomic
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.seeding import hash_seed, seed_globals
@@ -58,9 +58,30 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    lock_run_dir(out)
+    elif not overwrite:
+        refuse_foreign_dir(out)
+    make_run_dir(out)
     return out
+
+
+def refuse_foreign_dir(out: Path) -> None:
+    """A non-empty directory that holds no run is someone's files: writing a run among them needs --overwrite
+    (which then adds the run's files and removes none of theirs)."""
+    theirs = sorted(p.name for p in out.iterdir() if p.name != ".lock") if out.is_dir() else []
+    if theirs:
+        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+        raise SeqGANError(f"--out {out} is a directory with other files ({shown}) and no run; choose a new or empty "
+                          "directory, or pass --overwrite to write the run among them (none of them is removed)")
+
+
+def make_run_dir(out: Path) -> None:
+    """Create ``out`` and take its lock, or say in one line why it cannot be written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock_run_dir(out)
+    except OSError as exc:
+        raise SeqGANError(f"--out {out}: cannot create or write the run directory ({exc.strerror or exc}); "
+                          "choose a directory you can write") from None
 
 
 def lock_run_dir(out: Path) -> None:
@@ -300,9 +321,7 @@ class Interrupted(Exception):
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def write_sequences(path: Path, seqs: torch.Tensor) -> None:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seqgan.checkpoint import NO_SPACE
 from seqgan.data.corpora import CORPORA, fetch
 from seqgan.errors import SeqGANError
 
@@ -57,8 +58,19 @@ def fetch_options(name: str, args: argparse.Namespace, progress: bool) -> dict[s
 
 
 def fetch_corpus(name: str, args: argparse.Namespace, progress: bool = True) -> Path:
-    return fetch(name, args.cache, seed=args.split_seed, force=getattr(args, "force", False),
-                 **fetch_options(name, args, progress))
+    """The corpus's cache entry; a cache that cannot be written (full, read-only, under a file) is one line."""
+    opts = fetch_options(name, args, progress)
+    try:
+        return fetch(name, args.cache, seed=args.split_seed, force=getattr(args, "force", False), **opts)
+    except OSError as exc:
+        if exc.filename is None and exc.errno not in NO_SPACE:
+            raise
+        where = Path(exc.filename) if exc.filename else Path(args.cache or "the cache")
+        if exc.errno in NO_SPACE:
+            raise SeqGANError(f"{where.parent} is out of space while caching the {name} corpus; free space there "
+                              "or give --cache DIR elsewhere") from None
+        raise SeqGANError(f"cannot write the {name} corpus cache at {where} ({exc.strerror or exc}); give --cache DIR, "
+                          "a directory you can write") from None
 
 
 def add_parser(sub) -> None:

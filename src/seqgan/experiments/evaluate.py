@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -29,8 +30,9 @@ from typing import Sequence
 
 import numpy as np
 
+from seqgan.checkpoint import write_atomic
 from seqgan.data.text import load_lines
-from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
+from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK
 from seqgan.errors import SeqGANError
 from seqgan.metrics.bleu import BleuReference, self_bleu_scores
@@ -67,13 +69,13 @@ def read_samples(path: str | Path) -> list[str]:
     return lines
 
 
-def tokenize_lines(lines: Sequence[str], tokenizer: str, where: str) -> list[Tokens]:
+def tokenize_lines(lines: Sequence[str], tokenizer: Tokenizer | str, where: str) -> list[Tokens]:
     """Lines -> token lists. Under ``ids`` a literal <unk> (a generated unknown token) is kept as a token."""
     tok = get_tokenizer(tokenizer)
     out = []
     for i, line in enumerate(lines, start=1):
         try:
-            if tokenizer == "ids":
+            if tok.name == "ids":
                 out.append([UNK if t == UNK else tok.tokenize(t)[0] for t in line.split()])
             else:
                 out.append(tok.tokenize(line))
@@ -136,6 +138,14 @@ class Scorer:
         return out
 
 
+def order_warnings(orders: Sequence[int], hyps: list[Tokens], label: str) -> list[str]:
+    """BLEU-n of sequences that all have fewer than n tokens is smoothing alone: say so for each such n."""
+    longest = max((len(h) for h in hyps), default=0)
+    return [f"warning: BLEU-{n} of {label}: no sequence has {n} tokens (the longest has {longest}), so the score "
+            f"comes from smoothing alone and says nothing; use orders up to {max(longest, 1)}"
+            for n in orders if n > longest]
+
+
 def summarize(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """Mean, standard error and count of each metric (NaNs, i.e. empty sequences for MSE, left out)."""
     out = {}
@@ -161,14 +171,14 @@ def p_values(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, fl
 
 def write_per_sequence(path: Path, sets: dict[str, dict[str, np.ndarray]]) -> None:
     """CSV: set, index, then one column per metric (empty where a metric is undefined)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     names = list(next(iter(sets.values())))
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["set", "index", *names])
-        for label, scores in sets.items():
-            for i in range(len(scores[names[0]])):
-                w.writerow([label, i, *("" if np.isnan(scores[n][i]) else repr(float(scores[n][i])) for n in names)])
+    fh = io.StringIO(newline="")
+    w = csv.writer(fh)
+    w.writerow(["set", "index", *names])
+    for label, scores in sets.items():
+        for i in range(len(scores[names[0]])):
+            w.writerow([label, i, *("" if np.isnan(scores[n][i]) else repr(float(scores[n][i])) for n in names)])
+    write_atomic(path, fh.getvalue().encode("utf-8"))  # an unwritable path or a full disk: one line
 
 
 def fmt(x: float, digits: int = 4) -> str:
@@ -194,19 +204,36 @@ def add_parser(sub) -> None:
                    help="BLEU orders (default 2,3,4,5; 'none' for no BLEU)")
     p.add_argument("--self-bleu", default="none", metavar="N,N", help="Self-BLEU orders, e.g. 2,3,4 (default none)")
     p.add_argument("--mse", action="store_true", help="music: nearest-neighbour MSE on pitches (ids tokens)")
-    p.add_argument("--tokenizer", default="word", choices=sorted(TOKENIZERS),
-                   help="how lines are split into tokens for BLEU (default word; char for Chinese poems)")
+    p.add_argument("--tokenizer", choices=sorted(TOKENIZERS),
+                   help="how lines are split into tokens for BLEU (default word, or that of --tokenizer-from; "
+                        "char for Chinese poems)")
+    p.add_argument("--tokenizer-from", metavar="CKPT",
+                   help="split lines with the tokenizer of this seqgan train checkpoint (needed for bpe, unigram)")
     p.add_argument("--per-sequence", metavar="FILE", help="write every sequence's scores here (CSV)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=main)
 
 
+def eval_tokenizer(name: str | None, ckpt_path: str | None) -> Tokenizer:
+    """--tokenizer NAME, or the tokenizer stored in --tokenizer-from CKPT (the run's own, trained pieces included)."""
+    if ckpt_path is None:
+        return get_tokenizer(name or "word")
+    from seqgan.checkpoint import load_checkpoint
+
+    tok = tokenizer_from_checkpoint(load_checkpoint(ckpt_path), f"--tokenizer-from {ckpt_path}")
+    if name is not None and name != tok.name:
+        raise SeqGANError(f"--tokenizer {name} but --tokenizer-from {ckpt_path} holds the {tok.name} tokenizer; "
+                          "give only --tokenizer-from")
+    return tok
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.mse and args.tokenizer != "ids":
+    tok = eval_tokenizer(args.tokenizer, getattr(args, "tokenizer_from", None))
+    if args.mse and tok.name != "ids":
         raise SeqGANError("--mse scores pitches: use it with --tokenizer ids (the music corpus's format)")
     refs = None
     if args.references:
-        refs = tokenize_lines(load_lines(args.references), args.tokenizer, args.references)
+        refs = tokenize_lines(load_lines(args.references), tok, args.references)
     scorer = Scorer(refs, parse_orders(args.bleu, "--bleu"), parse_orders(args.self_bleu, "--self-bleu"), args.mse)
     if not scorer.names():
         raise SeqGANError("nothing to compute: give --bleu orders, --self-bleu orders or --mse")
@@ -214,7 +241,10 @@ def main(args: argparse.Namespace) -> int:
     scores, result = {}, {}
     for label, path in files.items():
         lines = read_samples(path)
-        scores[label] = scorer.score(tokenize_lines(lines, args.tokenizer, path))
+        hyps = tokenize_lines(lines, tok, path)
+        scores[label] = scorer.score(hyps)
+        for warning in order_warnings(scorer.bleu + scorer.self_bleu, hyps, path):
+            print(warning, file=sys.stderr)
         result[label] = {"file": str(path), "sequences": len(lines), "empty": sum(1 for x in lines if not x),
                          "metrics": summarize(scores[label])}
     if args.compare:

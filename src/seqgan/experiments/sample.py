@@ -1,8 +1,10 @@
 """``seqgan sample``: draw sequences from a checkpoint's generator and write them as text.
 
-A real-data checkpoint carries its vocabulary and tokenizer name, so nothing but the file is
-needed: ids are decoded with :meth:`Vocab.decode` (stopping at ``<eos>``, dropping ``<pad>``)
-and joined by the tokenizer's rule (``char``: concatenated; ``word``/``ids``: single spaces).
+A real-data checkpoint carries its vocabulary and tokenizer (a ``bpe``/``unigram`` run: its trained
+model), so nothing but the file is needed: ids are decoded with :meth:`Vocab.decode` (stopping at
+``<eos>``, dropping ``<pad>``) and joined by the tokenizer's rule (``char``: concatenated;
+``word``/``ids``: single spaces; subword pieces: by sentencepiece). A generator with NaN or infinite
+weights is refused.
 A synthetic-task checkpoint has no vocabulary; its sequences are written as raw token ids.
 
 Temperature T divides G's logits before sampling (T = 1: the model's own distribution; T < 1
@@ -20,28 +22,29 @@ from typing import Any, Sequence
 import torch
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import build_model, load_checkpoint
-from seqgan.data.tokenizers import get_tokenizer
+from seqgan.checkpoint import build_model, check_finite_weights, load_checkpoint, write_atomic
+from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
 from seqgan.models.generator import Generator
 
 #: How a sampled ``<unk>`` is written. ``char`` needs one character per token (U+FFFD, the
-#: replacement character); ``word`` and ``ids`` keep the literal, which no reference contains.
-UNK_TEXT = {"char": "\ufffd", "word": UNK, "ids": UNK}
+#: replacement character); ``word`` and ``ids`` keep the literal, which no reference contains;
+#: ``bpe`` and ``unigram`` pass ``<unk>`` to sentencepiece, which writes U+FFFD.
+UNK_TEXT = {"char": "\ufffd", "word": UNK, "ids": UNK, "bpe": UNK, "unigram": UNK}
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 LOWEST_MIDI = 21  # the music corpus writes token = MIDI pitch - 21 (A0 = 0 .. C8 = 87)
 
 
-def decode_rows(rows: torch.Tensor, vocab: Vocab, tokenizer: str) -> list[list[str]]:
+def decode_rows(rows: torch.Tensor, vocab: Vocab, tokenizer: Tokenizer | str) -> list[list[str]]:
     """(N, T) ids -> N token lists: each stops at its first <eos>; <unk> is written per UNK_TEXT."""
-    unk = UNK_TEXT[tokenizer]
+    unk = UNK_TEXT[tokenizer if isinstance(tokenizer, str) else tokenizer.name]
     return [[unk if t == UNK else t for t in vocab.decode(row)] for row in rows.tolist()]
 
 
-def detokenize_all(token_lists: Sequence[Sequence[str]], tokenizer: str) -> list[str]:
+def detokenize_all(token_lists: Sequence[Sequence[str]], tokenizer: Tokenizer | str) -> list[str]:
     """Token lists -> lines, joined by the tokenizer's rule. An <unk> under ``ids`` stays ``<unk>``."""
-    if tokenizer == "ids":
+    if getattr(tokenizer, "name", tokenizer) == "ids":
         return [" ".join(toks) for toks in token_lists]  # ids are canonical already; keeps <unk>
     tok = get_tokenizer(tokenizer)
     return [tok.detokenize(toks) for toks in token_lists]
@@ -61,6 +64,7 @@ def load_sampler(path: str | Path, device: str = "cpu") -> tuple[Generator, Voca
     if "generator" not in ckpt:
         raise SeqGANError(f"checkpoint {path} holds no generator")
     gen = build_model(Generator, ckpt["generator"], "generator").requires_grad_(False).eval()
+    check_finite_weights(gen, path, "generator")
     gen = gen.to(dist.init(device))  # checks the device (CUDA available, index in range)
     vocab = Vocab.from_dict(ckpt["vocab"]) if ckpt.get("vocab") is not None else None
     tokenizer = ckpt.get("tokenizer")
@@ -98,26 +102,23 @@ def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int
                  pitch_names: bool = False, device: str = "cpu") -> list[str]:
     """The decoded lines of ``num`` sequences sampled on ``device`` from the checkpoint at ``path``.
     The draws depend on the device's random generator: CPU and CUDA give different samples for one seed."""
-    gen, vocab, tokenizer, _ = load_sampler(path, device)
+    gen, vocab, tokenizer, ckpt = load_sampler(path, device)
     rows = generate(with_temperature(gen, temperature), num, seed)
     if vocab is None:  # synthetic task: raw ids, the authors' format
         return [" ".join(map(str, r)) for r in rows.tolist()]
-    tokens = decode_rows(rows, vocab, tokenizer)
+    tok = tokenizer_from_checkpoint(ckpt, path)  # bpe / unigram: the model stored in the checkpoint
+    tokens = decode_rows(rows, vocab, tok)
     if pitch_names:
         if tokenizer != "ids":
             raise SeqGANError(f"--pitch-names is for music (ids tokenizer); this checkpoint's tokenizer is {tokenizer}")
         tokens = [[pitch_name(t) for t in toks] for toks in tokens]
         return [" ".join(toks) for toks in tokens]
-    return detokenize_all(tokens, tokenizer)
+    return detokenize_all(tokens, tok)
 
 
 def write_lines(path: Path, lines: Sequence[str]) -> None:
-    """UTF-8, one per line, written to a temporary file and renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.writelines(line + "\n" for line in lines)
-    tmp.replace(path)
+    """UTF-8, one per line, written to a temporary file and renamed into place (:func:`write_atomic`)."""
+    write_atomic(path, "".join(line + "\n" for line in lines).encode("utf-8"))
 
 
 # ------------------------------------------------------------------------------- CLI

@@ -26,14 +26,16 @@ from typing import Any
 import torch
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import load_checkpoint
+from seqgan.checkpoint import load_checkpoint, out_of_space
 from seqgan.config import Config
-from seqgan.data.text import encode_corpus, load_lines
-from seqgan.data.tokenizers import TOKENIZERS, get_tokenizer
+from seqgan.data.text import check_length, encode_corpus, kept_tokens, load_lines
+from seqgan.data.subword import make_tokenizer, model_mismatch, save_model
+from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_entry
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupt, check_resume_config, prepare_out_dir, setup_torch, write_json
 from seqgan.experiments.run import EOS_ID, Run, build_models, launcher
+from seqgan.experiments.train_flags import flag_names, vocab_size_flag
 from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import sequence_nll
@@ -56,9 +58,10 @@ class Corpus:
     train: torch.Tensor
     valid: torch.Tensor | None
     stats: dict[str, Any]
+    tok: Tokenizer | None = None  # the tokenizer itself; bpe / unigram: the one trained on the data
 
 
-def _tokenized(path: str, tokenizer: str) -> list[list[str]]:
+def _tokenized(path: str, tokenizer: Tokenizer | str) -> list[list[str]]:
     tok = get_tokenizer(tokenizer)
     out = []
     for i, line in enumerate(load_lines(path), start=1):
@@ -74,13 +77,12 @@ def room(cfg: Config) -> int:
     return cfg.model.seq_len if cfg.data.fixed_length else cfg.model.seq_len - 1
 
 
-def _encode(path: str, vocab: Vocab, cfg: Config) -> tuple[torch.Tensor, dict[str, int]]:
+def _encode(path: str, vocab: Vocab, cfg: Config, tok: Tokenizer) -> tuple[torch.Tensor, dict[str, int]]:
     """A corpus file -> (rows (N, T) int64, counts of lines kept / truncated / skipped and <unk> tokens).
     With data.fixed_length every line must have at least T tokens, and the rows hold no <eos>."""
     lines = load_lines(path)
     T = cfg.model.seq_len
     if cfg.data.fixed_length:
-        tok = get_tokenizer(cfg.data.tokenizer)
         for i, line in enumerate(lines, start=1):
             if len(tok.tokenize(line)) < T:
                 raise SeqGANError(
@@ -88,7 +90,7 @@ def _encode(path: str, vocab: Vocab, cfg: Config) -> tuple[torch.Tensor, dict[st
                     f"to have model.seq_len = {T} (longer ones are cut or skipped); drop --fixed-length to train "
                     "on variable lengths, or remove the short lines")
     try:  # fixed length: encode with room for an <eos>, then drop that column
-        enc = encode_corpus(lines, cfg.data.tokenizer, vocab, room(cfg) + 1, cfg.data.long_lines)
+        enc = encode_corpus(lines, tok, vocab, room(cfg) + 1, cfg.data.long_lines)
     except SeqGANError as exc:
         raise SeqGANError(f"{path}: {exc}") from None
     if cfg.data.fixed_length:
@@ -99,17 +101,21 @@ def _encode(path: str, vocab: Vocab, cfg: Config) -> tuple[torch.Tensor, dict[st
 
 
 def load_corpus(cfg: Config) -> Corpus:
-    """Build the vocabulary from every token of the training file, then encode training and validation."""
+    """Build the vocabulary from the tokens of the training file that its rows keep, then encode
+    training and validation."""
     d = cfg.data
     if d.train_path is None:
         raise SeqGANError("no training data: give --data FILE (one sequence per line)")
-    vocab = Vocab.build(_tokenized(d.train_path, d.tokenizer), min_count=d.min_count, max_size=d.max_vocab)
-    train, train_stats = _encode(d.train_path, vocab, cfg)
+    tok = make_tokenizer(d.tokenizer, d.train_path, d.max_vocab, room(cfg))
+    lines = _tokenized(d.train_path, tok)
+    check_length(lines, cfg.model.seq_len, "model.seq_len", eos=not d.fixed_length)
+    vocab = Vocab.build(kept_tokens(lines, room(cfg), d.long_lines), min_count=d.min_count, max_size=d.max_vocab)
+    train, train_stats = _encode(d.train_path, vocab, cfg, tok)
     stats: dict[str, Any] = {"vocab_size": len(vocab), "train": train_stats}
     valid = None
     if d.valid_path is not None:
-        valid, stats["valid"] = _encode(d.valid_path, vocab, cfg)
-    return Corpus(vocab, d.tokenizer, train, valid, stats)
+        valid, stats["valid"] = _encode(d.valid_path, vocab, cfg, tok)
+    return Corpus(vocab, d.tokenizer, train, valid, stats, tok)
 
 
 def describe(stats: dict[str, Any], cfg: Config) -> str:
@@ -134,7 +140,7 @@ def check_vocab(ckpt: dict[str, Any], corpus: Corpus, path: Path, flag: str) -> 
         raise SeqGANError(f"{flag} {path}: the checkpoint has no vocabulary (it is from the synthetic task); "
                           "give a checkpoint of seqgan train")
     theirs = Vocab.from_dict(ckpt["vocab"])
-    diff = corpus.vocab.mismatch(theirs)
+    diff = corpus.vocab.mismatch(theirs) or model_mismatch(ckpt, corpus.tok)
     if diff is not None or ckpt.get("tokenizer") != corpus.tokenizer:
         why = diff if diff is not None else f"tokenizer {ckpt.get('tokenizer')!r} vs {corpus.tokenizer!r}"
         raise SeqGANError(
@@ -209,7 +215,7 @@ class RealDataRun(Run):
         rows = dist.gather_rows(self.models.gen.sample(dist.share(self.cfg.eval.final_samples),
                                                        generator=self.eval_rng))
         if dist.is_main():
-            lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tokenizer), self.corpus.tokenizer)
+            lines = detokenize_all(decode_rows(rows, self.corpus.vocab, self.corpus.tok), self.corpus.tok)
             write_lines(self.out / "samples" / f"{name}.txt", lines)
             nll = self.summary.get("nll_test", self.summary["nll_train"])[name]
             print(f"after {'MLE pre-training' if name == 'mle' else self.algorithm.label}: NLL-"
@@ -217,9 +223,9 @@ class RealDataRun(Run):
                   f"{len(lines)} samples in samples/{name}.txt", file=sys.stderr, flush=True)
 
     def task_payload(self) -> dict[str, Any]:
-        """The vocabulary and tokenizer in place of the oracle."""
+        """The vocabulary and tokenizer (a subword model too) in place of the oracle."""
         return {"oracle": None, "vocab": self.corpus.vocab.to_dict(), "tokenizer": self.corpus.tokenizer,
-                "data_stats": self.corpus.stats}
+                "data_stats": self.corpus.stats, **tokenizer_entry(self.corpus.tok)}
 
 
 def prepare(cfg: Config) -> tuple[Config, Corpus]:
@@ -254,6 +260,7 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     write_json(out / "config.json", cfg.to_dict())
     (out / "data").mkdir(exist_ok=True)
     write_json(out / "data" / "vocab.json", corpus.vocab.to_dict())
+    save_model(out / "data", corpus.tok)  # bpe / unigram: data/tokenizer.model, for sentencepiece itself
     if overwrite:
         (out / "nll.png").unlink(missing_ok=True)  # the one output prepare_out_dir does not know
     return out, ckpt, source
@@ -314,7 +321,10 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
 def add_data_args(p: argparse.ArgumentParser) -> None:
     """The flags that say what the data is and how it is read."""
     p.add_argument("--tokenizer", choices=sorted(TOKENIZERS),
-                   help="char: every character is a token; word: whitespace split; ids: space-separated integers")
+                   help="char: every character is a token; word: whitespace split; ids: space-separated integers; "
+                        "bpe, unigram: subword pieces learnt from --data (give --vocab-size)")
+    p.add_argument("--vocab-size", type=int, metavar="N",
+                   help="bpe, unigram: the vocabulary size to learn, <pad>/<eos>/<unk> included (sets data.max_vocab)")
     p.add_argument("--max-len", type=int, metavar="L",
                    help="sequence length T of the models, <eos> included: a line keeps at most L-1 tokens "
                         "(with --fixed-length: exactly L tokens, no <eos>)")
@@ -329,7 +339,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 def data_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {"model.seq_len": args.max_len, "data.tokenizer": args.tokenizer, "data.min_count": args.min_count,
-            "data.max_vocab": args.max_vocab, "data.long_lines": args.long_lines,
+            "data.max_vocab": vocab_size_flag(args), "data.long_lines": args.long_lines,
             "data.fixed_length": args.fixed_length}
 
 
@@ -360,9 +370,10 @@ def main(args: argparse.Namespace) -> int:
         raise SeqGANError(f"give {', '.join(missing)} (only --resume takes them from the run)")
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
-    cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
-    summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
-                  progress=not args.no_progress)
+    with flag_names(), out_of_space(args.out):
+        cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
+        summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
+                      progress=not args.no_progress)
     if not dist.is_main():
         return 0
     key = "nll_test" if "nll_test" in summary else "nll_train"

@@ -1,0 +1,277 @@
+"""Issue 20's defects in ``train``, ``sample`` and ``eval``: each a clear one-line error (or a warning)
+where there was a traceback, a hang or a silent surprise."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from seqgan.data.text import UNUSED_LENGTH_LIMIT, check_length, kept_tokens
+from seqgan.errors import SeqGANError
+from test_realdata_train import cli, one_line_error, train_args, write_corpus
+
+
+def long_line_corpus(path, words: int = 200_000) -> None:
+    """50 lines of at most 11 words and one line of ``words`` distinct words."""
+    write_corpus(path, "word", 50, seed=3, max_tokens=11)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(" ".join(f"w{i}" for i in range(words)) + "\n")
+
+
+# ------------------------------------------------------------------ vocabulary from what is kept
+
+
+def test_vocabulary_counts_only_the_tokens_rows_keep(tmp_path):
+    long_line_corpus(tmp_path / "train.txt")
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=12)) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    vocab = json.loads((tmp_path / "run" / "data" / "vocab.json").read_text())["tokens"]
+    # 3 special tokens, at most the 15 corpus words, and the 11 words the long line keeps
+    assert summary["data"]["vocab_size"] == len(vocab) <= 3 + 15 + 11
+    assert "w10" in vocab and "w11" not in vocab and summary["data"]["train"]["truncated"] == 1
+
+
+def test_kept_tokens_truncates_or_skips():
+    lines = [["a", "b", "c"], ["d"]]
+    assert kept_tokens(lines, 2) == [["a", "b"], ["d"]]
+    assert kept_tokens(lines, 2, "skip") == [["d"]]
+    with pytest.raises(SeqGANError, match="all 2 lines are longer than 0 tokens"):
+        kept_tokens(lines, 0, "skip")
+
+
+# ------------------------------------------------------------------ runaway --max-len
+
+
+def test_max_len_far_past_every_line_is_refused_at_once(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 50, seed=3, max_tokens=12)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=100_000_000)) == 2
+    msg = one_line_error(capsys)
+    assert "--max-len 100000000 is longer than any line can use" in msg and "--max-len 13" in msg
+    assert "model.seq_len" not in msg and not (tmp_path / "run").exists()
+
+
+def test_check_length_allows_a_margin_and_refuses_what_memory_cannot_hold(monkeypatch):
+    lines = [["x"] * 5] * 3
+    check_length(lines, UNUSED_LENGTH_LIMIT)  # a margin past the longest line is fine
+    check_length([["x"] * 2000], 2001)  # a long line may ask for a long length
+    with pytest.raises(SeqGANError, match="longer than any line can use"):
+        check_length(lines, UNUSED_LENGTH_LIMIT + 1)
+    monkeypatch.setattr("seqgan.data.text._memory_bytes", lambda: 2**20)
+    with pytest.raises(SeqGANError, match=r"GiB of memory; give a smaller max_len"):
+        check_length([["x"] * 2000] * 100, 2001)
+
+
+def test_max_len_errors_speak_of_the_flag(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 50, seed=3)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=5)) == 2  # tiny's D: width 10
+    msg = one_line_error(capsys)
+    assert "--max-len 5" in msg and "model.seq_len" not in msg
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=1)) == 2
+    msg = one_line_error(capsys)
+    assert "--max-len must be at least 2" in msg and "model.seq_len" not in msg
+
+
+# ------------------------------------------------------------------ a small run to sample from
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("defects")
+    write_corpus(root / "train.txt", "word", 120, seed=7)
+    assert cli(train_args(root / "train.txt", root / "run", max_len=12)) == 0
+    return root / "run"
+
+
+def temporaries(directory) -> list:
+    return [p for p in directory.rglob("*.tmp")]
+
+
+def full_disk_after(monkeypatch, budget: int, only=lambda data: True) -> None:
+    """Patch the one write of seqgan.checkpoint: the first ``budget`` matching writes succeed, later ones
+    write half their bytes and fail with ENOSPC, as a full disk does."""
+    import errno
+
+    from seqgan import checkpoint
+
+    real, calls = checkpoint._write, []
+
+    def write(fh, data):
+        if only(bytes(data[:4])):
+            calls.append(1)
+            if len(calls) > budget:
+                fh.write(bytes(data[: len(data) // 2]))
+                raise OSError(errno.ENOSPC, "No space left on device")
+        real(fh, data)
+
+    monkeypatch.setattr(checkpoint, "_write", write)
+
+
+# ------------------------------------------------------------------ full disk
+
+
+def test_sample_on_a_full_disk_one_line_no_temporary_and_the_old_file_kept(run_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "samples.txt"
+    out.write_text("previous samples\n", encoding="utf-8")
+    full_disk_after(monkeypatch, 0)
+    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "mle.pt"), "-n", "20", "--out", str(out)]) == 2
+    msg = one_line_error(capsys)
+    assert f"{tmp_path} is out of space" in msg and "samples.txt" in msg
+    assert out.read_text(encoding="utf-8") == "previous samples\n" and temporaries(tmp_path) == []
+
+
+def test_train_on_a_full_disk_one_line_no_temporary_and_the_last_checkpoint_kept(tmp_path, capsys, monkeypatch):
+    from seqgan.checkpoint import load_checkpoint
+
+    write_corpus(tmp_path / "train.txt", "word", 80, seed=8)
+    full_disk_after(monkeypatch, 1, only=lambda head: head == b"PK\x03\x04")  # checkpoints are zip files
+    run = tmp_path / "run"
+    assert cli(train_args(tmp_path / "train.txt", run, max_len=12)) == 2
+    msg = one_line_error(capsys)
+    assert f"{run / 'checkpoints'} is out of space" in msg and "Traceback" not in msg
+    assert temporaries(run) == []
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["position"]["phase"]  # the first one, intact
+
+
+def test_out_of_space_anywhere_in_a_run_names_the_directory():
+    import errno
+
+    from seqgan.checkpoint import out_of_space
+
+    with pytest.raises(SeqGANError, match=r"^/x/run is out of space \(writing metrics.jsonl\)"):
+        with out_of_space("/x/run"):
+            raise OSError(errno.ENOSPC, "No space left on device", "/x/run/metrics.jsonl")
+    with pytest.raises(PermissionError):  # other errors pass through
+        with out_of_space("/x/run"):
+            raise PermissionError(errno.EACCES, "denied")
+
+
+# ------------------------------------------------------------------ unwritable paths
+
+
+def test_sample_out_that_is_a_directory_or_unwritable(run_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = str(run_dir / "checkpoints" / "mle.pt")
+    assert cli(["sample", "--checkpoint", ckpt, "-n", "2", "--out", "."]) == 2
+    assert ". is a directory; give a file name" in one_line_error(capsys)
+    (tmp_path / "afile").write_text("x")
+    assert cli(["sample", "--checkpoint", ckpt, "-n", "2", "--out", "afile/s.txt"]) == 2
+    assert "cannot write afile/s.txt" in one_line_error(capsys)
+    assert temporaries(tmp_path) == []
+
+
+def test_train_out_that_cannot_be_created(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 30, seed=8)
+    (tmp_path / "afile").write_text("x")
+    for out in ("/proc/sys/x", str(tmp_path / "afile" / "run")):
+        assert cli(train_args(tmp_path / "train.txt", out)) == 2
+        assert f"--out {out}: cannot create or write the run directory" in one_line_error(capsys)
+
+
+def test_train_into_a_directory_of_other_files_needs_overwrite_and_keeps_them(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 30, seed=8)
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "notes.txt").write_text("keep me")
+    (mine / "data" / "corpus.txt").write_text("keep me too")
+    assert cli(train_args(tmp_path / "train.txt", mine)) == 2
+    assert "is a directory with other files (data, notes.txt) and no run" in one_line_error(capsys)
+    assert sorted(p.name for p in mine.iterdir()) == ["data", "notes.txt"]
+    assert cli(train_args(tmp_path / "train.txt", mine, extra=["--overwrite"])) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "data" / "corpus.txt").read_text() == "keep me too"
+    assert (mine / "summary.json").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(train_args(tmp_path / "train.txt", empty)) == 0  # an empty directory is fine
+
+
+# ------------------------------------------------------------------ checkpoints that cannot be used
+
+
+def test_nan_weights_are_refused_when_sampling(run_dir, tmp_path, capsys):
+    import torch
+
+    from seqgan.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(run_dir / "checkpoints" / "mle.pt")
+    ckpt["generator"]["state"]["output.weight"][3, 1] = float("nan")
+    ckpt["generator"]["state"]["lstm.weight_hh_l0" if "lstm.weight_hh_l0" in ckpt["generator"]["state"]
+                               else "output.bias"][0] = float("inf")
+    save_checkpoint(tmp_path / "nan.pt", {k: v for k, v in ckpt.items() if not k.startswith(("format", "seqgan_v"))})
+    assert cli(["sample", "--checkpoint", str(tmp_path / "nan.pt"), "-n", "5"]) == 2
+    msg = one_line_error(capsys)
+    assert "the generator's weights hold NaN or infinity (" in msg and "output.weight" in msg
+    assert torch.isnan(load_checkpoint(tmp_path / "nan.pt")["generator"]["state"]["output.weight"]).any()
+
+
+def test_unsafe_checkpoint_is_refused_without_advice_to_load_it_unsafely(tmp_path, capsys):
+    import torch
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('ran')",))
+
+    torch.save({"format": "seqgan-checkpoint", "x": Evil()}, tmp_path / "evil.pt")
+    assert cli(["sample", "--checkpoint", str(tmp_path / "evil.pt")]) == 2
+    msg = one_line_error(capsys)
+    assert "holds objects other than tensors" in msg and "must not be loaded unsafely" in msg
+    assert "weights_only" not in msg and msg.endswith("use a checkpoint that seqgan wrote")
+
+
+def test_checkpoint_that_is_a_directory(run_dir, capsys):
+    assert cli(["sample", "--checkpoint", str(run_dir)]) == 2
+    msg = one_line_error(capsys)
+    assert "is a directory, not a checkpoint file" in msg and str(run_dir / "checkpoints" / "latest.pt") in msg
+
+
+def test_corrupt_latest_points_to_the_intact_phase_checkpoints(run_dir, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    latest = run / "checkpoints" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:500])
+    assert cli(train_args(run_dir.parent / "train.txt", run, max_len=12,
+                          extra=["--resume"])) == 2
+    msg = one_line_error(capsys)
+    assert "cannot be read safely" in msg and "the phase checkpoints beside it load (adversarial.pt" in msg
+    assert f"copy {run / 'checkpoints' / 'adversarial.pt'} over {latest}" in msg
+
+
+# ------------------------------------------------------------------ eval
+
+
+def test_eval_warns_of_bleu_orders_longer_than_every_sequence(tmp_path, capsys):
+    (tmp_path / "s.txt").write_text("a b\nb c a\n", encoding="utf-8")
+    (tmp_path / "r.txt").write_text("a b c d e\n", encoding="utf-8")
+    assert cli(["eval", "--samples", str(tmp_path / "s.txt"), "--references", str(tmp_path / "r.txt"),
+                "--bleu", "2,5"]) == 0
+    err = capsys.readouterr().err
+    assert "BLEU-5" in err and "no sequence has 5 tokens (the longest has 3)" in err and "BLEU-2 " not in err
+
+
+def test_unwritable_cache_and_per_sequence_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import seqgan.data.corpora as corpora
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("train.txt", "test.txt"):
+        write_corpus(src / name, "word", 20, seed=4)
+    (tmp_path / "afile").write_text("x")
+    assert cli(["data", "coco", "--source", str(src), "--cache", str(tmp_path / "afile" / "c")]) == 2
+    assert "cannot write the coco corpus cache at" in one_line_error(capsys)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "cache" / "x" / "train.txt"))
+
+    monkeypatch.setattr(corpora, "write_entry", full)
+    assert cli(["data", "coco", "--source", str(src), "--cache", str(tmp_path / "cache")]) == 2
+    assert f"{tmp_path / 'cache' / 'x'} is out of space while caching the coco corpus" in one_line_error(capsys)
+    monkeypatch.undo()
+
+    (tmp_path / "s.txt").write_text("the cat\nthe dog sat\n", encoding="utf-8")
+    assert cli(["eval", "--samples", str(tmp_path / "s.txt"), "--references", str(src / "train.txt"), "--bleu", "2",
+                "--per-sequence", str(tmp_path / "afile" / "x.csv")]) == 2
+    assert f"cannot write {tmp_path / 'afile' / 'x.csv'}" in one_line_error(capsys)
