@@ -186,10 +186,16 @@ def _weight_rows(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return weight.to(dtype).permute(0, 2, 1).reshape(filters, width * emb)
 
 
+@functools.lru_cache(maxsize=1)
+def _conv_beats_mm() -> bool:
+    """oneDNN's fp32 convolution beats window copy + GEMM on AVX-512 CPUs only (docs/performance.md)."""
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
 def _use_conv(x: torch.Tensor, dtype: torch.dtype, width: int) -> bool:
     """Whether oneDNN's convolution beats window copy + GEMM for this width (see module doc)."""
     positions = x.shape[1] - width + 1
-    return x.device.type == "cpu" and dtype == torch.float32 and width > 1 and positions > 1
+    return x.device.type == "cpu" and dtype == torch.float32 and width > 1 and positions > 1 and _conv_beats_mm()
 
 
 def _window_sums(x: torch.Tensor, weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
