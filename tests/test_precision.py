@@ -14,7 +14,7 @@ from seqgan.experiments.oracle import build_discriminator, build_generator, buil
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.models.linear_ce import weighted_linear_ce
-from seqgan.precision import autocast
+from seqgan.precision import autocast, bf16_is_native
 from seqgan.rollout import mc_rewards
 from seqgan.sampling import sample_from_hidden
 from seqgan.train.adversarial import Models
@@ -116,3 +116,9 @@ def test_a_bf16_run_ends_near_the_float32_run_and_keeps_its_precision(tmp_path, 
     capsys.readouterr()
     assert main(["oracle", *TINY, "--out", str(tmp_path / "bf16"), "--resume"]) == 2
     assert "train.precision: run has 'bf16', flags give 'fp32'" in capsys.readouterr().err
+
+
+def test_bf16_is_native_answers_for_each_device_kind():
+    assert isinstance(bf16_is_native("cpu"), bool)
+    assert bf16_is_native("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
+    assert bf16_is_native("meta") is False
