@@ -75,7 +75,7 @@ from seqgan.experiments.oracle import build_oracle  # noqa: E402
 from seqgan.experiments.run import build_discriminator, build_generator  # noqa: E402
 from seqgan.metrics.bleu import bleu  # noqa: E402
 from seqgan.metrics.nll import nll_oracle  # noqa: E402
-from seqgan.models.conv import ConvTables  # noqa: E402
+from seqgan.models.conv_tables import ConvTables  # noqa: E402
 from seqgan.rollout import mc_rewards, rollout_sequences  # noqa: E402
 from seqgan.train.algorithm import Models  # noqa: E402
 from seqgan.train.discriminator import d_epochs, d_step  # noqa: E402

@@ -16,7 +16,7 @@ from seqgan.experiments.run import build_discriminator, build_generator
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
 from seqgan.models.linear_ce import weighted_linear_ce
-from seqgan.precision import autocast
+from seqgan.precision import autocast, bf16_is_native
 from seqgan.rollout import mc_rewards
 from seqgan.sampling import sample_from_hidden
 from seqgan.train.algorithm import Models
@@ -132,3 +132,9 @@ def test_bf16_is_refused_on_a_cpu_without_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(common, "cpu_has_bf16", lambda: False)
     assert main(["oracle", *TINY, "--precision", "bf16", "--out", str(tmp_path / "run")]) == 2
     assert "this CPU has no bfloat16 arithmetic" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_bf16_is_native_answers_for_each_device_kind():
+    assert isinstance(bf16_is_native("cpu"), bool)
+    assert bf16_is_native("cuda") == (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False))
+    assert bf16_is_native("meta") is False

@@ -1,20 +1,12 @@
 """Keep freed memory in the process, so that each training step does not page-fault it back in.
 
-A D step at the paper's shapes allocates and frees the same ~12 MB buffers every step (the bf16
-copies of the highway weights under autocast, their float32 gradients, GEMM outputs). glibc's
-``malloc`` serves blocks this large from ``mmap`` or trims them off the top of the heap when they are
-freed, so the next step touches fresh pages: measured 1,600-6,000 minor page faults per D step
-(2 threads, paper shapes), and a bf16 step of ~37 ms instead of ~27 ms (a float32 step: ~35 ms either
-way; an MLE epoch of 10,000 sequences: 3.9 s before, 2.7 s after).
-
-:func:`keep_freed_memory` raises glibc's two thresholds (``M_MMAP_THRESHOLD`` to 32 MiB, its
-maximum; ``M_TRIM_THRESHOLD`` to 1 GiB), which is what ``MALLOC_MMAP_THRESHOLD_`` and
-``MALLOC_TRIM_THRESHOLD_`` in the environment do, from inside the process. The cost: memory freed
-by the process stays mapped to it, and blocks up to 32 MiB come from the heap, where fragmentation
-holds on to more: the paper round's peak resident size went from 933 to about 1,400 MB
-(``benchmarks/run.py``, ``peak_rss_mb``). The training commands call it (``seqgan.experiments.common.setup_torch``);
-API users may call it once at start. It does nothing off glibc (macOS, musl, Windows), or when
-``SEQGAN_MALLOC=default`` is set in the environment.
+A D step frees and reallocates the same ~12 MB buffers every step; glibc would hand them back to the
+system and fault them in again (a bf16 step ~37 instead of ~27 ms). :func:`keep_freed_memory` raises
+``M_MMAP_THRESHOLD`` to 32 MiB and ``M_TRIM_THRESHOLD`` to 1 GiB, as ``MALLOC_MMAP_THRESHOLD_`` and
+``MALLOC_TRIM_THRESHOLD_`` would; the cost is resident memory (the paper round's peak 933 -> ~1,400
+MB). The training commands call it (``seqgan.experiments.common.setup_torch``); API users may call it
+once at start. It does nothing off glibc, or when ``SEQGAN_MALLOC=default`` is set. Measurements:
+``docs/performance.md``.
 """
 
 from __future__ import annotations

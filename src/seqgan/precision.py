@@ -53,3 +53,19 @@ def autocast_dtype(device_type: str):
         if device_type == "cuda":
             return torch.get_autocast_gpu_dtype() if torch.is_autocast_enabled() else None
         return None
+
+
+def bf16_is_native(device_type: str = "cpu") -> bool:
+    """Whether bfloat16 products run at hardware speed on ``device_type``: a CPU with AVX-512 BF16 or AMX,
+    a GPU with bfloat16 arithmetic. Elsewhere a CPU's bf16 GEMM is ~20x slower than its fp32 one
+    (docs/performance.md), so ``--precision bf16`` would slow training down."""
+    import torch
+
+    try:
+        if device_type == "cpu":
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if device_type == "cuda":
+            return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    except (AttributeError, RuntimeError, TypeError):  # private or newer APIs missing in this torch
+        return False
+    return False

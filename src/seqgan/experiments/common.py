@@ -174,7 +174,9 @@ def setup_torch(cfg: Config) -> torch.device:
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bfloat16 (oneDNN's test: AVX-512 BF16 or AMX)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    from seqgan.precision import bf16_is_native
+
+    return bf16_is_native("cpu")
 
 
 def _native_bf16() -> bool:

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqgan.models.conv import ConvTables, conv_relu_maxpool
+from seqgan.models.conv import conv_relu_maxpool
+from seqgan.models.conv_tables import ConvTables
 
 
 class Discriminator(nn.Module):
