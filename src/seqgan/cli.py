@@ -29,7 +29,7 @@ def _lazy(module: str):
 
 
 PARSERS = [_lazy("oracle"), _lazy("table1"), _lazy("strategy"), _lazy("train"), _lazy("sample"),
-           _lazy("evaluate"), _lazy("data_cmd"), _lazy("paper_task")]
+           _lazy("evaluate"), _lazy("data_cmd"), _lazy("paper_task"), _lazy("sweep")]
 
 
 def build_parser() -> argparse.ArgumentParser:

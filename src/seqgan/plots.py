@@ -32,3 +32,44 @@ def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pr
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_tradeoff(path: Path, curves: dict[str, Sequence[tuple[float, float, float, float, float]]], xlabel: str,
+                  ylabel: str, title: str = "", mark: float = 1.0) -> Path:
+    """Quality-diversity curves: one line per label through its (x, y, temperature, x spread, y spread)
+    points in temperature order, error bars where a spread is given (not NaN or 0), the point at
+    temperature ``mark`` drawn as a large star, and the lowest and highest temperatures written beside
+    their points."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for label, points in curves.items():
+        if not points:
+            continue
+        points = sorted(points, key=lambda p: p[2])
+        xs, ys, ts, xe, ye = (list(v) for v in zip(*points))
+        line, = ax.plot(xs, ys, marker=".", label=label)
+        spread = [e for e in xe + ye if e == e and e > 0]
+        if spread:
+            ax.errorbar(xs, ys, xerr=[e if e == e else 0 for e in xe], yerr=[e if e == e else 0 for e in ye],
+                        fmt="none", ecolor=line.get_color(), alpha=0.4, linewidth=0.8)
+        at = [i for i, t in enumerate(ts) if math.isclose(t, mark)]
+        for i in at:
+            ax.plot(xs[i], ys[i], marker="*", markersize=13, color=line.get_color(), markeredgecolor="black")
+        for i in {0, len(ts) - 1}:
+            ax.annotate(f"T={ts[i]:g}", (xs[i], ys[i]), fontsize=7, color=line.get_color(),
+                        xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + (f"\n(star: T = {mark:g})" if title else f"star: T = {mark:g}"), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

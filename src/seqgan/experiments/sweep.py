@@ -1,0 +1,388 @@
+"""``seqgan sweep``: every method's final generator along the temperature curve (quality vs diversity).
+
+Caccia et al. ("Language GANs Falling Short", ICLR 2020) compare sequence GANs with MLE not at T = 1
+alone but along the curve the softmax temperature traces, and find that MLE at a tuned temperature
+matches or beats the GANs there. This command makes that comparison for a finished run:
+
+* a ``table1`` run (every method directory with ``result.json`` and ``checkpoints/final.pt``, so new
+  methods are found without a list), a ``table1 --seeds`` run (each ``seed<S>/``; the curves are then
+  means over seeds with their standard deviations), or a ``seqgan oracle`` run (MLE =
+  ``checkpoints/mle.pt``, the algorithm = its last phase's checkpoint, ``adversarial.pt`` for SeqGAN): NLL-oracle against NLL-test;
+* a ``seqgan train`` run, or a ``paper-task`` directory (its ``run/``): BLEU-5 against Self-BLEU-5 and
+  LM against reverse-LM (:mod:`seqgan.metrics.quality_diversity`, :mod:`seqgan.metrics.lm`).
+
+A temperature is applied as ``seqgan sample --temperature`` applies it (:func:`with_temperature`: the
+output layer of a private copy divided by T), so T = 1 scores the generator itself, bit for bit. The
+draws of each point come from a stream of their own, keyed by (seed, method, T). Output in --out:
+``sweep.json/.csv/.md`` (one row per method and temperature, then the dominance summary), ``samples/``
+(``<method>_t<T>.txt``, under ``seed<S>/`` for a seeds run) and the figures ``sweep.png`` (oracle) or
+``sweep_bleu.png`` and ``sweep_lm.png`` (real data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import math
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.config import Config
+from seqgan.data.corpora import default_cache_dir
+from seqgan.data.text import load_lines
+from seqgan.errors import SeqGANError
+from seqgan.experiments.common import write_json, write_sequences
+from seqgan.seeding import rng
+from seqgan.experiments.evaluate import Scorer, tokenize_lines
+from seqgan.experiments.oracle import held_out_set
+from seqgan.experiments.sample import decode_rows, detokenize_all, with_temperature, write_lines
+from seqgan.metrics import quality_diversity as qd
+from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, train_lm
+from seqgan.metrics.stats import mean_and_stderr
+from seqgan.models.generator import Generator
+from seqgan.train.registry import ALGORITHMS, get_algorithm
+
+#: 19 temperatures from 0.5 to 2, denser near 1 where a GAN at T = 1 meets MLE at T slightly below 1.
+DEFAULT_TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7,
+                        1.8, 2.0)
+ORDER = ("random", *ALGORITHMS)  # table1's order; methods it does not know follow by name
+METRICS = {"oracle": ("nll_oracle", "nll_oracle_stderr", "nll_test", "nll_test_stderr", "distinct"),
+           "text": ("bleu5", "bleu5_stderr", "self_bleu5", "self_bleu5_stderr", "lm", "lm_stderr", "reverse_lm",
+                    "reverse_lm_stderr", "distinct")}
+
+
+@dataclass
+class Method:
+    key: str
+    label: str
+    checkpoint: Path
+
+
+@dataclass
+class Run:
+    """One run directory to sweep: its kind ('oracle' or 'text'), settings and finished methods."""
+
+    path: Path
+    kind: str
+    cfg: Config
+    methods: list[Method]
+    oracle_checkpoint: Path | None = None  # synthetic task: where the oracle's weights are
+
+
+def parse_temperatures(text: str | None) -> list[float]:
+    """'0.5,1,2' -> [0.5, 1.0, 2.0] (sorted, duplicates dropped); every value finite and > 0."""
+    if text is None:
+        return list(DEFAULT_TEMPERATURES)
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SeqGANError(f"--temperatures {text!r}: give numbers separated by commas, e.g. 0.5,0.8,1,1.2") from None
+    bad = [v for v in values if not (math.isfinite(v) and v > 0)]
+    if bad or not values:
+        raise SeqGANError(f"--temperatures {text!r}: every temperature must be a finite number above 0 "
+                          f"(got {', '.join(map(str, bad)) or 'none'}); the logits are divided by it")
+    return sorted(set(values))
+
+
+def _label(key: str) -> str:
+    from seqgan.experiments.table1 import METHODS
+    return METHODS.get(key, key)
+
+
+def _sorted(methods: list[Method]) -> list[Method]:
+    return sorted(methods, key=lambda m: (ORDER.index(m.key) if m.key in ORDER else len(ORDER), m.key))
+
+
+def _has_generator(path: Path) -> bool:
+    return path.is_file() and "generator" in load_checkpoint(path)
+
+
+def find_runs(path: Path) -> list[Run]:
+    """The run(s) under ``path``: one, or one per seed of a ``--seeds`` run. Refused with a message when
+    nothing there is a finished method."""
+    path = Path(path)
+    if not path.is_dir():
+        raise SeqGANError(f"--run {path}: no such directory; give a finished table1, table1 --seeds, oracle, "
+                          "train or paper-task run directory")
+    if not (path / "config.json").exists() and (path / "run" / "config.json").exists():
+        path = path / "run"  # a paper-task directory
+    seeds = sorted((p for p in path.iterdir() if re.fullmatch(r"seed\d+", p.name) and (p / "config.json").exists()),
+                   key=lambda p: int(p.name[4:]))
+    if seeds and not (path / "pretrain").is_dir():
+        runs = [r for r in (_one_run(p, required=False) for p in seeds) if r is not None]
+        if not runs:
+            raise SeqGANError(f"--run {path}: none of its seeds ({', '.join(p.name for p in seeds)}) has a finished "
+                              "method yet (a method directory with result.json and checkpoints/final.pt)")
+        return runs
+    return [_one_run(path, required=True)]
+
+
+def _one_run(path: Path, required: bool) -> Run | None:
+    if not (path / "config.json").exists():
+        raise SeqGANError(f"--run {path}: no config.json there; it is not a seqgan run directory")
+    cfg = Config.from_dict(json.loads((path / "config.json").read_text()))
+    kind = "text" if cfg.data.train_path else "oracle"
+    methods, oracle_ckpt = [], None
+    if (path / "pretrain").is_dir():  # table1 / strategy: every finished method directory
+        for d in sorted(p for p in path.iterdir() if p.is_dir() and p.name != "pretrain"):
+            final = d / "checkpoints" / "final.pt"
+            if (d / "result.json").exists() and _has_generator(final):
+                label = json.loads((d / "result.json").read_text()).get("label") or _label(d.name)
+                methods.append(Method(d.name, label, final))
+        oracle_ckpt = path / "pretrain" / "checkpoints" / "init.pt"
+    else:  # oracle / train: the end of pre-training and of the algorithm's last phase
+        algorithm = get_algorithm(cfg.train.algorithm)
+        last = algorithm.own_phases[-1] if algorithm.own_phases else None
+        ends = [("mle", "mle.pt")] + ([(algorithm.name, f"{last}.pt")] if last else [])
+        for key, name in ends:
+            if _has_generator(path / "checkpoints" / name):
+                methods.append(Method(key, _label(key), path / "checkpoints" / name))
+        oracle_ckpt = methods[0].checkpoint if methods else None
+    if not methods:
+        if not required:
+            return None
+        raise SeqGANError(f"--run {path}: no finished method there (a table1 method directory needs result.json "
+                          "and checkpoints/final.pt; an oracle or train run checkpoints/mle.pt or the checkpoint of "
+                          "its algorithm's last phase, adversarial.pt for SeqGAN); "
+                          "finish or --resume the run first")
+    return Run(path, kind, cfg, _sorted(methods), oracle_ckpt if kind == "oracle" else None)
+
+
+def tempered(gen: Generator, temperature: float) -> Generator:
+    """A private copy of gen with its logits divided by T, exactly as ``seqgan sample --temperature``."""
+    return with_temperature(copy.deepcopy(gen), temperature)
+
+
+def load_generator(path: Path, device: torch.device) -> Generator:
+    gen = build_model(Generator, load_checkpoint(path)["generator"], "generator")
+    return gen.requires_grad_(False).eval().to(device)
+
+
+# ------------------------------------------------------------------------------- real data
+
+
+@dataclass
+class TextTask:
+    """What every real-data point is scored against: the corpus, the scorer and the real-data LM."""
+
+    vocab: Any
+    tokenizer: str
+    valid: torch.Tensor
+    scorer: Scorer
+    lm: Generator
+    lm_cfg: LMConfig
+
+
+def text_task(run: Run, like: Generator, lm_cfg: LMConfig, cache: Path | None, device: torch.device) -> TextTask:
+    from seqgan.experiments import train
+
+    corpus = train.load_corpus(run.cfg)
+    if corpus.valid is None:
+        raise SeqGANError(f"--run {run.path}: the run has no held-out file (seqgan train --valid); BLEU-5 and the "
+                          "reverse-LM score need one")
+    train.check_vocab(load_checkpoint(run.methods[0].checkpoint), corpus, run.methods[0].checkpoint, "--run")
+    refs = tokenize_lines(load_lines(run.cfg.data.valid_path), corpus.tokenizer, run.cfg.data.valid_path)
+    started = time.perf_counter()
+    lm, hit = cached_lm(corpus.train.to(device), like, lm_cfg, cache)
+    print(f"real-data LM: {'from the cache' if hit else f'trained in {time.perf_counter() - started:.0f} s'}"
+          f"{f' ({cache})' if cache else ''}", file=sys.stderr, flush=True)
+    return TextTask(corpus.vocab, corpus.tokenizer, corpus.valid.to(device), Scorer(refs, (5,), (5,)), lm, lm_cfg)
+
+
+def text_point(gen_t: Generator, task: TextTask, num: int, g: torch.Generator,
+               seed: int) -> tuple[list[str], dict[str, float]]:
+    """One real-data point: ``num`` samples, their BLEU-5 (vs the test set), Self-BLEU-5, LM score, and
+    the reverse-LM score (an LM trained on them, scored on the test set)."""
+    ids = gen_t.sample(num, generator=g)                                 # (num, T)
+    lines = detokenize_all(decode_rows(ids, task.vocab, task.tokenizer), task.tokenizer)
+    scores = task.scorer.score(tokenize_lines(lines, task.tokenizer, "samples"))
+    out: dict[str, float] = {}
+    for name, key in (("bleu5", "bleu5"), ("self_bleu5", "self_bleu5")):
+        out[name], out[f"{name}_stderr"] = mean_and_stderr(scores[key])
+    out["lm"], out["lm_stderr"] = lm_nll(task.lm, ids)
+    reverse = train_lm(ids, gen_t, replace(task.lm_cfg, seed=seed))
+    out["reverse_lm"], out["reverse_lm_stderr"] = lm_nll(reverse, task.valid)
+    out["distinct"] = qd.distinct(ids)
+    return lines, out
+
+
+# ------------------------------------------------------------------------------- the sweep
+
+
+def sweep_run(run: Run, temperatures: list[float], num: int, samples_dir: Path, lm_cfg: LMConfig,
+              cache: Path | None, device: torch.device) -> list[dict[str, Any]]:
+    """Every (method, temperature) point of one run; writes each point's samples."""
+    seed = run.cfg.seed
+    gens = {m.key: load_generator(m.checkpoint, device) for m in run.methods}
+    if run.kind == "oracle":
+        oracle = build_model(Generator, load_checkpoint(run.oracle_checkpoint)["oracle"], "oracle")
+        oracle = oracle.requires_grad_(False).eval().to(device)
+        held_out = held_out_set(oracle, run.cfg)  # NLL-test's set, as table1 and oracle draw it
+    else:
+        task = text_task(run, next(iter(gens.values())), lm_cfg, cache, device)
+    rows = []
+    for m in run.methods:
+        for t in temperatures:
+            started = time.perf_counter()
+            g, gen_t = rng(device, "sweep", seed, m.key, f"{t:g}"), tempered(gens[m.key], t)
+            name = samples_dir / f"{m.key}_t{t:g}.txt"
+            if run.kind == "oracle":
+                samples, metrics = qd.oracle_scores(gen_t, oracle, held_out, num, g)
+                write_sequences(name, samples)
+            else:
+                lines, metrics = text_point(gen_t, task, num, g, lm_cfg.seed)
+                write_lines(name, lines)
+            rows.append({"key": m.key, "method": m.label, "temperature": t, "seed": seed, **metrics,
+                         "time_s": round(time.perf_counter() - started, 2)})
+            main = METRICS[run.kind][0], METRICS[run.kind][2]
+            print(f"{m.label} T={t:g}: " + ", ".join(f"{k} {metrics[k]:.4f}" for k in main)
+                  + f" ({rows[-1]['time_s']:.1f} s)", file=sys.stderr, flush=True)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], kind: str, seeds: bool) -> str:
+    cols = {"oracle": [("NLL-oracle", "nll_oracle"), ("NLL-test", "nll_test")],
+            "text": [("BLEU-5", "bleu5"), ("Self-BLEU-5", "self_bleu5"), ("LM", "lm"), ("reverse-LM", "reverse_lm")]}
+    spread = "sd over seeds" if seeds else "std. error"
+    head = ["method", "T"] + [f"{name} (± {spread})" for name, _ in cols[kind]] + ["distinct"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        err = (lambda k: r[f"{k}_sd"]) if seeds else (lambda k: r[f"{k}_stderr"])
+        cells = [r["method"], f"{r['temperature']:g}"] + [f"{r[k]:.4f} ± {err(k):.4f}" for _, k in cols[kind]]
+        lines.append("| " + " | ".join(cells + [f"{r['distinct']:.3f}"]) + " |")
+    return "\n".join(lines)
+
+
+def figures(out: Path, rows: list[dict[str, Any]], kind: str, seeds: bool, title: str) -> list[str]:
+    from seqgan.plots import plot_tradeoff
+
+    names = []
+    for i, ((y, _), (x, _)) in enumerate(qd.AXES[kind]):
+        curves: dict[str, list] = {}
+        for r in rows:
+            err = (lambda k: r[f"{k}_sd"]) if seeds else (lambda k: r[f"{k}_stderr"])
+            curves.setdefault(r["method"], []).append((r[x], r[y], r["temperature"], err(x), err(y)))
+        name = "sweep.png" if kind == "oracle" else ("sweep_bleu.png", "sweep_lm.png")[i]
+        plot_tradeoff(out / name, curves, qd.LABELS[x], qd.LABELS[y], title)
+        names.append(name)
+    return names
+
+
+def write_outputs(out: Path, rows: list[dict[str, Any]], kind: str, seeds: bool, extra: dict[str, Any]) -> str:
+    summary = qd.dominance(rows, kind)
+    words = qd.summary_lines(summary) or ["- no MLE method in the run: nothing to compare with"]
+    what = "means over seeds" if seeds else "one run"
+    md = (markdown(rows, kind, seeds) + f"\n\nDoes MLE at some temperature dominate each method at T = 1 "
+          f"(at least as good on both axes, {what})?\n\n" + "\n".join(words))
+    (out / "sweep.md").write_text(md + "\n", encoding="utf-8")
+    write_json(out / "sweep.json", {"kind": kind, "rows": rows, "dominance": summary, **extra})
+    cols = ["method", "key", "temperature"] + [c for m in METRICS[kind]
+                                               for c in ([m, f"{m}_sd"] if seeds and not m.endswith("_stderr")
+                                                         else [m])] + (["seeds"] if seeds else ["seed", "time_s"])
+    with open(out / "sweep.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        w.writerows([[r.get(c, "") for c in cols] for r in rows])
+    return md
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def open_out(out: Path, overwrite: bool) -> Path:
+    """--out: refuse a directory that holds a sweep or a run unless --overwrite (then the sweep's own files go)."""
+    if out.exists() and not out.is_dir():
+        raise SeqGANError(f"--out {out} is a file; give a directory")
+    if (out / "sweep.json").exists() or (out / "config.json").exists():
+        if not overwrite:
+            raise SeqGANError(f"--out {out} already holds a sweep or a run; pass --overwrite to replace the sweep, "
+                              "or choose another --out")
+        if (out / "config.json").exists():
+            raise SeqGANError(f"--out {out} holds a training run; write the sweep elsewhere")
+        for name in ("sweep.json", "sweep.csv", "sweep.md", "sweep.png", "sweep_bleu.png", "sweep_lm.png"):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "samples", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="quality vs diversity: every method of a finished run at many temperatures",
+                       description="Sample every method's final generator at each temperature (logits / T) and "
+                                   "score quality and diversity: NLL-oracle and NLL-test on the oracle task, BLEU-5, "
+                                   "Self-BLEU-5, LM and reverse-LM on real data; says whether MLE at some "
+                                   "temperature dominates each method (Caccia et al., ICLR 2020).")
+    p.add_argument("--run", required=True, metavar="DIR",
+                   help="a finished table1 (or table1 --seeds), oracle, train or paper-task run directory")
+    p.add_argument("--temperatures", metavar="T,T,...",
+                   help=f"temperatures (default the 19 of {DEFAULT_TEMPERATURES[0]:g}..{DEFAULT_TEMPERATURES[-1]:g}: "
+                        f"{','.join(f'{t:g}' for t in DEFAULT_TEMPERATURES)})")
+    p.add_argument("--samples", type=int, default=10_000, metavar="N", help="samples per point (default 10,000)")
+    p.add_argument("--methods", metavar="KEY,KEY", help="only these method keys (default: every finished one)")
+    p.add_argument("--lm-epochs", type=int, default=LMConfig.epochs,
+                   help=f"MLE epochs of the LM and of each reverse LM (real data; default {LMConfig.epochs})")
+    p.add_argument("--lm-cache", metavar="DIR", help="where the real-data LM is cached "
+                   "(default: $SEQGAN_CACHE/lm or ~/.cache/seqgan/lm; 'none' to not cache)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory to write the sweep into")
+    p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from seqgan import distributed as dist
+
+    started = time.perf_counter()
+    temperatures = parse_temperatures(args.temperatures)
+    if args.samples < 2:
+        raise SeqGANError(f"--samples must be at least 2 (standard errors and Self-BLEU need two), got {args.samples}")
+    if args.lm_epochs < 1:
+        raise SeqGANError(f"--lm-epochs must be at least 1, got {args.lm_epochs}")
+    runs = find_runs(Path(args.run))
+    if args.methods:
+        keep = {k.strip() for k in args.methods.split(",") if k.strip()}
+        found = {m.key for r in runs for m in r.methods}
+        if not keep or keep - found:
+            raise SeqGANError(f"--methods {args.methods!r}: the run's finished methods are {', '.join(sorted(found))}")
+        runs = [replace(r, methods=[m for m in r.methods if m.key in keep]) for r in runs]
+    kinds = {r.kind for r in runs}
+    if len(kinds) != 1:
+        raise SeqGANError(f"--run {args.run}: its seeds mix the oracle task and real data; sweep them one by one")
+    kind, seeds = kinds.pop(), len(runs) > 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = dist.init(args.device)
+    out = open_out(Path(args.out), args.overwrite)
+    cache = None if (args.lm_cache or "").lower() == "none" else Path(args.lm_cache or default_cache_dir() / "lm")
+    lm_cfg = LMConfig(epochs=args.lm_epochs)
+    per_seed = {}
+    for run in runs:
+        samples = out / "samples" / (f"seed{run.cfg.seed}" if seeds else "")
+        per_seed[run.cfg.seed] = sweep_run(run, temperatures, args.samples, samples, lm_cfg, cache, device)
+    metrics = [m for m in METRICS[kind] if not m.endswith("_stderr")]
+    rows = qd.across_seeds(per_seed, metrics) if seeds else per_seed[runs[0].cfg.seed]
+    wall = round(time.perf_counter() - started, 1)
+    extra = {"run": str(Path(args.run)), "seeds": sorted(per_seed), "temperatures": temperatures,
+             "samples": args.samples, "methods": {m.key: m.label for r in runs for m in r.methods},
+             "lm": vars(lm_cfg) if kind == "text" else None, "wall_time_s": wall,
+             "per_seed_rows": [r for rs in per_seed.values() for r in rs] if seeds else None,
+             "units": "NLL-oracle, NLL-test, LM, reverse-LM: nats per token (lower is better); BLEU-5 vs the test "
+                      "set (higher is better) and Self-BLEU-5 (lower is better): mean of sentence scores; "
+                      "*_stderr: standard error of the mean; *_sd: standard deviation over seeds (ddof 1)"}
+    title = f"{'oracle' if kind == 'oracle' else Path(runs[0].cfg.data.train_path).parent.name}: " \
+            f"{len(temperatures)} temperatures, {args.samples} samples" + (f", {len(runs)} seeds" if seeds else "")
+    md = write_outputs(out, rows, kind, seeds, extra)
+    names = figures(out, rows, kind, seeds, title)
+    print("\n" + md + f"\n\nwall time {wall:.0f} s; results in {out} (sweep.md/.json/.csv, {', '.join(names)}, samples/)")
+    return 0

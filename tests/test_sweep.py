@@ -1,0 +1,254 @@
+"""`seqgan sweep`: tempered NLL against a direct computation, T = 1 against today's numbers, samples
+against the tempered softmax, the LMs' determinism, the dominance summary, refusals, and end-to-end runs
+on tiny table1, table1 --seeds and train runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from seqgan.cli import main as seqgan
+from seqgan.errors import SeqGANError
+from seqgan.seeding import rng
+from seqgan.experiments.sweep import find_runs, parse_temperatures, tempered
+from seqgan.metrics import quality_diversity as qd
+from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, train_lm
+from seqgan.metrics.nll import nll_oracle, sequence_nll
+from seqgan.models.generator import Generator
+from test_realdata_train import write_corpus
+
+FAST = ["--no-progress", "--threads", "1"]
+pytestmark = pytest.mark.usefixtures("restore_threads")
+
+
+def small_gen(vocab=7, length=5, seed=0, **kw) -> Generator:
+    torch.manual_seed(seed)
+    g = Generator(vocab, 8, 16, length, init_std=1.0, **kw)
+    return g.requires_grad_(False).eval()
+
+
+# ------------------------------------------------------------------------- temperature
+
+
+@pytest.mark.parametrize("t", [0.3, 0.7, 1.0, 1.9])
+def test_tempered_nll_equals_logits_divided_by_t(t):
+    gen = small_gen()
+    seqs = torch.randint(7, (50, 5))
+    direct = -F.log_softmax(gen(seqs).double() / t, dim=-1).gather(2, seqs.unsqueeze(2)).squeeze(2).mean(dim=1)
+    torch.testing.assert_close(sequence_nll(tempered(gen, t), seqs), direct, rtol=1e-5, atol=1e-5)
+
+
+def test_tempered_nll_with_eos_ignores_padding():
+    gen = small_gen(eos_token=1, pad_token=0)
+    seqs = gen.sample(40, generator=torch.Generator().manual_seed(3))
+    t = 0.6
+    logits = gen(seqs).double() / t
+    nll = -F.log_softmax(logits, dim=-1).gather(2, seqs.unsqueeze(2)).squeeze(2)
+    mask = gen.valid_mask(seqs)
+    direct = torch.where(mask, nll, 0.0).sum(1) / mask.sum(1)
+    torch.testing.assert_close(sequence_nll(tempered(gen, t), seqs), direct, rtol=1e-5, atol=1e-5)
+
+
+def test_t1_is_todays_nll_oracle_and_nll_test_bit_for_bit():
+    gen, oracle = small_gen(seed=1), small_gen(seed=2)
+    held_out = oracle.sample(100, generator=torch.Generator().manual_seed(5))
+    samples, point = qd.oracle_scores(tempered(gen, 1.0), oracle, held_out, 300, torch.Generator().manual_seed(9))
+    mean, today, per_seq = nll_oracle(gen, oracle, 300, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(samples, today)
+    assert point["nll_oracle"] == pytest.approx(mean, rel=1e-15)
+    assert point["nll_test"] == pytest.approx(sequence_nll(gen, held_out).mean().item(), rel=1e-15)
+    assert torch.equal(tempered(gen, 1.0).output.weight, gen.output.weight)
+
+
+def test_tempering_leaves_the_generator_alone():
+    gen = small_gen()
+    before = gen.output.weight.clone()
+    tempered(gen, 0.5)
+    assert torch.equal(gen.output.weight, before)
+
+
+@pytest.mark.parametrize("t", [0.5, 2.0])
+def test_samples_follow_the_tempered_softmax(t):
+    gen = small_gen(vocab=6, length=1, seed=4)
+    n = 200_000
+    samples = tempered(gen, t).sample(n, generator=torch.Generator().manual_seed(1))[:, 0]
+    h = gen.hidden(torch.zeros(1, 1, dtype=torch.long))[0, 0]                 # state after the start token
+    p = torch.softmax(gen.logits(h).double() / t, dim=-1)
+    freq = torch.bincount(samples, minlength=6).double() / n
+    sigma = (p * (1 - p) / n).sqrt()
+    assert ((freq - p).abs() <= 5 * sigma + 1e-9).all(), (freq, p)
+    far = torch.softmax(gen.logits(h).double(), dim=-1)  # and not the untempered distribution
+    assert ((freq - far).abs() > 5 * sigma).any()
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "0.5,0", "a,b", ""])
+def test_bad_temperatures_are_refused(text):
+    with pytest.raises(SeqGANError, match="--temperatures"):
+        parse_temperatures(text)
+
+
+def test_temperatures_parse():
+    assert parse_temperatures("1,0.5,1,2") == [0.5, 1.0, 2.0]
+    assert len(parse_temperatures(None)) == 19 and 1.0 in parse_temperatures(None)
+
+
+# ------------------------------------------------------------------------------- LMs
+
+
+def test_reverse_lm_training_is_seeded_and_deterministic():
+    like = small_gen(eos_token=1, pad_token=0)
+    rows = like.sample(200, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()
+    a, b = train_lm(rows, like, LMConfig(epochs=2, seed=3)), train_lm(rows, like, LMConfig(epochs=2, seed=3))
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left alone
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+    c = train_lm(rows, like, LMConfig(epochs=2, seed=4))
+    assert not torch.equal(a.output.weight, c.output.weight)
+    assert lm_nll(a, rows) == lm_nll(b, rows)
+    assert math.isfinite(lm_nll(a, rows)[0]) and lm_nll(a, rows)[1] > 0
+
+
+def test_lm_nll_counts_every_token_once():
+    lm = small_gen(eos_token=1, pad_token=0)
+    rows = lm.sample(64, generator=torch.Generator().manual_seed(2))
+    nll = -lm.log_probs(rows).double()
+    mask = lm.valid_mask(rows)
+    assert lm_nll(lm, rows)[0] == pytest.approx((torch.where(mask, nll, 0.0).sum() / mask.sum()).item(), rel=1e-6)  # float32 sums
+
+
+def test_real_data_lm_is_cached(tmp_path):
+    like = small_gen(eos_token=1, pad_token=0)
+    rows = like.sample(100, generator=torch.Generator().manual_seed(0))
+    a, hit_a = cached_lm(rows, like, LMConfig(epochs=1), tmp_path)
+    b, hit_b = cached_lm(rows, like, LMConfig(epochs=1), tmp_path)
+    assert (hit_a, hit_b) == (False, True) and torch.equal(a.output.weight, b.output.weight)
+    _, hit_c = cached_lm(rows, like, LMConfig(epochs=2), tmp_path)  # other settings: another LM
+    assert not hit_c
+
+
+# ------------------------------------------------------------------------------- dominance
+
+
+def test_dominance_names_the_mle_temperatures_that_beat_a_method():
+    pts = [{"key": "mle", "method": "MLE", "temperature": t, "nll_oracle": q, "nll_test": d}
+           for t, q, d in [(0.8, 8.0, 9.0), (0.9, 8.5, 8.6), (1.0, 9.0, 8.5)]]
+    pts += [{"key": "gan", "method": "GAN", "temperature": t, "nll_oracle": q, "nll_test": d}
+            for t, q, d in [(0.9, 8.4, 9.5), (1.0, 8.6, 8.7), (1.1, 8.0, 8.0)]]
+    (row,) = qd.dominance(pts, "oracle")
+    assert row["dominated"] and row["mle_temperatures"] == [0.9] and row["closest_mle_temperature"] == 0.9
+    assert row["points_dominated"] == [0.9, 1.0] and not row["dominates_mle_at_1"]
+    pts[-2]["nll_test"] = 8.4  # now GAN at T = 1 beats MLE's T = 0.9 on NLL-test
+    (row,) = qd.dominance(pts, "oracle")
+    assert not row["dominated"] and "not dominated" in qd.summary_lines([row])[0]
+
+
+def test_dominance_on_text_uses_each_axis_direction():
+    mk = lambda k, t, b, s: {"key": k, "method": k, "temperature": t, "bleu5": b, "self_bleu5": s,  # noqa: E731
+                             "lm": 1.0, "reverse_lm": 1.0}
+    rows = qd.dominance([mk("mle", 1.0, 0.30, 0.5), mk("seqgan", 1.0, 0.25, 0.6)], "text")
+    assert rows[0]["dominated"] and rows[1]["dominated"]  # BLEU higher and Self-BLEU lower; LM ties count
+    rows = qd.dominance([mk("mle", 1.0, 0.20, 0.5), mk("seqgan", 1.0, 0.25, 0.6)], "text")
+    assert not rows[0]["dominated"]
+
+
+# ------------------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def table1_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t1") / "run"
+    assert seqgan(["table1", "--preset", "tiny", *FAST, "--seeds", "0,1", "--out", str(out)]) == 0
+    return out
+
+
+def test_sweep_of_a_table1_run(table1_run, tmp_path, capsys):
+    run, out = table1_run / "seed0", tmp_path / "sw"
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "0.5,1,2", "--samples", "200", "--threads", "1",
+                   "--out", str(out)]) == 0
+    for name in ("sweep.json", "sweep.csv", "sweep.md", "sweep.png", "samples/mle_t0.5.txt", "samples/seqgan_t1.txt"):
+        assert (out / name).exists(), name
+    res = json.loads((out / "sweep.json").read_text())
+    table = {r["key"]: r for r in json.loads((run / "table1.json").read_text())["rows"]}
+    keys = [m.key for m in find_runs(run)[0].methods]
+    assert keys == ["random", "mle", "ss", "pg_bleu", "seqgan"]
+    assert len(res["rows"]) == 15 and len(list(csv.DictReader(open(out / "sweep.csv")))) == 15
+    for r in res["rows"]:
+        if r["temperature"] == 1.0:  # NLL-test at T = 1 is table1's NLL-test
+            assert r["nll_test"] == pytest.approx(table[r["key"]]["nll_test"], rel=1e-12)
+    lines = (out / "samples" / "mle_t1.txt").read_text().splitlines()
+    assert len(lines) == 200 and all(len(line.split()) == 10 for line in lines)
+    assert {r["key"] for r in res["dominance"]} == {"random", "ss", "pg_bleu", "seqgan"}
+    assert "Does MLE at some temperature dominate" in (out / "sweep.md").read_text()
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--out", str(out)]) == 2  # no overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_nll_oracle_at_t1_is_the_one_of_todays_code(table1_run, tmp_path):
+    run, out = table1_run / "seed0", tmp_path / "sw"
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "100", "--methods", "mle",
+                   "--threads", "1", "--out", str(out)]) == 0
+    (row,) = json.loads((out / "sweep.json").read_text())["rows"]
+    from seqgan.checkpoint import build_model, load_checkpoint
+    gen = build_model(Generator, load_checkpoint(run / "mle" / "checkpoints" / "final.pt")["generator"], "g")
+    oracle = build_model(Generator, load_checkpoint(run / "pretrain" / "checkpoints" / "init.pt")["oracle"], "o")
+    mean, _, _ = nll_oracle(gen.eval(), oracle.eval(), 100, generator=rng(torch.device("cpu"), "sweep", 0, "mle", "1"))
+    assert row["nll_oracle"] == pytest.approx(mean, rel=1e-15)
+
+
+def test_sweep_of_a_seeds_run_gives_means_and_spread(table1_run, tmp_path):
+    out = tmp_path / "sw"
+    assert seqgan(["sweep", "--run", str(table1_run), "--temperatures", "0.8,1", "--samples", "100",
+                   "--methods", "mle,seqgan", "--threads", "1", "--out", str(out)]) == 0
+    res = json.loads((out / "sweep.json").read_text())
+    assert res["seeds"] == [0, 1] and len(res["rows"]) == 4 and len(res["per_seed_rows"]) == 8
+    r = next(r for r in res["rows"] if r["key"] == "mle" and r["temperature"] == 1.0)
+    each = [p["nll_oracle"] for p in res["per_seed_rows"] if p["key"] == "mle" and p["temperature"] == 1.0]
+    assert r["nll_oracle"] == pytest.approx(np.mean(each)) and r["nll_oracle_sd"] == pytest.approx(np.std(each, ddof=1))
+    assert (out / "samples" / "seed1" / "seqgan_t0.8.txt").exists()
+
+
+def test_runs_without_finished_methods_are_refused(table1_run, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert seqgan(["sweep", "--run", str(empty), "--out", str(tmp_path / "a")]) == 2
+    assert "config.json" in capsys.readouterr().err
+    partial = tmp_path / "partial"
+    (partial / "pretrain").mkdir(parents=True)
+    (partial / "config.json").write_text((table1_run / "seed0" / "config.json").read_text())
+    (partial / "mle").mkdir()  # begun, never finished: no result.json
+    assert seqgan(["sweep", "--run", str(partial), "--out", str(tmp_path / "b")]) == 2
+    assert "no finished method" in capsys.readouterr().err
+    assert seqgan(["sweep", "--run", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c")]) == 2
+    assert seqgan(["sweep", "--run", str(table1_run / "seed0"), "--temperatures", "0,1", "--out",
+                   str(tmp_path / "d")]) == 2
+    assert "--temperatures" in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+def test_sweep_of_a_real_data_run(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 200, seed=1)
+    write_corpus(tmp_path / "valid.txt", "word", 40, seed=2)
+    run = tmp_path / "run"
+    assert seqgan(["train", "--data", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
+                   "--tokenizer", "word", "--max-len", "12", "--preset", "tiny", *FAST, "--out", str(run)]) == 0
+    args = ["sweep", "--run", str(run), "--temperatures", "0.7,1", "--samples", "60", "--lm-epochs", "1",
+            "--lm-cache", str(tmp_path / "lm"), "--threads", "1"]
+    assert seqgan(args + ["--out", str(tmp_path / "sw")]) == 0
+    res = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert res["kind"] == "text" and [r["key"] for r in res["rows"]] == ["mle", "mle", "seqgan", "seqgan"]
+    for r in res["rows"]:
+        assert 0 <= r["bleu5"] <= 1 and 0 <= r["self_bleu5"] <= 1 and r["lm"] > 0 and r["reverse_lm"] > 0
+    assert len(res["dominance"]) == 2  # SeqGAN on both pairs of axes
+    for name in ("sweep_bleu.png", "sweep_lm.png", "samples/seqgan_t0.7.txt"):
+        assert (tmp_path / "sw" / name).exists()
+    assert "trained in" in capsys.readouterr().err
+    assert seqgan(args + ["--out", str(tmp_path / "sw2")]) == 0  # the real-data LM comes from the cache
+    assert "from the cache" in capsys.readouterr().err
+    again = json.loads((tmp_path / "sw2" / "sweep.json").read_text())["rows"]
+    assert [r["reverse_lm"] for r in again] == [r["reverse_lm"] for r in res["rows"]]  # seeded
