@@ -284,7 +284,7 @@ def test_seeds_resume_adds_a_seed_without_retraining_the_others(seeds_run, tmp_p
     done = {s: (out / f"seed{s}" / "seqgan" / "result.json").stat().st_mtime_ns for s in (0, 1)}
     with pytest.raises(SeqGANError, match=r"seed0 already holds a run; pass --resume"):
         cli("table1", *FAST, "--seeds", "0,1,2", "--out", str(out))
-    assert cli("table1", *FAST, "--seeds", "0,1,2", "--resume", "--out", str(out)) == 0
+    assert cli("table1", "--seeds", "0,1,2", "--resume", "--no-progress", "--threads", "1", "--out", str(out)) == 0
     assert {s: (out / f"seed{s}" / "seqgan" / "result.json").stat().st_mtime_ns for s in (0, 1)} == done
     rows = json.loads((out / "table1_seeds.json").read_text())["rows"]
     assert all(r["seeds"] == [0, 1, 2] and len(r["nll_oracle"]) == 3 for r in rows)
@@ -327,6 +327,9 @@ def test_strategy_over_seeds_tests_against_the_papers_setting(tmp_path, capsys):
     expected = scipy_stats.ttest_rel([t["g1_d1_k1"] for t in per_seed], [t["g1_d5_k3"] for t in per_seed])
     assert rows[0]["p_value"] == pytest.approx(expected.pvalue) and rows[1]["p_value"] is None
     assert "paired p vs g=1, d=5, k=3" in (out / "strategy_seeds.md").read_text()
+    done = (out / "strategy_seeds.json").read_text()
+    assert cli("strategy", "--seeds", "0,1", "--resume", "--no-progress", "--out", str(out)) == 0  # the run's config
+    assert json.loads((out / "strategy_seeds.json").read_text())["rows"] == json.loads(done)["rows"]
 
 
 # Every method's NLL-oracle and NLL-test from `table1 --preset tiny --threads 1` at 5e0d8b3, before the

@@ -435,10 +435,12 @@ def config_from_args(args: "argparse.Namespace", **extra: Any) -> Config:
 
 def run_config(args: "argparse.Namespace") -> dict[str, Any] | None:
     """The config.json of the run that --resume continues (None without --resume, or where --out holds no
-    run yet: the command then says so)."""
-    if not getattr(args, "resume", False):
+    run yet: the command then says so). ``args.base_run``: a seed added to a resumed --seeds study takes
+    its settings from a seed already run there."""
+    base_run = getattr(args, "base_run", None)
+    if not getattr(args, "resume", False) and base_run is None:
         return None
-    path = Path(args.out) / "config.json"
+    path = Path(args.out if getattr(args, "resume", False) else base_run) / "config.json"
     if not path.is_file():
         return None
     try:

@@ -73,11 +73,14 @@ def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SeqGANError(f"--out {out} is a file; give a directory")
+    begun = [s for s in seeds if args.resume and dist.on_main(holds_run, seed_dir(out, s))]
     for seed in seeds:
         one = copy.copy(args)
         one.seeds, one.seed, one.out = None, seed, str(seed_dir(out, seed))
-        # a seed added to a resumed study starts fresh; rank 0 decides, since only it may see the disk
-        one.resume = args.resume and dist.on_main(holds_run, seed_dir(out, seed))
+        # a seed added to a resumed study starts fresh, with the settings of the seeds begun before;
+        # rank 0 decides, since only it may see the disk
+        one.resume = seed in begun
+        one.base_run = str(seed_dir(out, begun[0])) if begun and not one.resume else None
         one.resume_as = (out, f"--seeds {args.seeds} ")  # an interrupted seed names this command
         run_one(one)
     if not dist.is_main():

@@ -94,16 +94,32 @@ def add_parser(subparsers) -> None:
         description="Pre-train once, then run Algorithm 1's adversarial phase under each setting from the same "
                     "checkpoint; one plot of their NLL-oracle curves.")
     add_shared_args(p)
-    p.add_argument("--settings", default=DEFAULT_SETTINGS, metavar="G,D,K[,N];…",
+    p.add_argument("--settings", metavar="G,D,K[,N];…",
                    help=f'settings separated by ";" (default "{DEFAULT_SETTINGS}": the paper\'s Figure 3 (a)-(d); '
-                        "(a) and (b) make 100 and 30 policy-gradient updates per round, so they dominate the cost)")
+                        "(a) and (b) make 100 and 30 policy-gradient updates per round, so they dominate the cost; "
+                        "--resume: the run's own)")
     p.set_defaults(func=main)
 
 
+SETTINGS_FILE = "settings.txt"  # the --settings of a run, so that --resume --out DIR needs no flag
+
+
+def settings_of(args: argparse.Namespace) -> str:
+    """--settings as given; with --resume and none given, the run's own (its settings.txt); else the paper's."""
+    if args.settings is not None:
+        return args.settings
+    saved = Path(getattr(args, "resume_as", (args.out,))[0]) / SETTINGS_FILE
+    return saved.read_text(encoding="utf-8").strip() if args.resume and saved.is_file() else DEFAULT_SETTINGS
+
+
 def main(args: argparse.Namespace) -> int:
+    args.settings = settings_of(args)
     settings = parse_settings(args.settings)
     cfg = synthetic_config(args)
     if getattr(args, "seeds", None):
+        if dist.is_main() and not Path(args.out).is_file():  # a file is refused by run_seeds
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
         return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings},
                          cfg.device)
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
@@ -111,7 +127,9 @@ def main(args: argparse.Namespace) -> int:
     stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv",
-                                                    "figure3.png", "figure3_nll_test.png"))
+                                                    "figure3.png", "figure3_nll_test.png", SETTINGS_FILE))
+    if dist.is_main():
+        (out / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results, labels = {}, {s.name: s.label for s in settings}
