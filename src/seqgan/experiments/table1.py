@@ -184,8 +184,8 @@ class MethodRun(OracleRun):
     def phase_total(self, phase: str) -> int:
         return 0 if self.algorithm is RANDOM else super().phase_total(phase)
 
-    def epoch(self, phase: str, step: int) -> int:
-        return self.cfg.train.g_pretrain_epochs + (step if self.trains_g(phase) else 0)
+    def epoch(self, phase: str, step: int) -> int:  # a method with its own G has its own MLE phase
+        return step if phase == "mle" else self.cfg.train.g_pretrain_epochs + (step if self.trains_g(phase) else 0)
 
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
         if self.algorithm.uses_disc:
@@ -250,9 +250,13 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
     state = MethodRun(cfg, algorithm, out, models, real, logger, Progress(enabled=progress and main), Interrupt(),
                       seeded_generator(seed, 2, device), oracle=oracle, label=label or METHODS[method],
                       final_rng=rng(device, "final", seed, out.name))
+    own = algorithm.models is not None and not partial  # its own G and D: it pre-trains them itself
     # models, optimisers, RNG states (pre-training's at first; an optimiser of the method's own starts fresh)
-    position = state.position = state.restore(ckpt, new_optimizers=not partial)
-    if partial:
+    position = state.position = state.at("mle", 0) if own else state.restore(ckpt, new_optimizers=not partial)
+    if own:  # from its own initial weights (global RNG seeded by setup_torch), on the same S and oracle
+        if main:
+            write_json(out / "config.json", cfg.to_dict())
+    elif partial:
         state.train_time = next((r["time/train_s"] for r in reversed(logger.records) if "time/train_s" in r), 0.0)
     else:
         if main:
