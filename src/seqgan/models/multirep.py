@@ -17,7 +17,9 @@ output layers; weights truncated N(0, 1/fan_in) (convolutions: N(0, 2/fan_in)), 
 embedding truncated N(0, 1/V). The filters are shared by the representations: a 2-D convolution
 with a (w, d/S) kernel and stride d/S along the embedding, i.e. a 1-D convolution of width w with
 d/S input channels applied to each representation. Max-pooling before the ReLU is the same as
-after it (ReLU is monotone) and cheaper.
+after it (ReLU is monotone) and cheaper. With no activation between the two output layers, their
+biases add one constant to every logit; under RSGAN, which sees only D(x_r) - D(x_f), they cancel
+and never learn (the authors' model has the same property).
 """
 
 from __future__ import annotations
