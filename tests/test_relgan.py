@@ -14,6 +14,7 @@ from seqgan.cli import main
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
 from seqgan.experiments import oracle as oracle_exp
+from seqgan.experiments.common import cpu_has_bf16
 from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_models
 from seqgan.experiments.table1 import METHODS, parse_methods
@@ -309,3 +310,32 @@ def test_table1_runs_relgan_with_its_own_pretraining(tmp_path, capsys):
     table = json.loads((out / "table1.json").read_text())
     row = next(r for r in table["rows"] if r["key"] == "relgan")
     assert row["method"] == "RelGAN" and math.isfinite(row["nll_test"]) and row["paper_nll_oracle"] is None
+
+
+# ------------------------------------------------------------------ bf16 and torchrun
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 arithmetic")
+def test_bf16_runs_and_keeps_float32_parameters(tmp_path):
+    """Under bf16 autocast the relaxation, D and the losses train; parameters stay float32 and the
+    result is near the float32 run's (the evaluation is float32)."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        assert main(["oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--algorithm", "relgan",
+                     "--precision", precision, "--out", str(out)]) == 0
+        runs[precision] = json.loads((out / "summary.json").read_text())["nll_oracle"]["relgan"]
+    ckpt = torch.load(tmp_path / "bf16" / "checkpoints" / "relgan.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in ckpt["generator"]["state"].values())
+    assert abs(runs["bf16"] - runs["fp32"]) < 0.2
+
+
+def test_torchrun_two_processes(tmp_path):
+    """The real launcher: two gloo processes train RelGAN through DDP (G's relaxation forward, D's loss)."""
+    from test_ddp import torchrun
+
+    proc = torchrun("oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--algorithm", "relgan",
+                    "--out", str(tmp_path / "run"))
+    assert proc.stdout.count("| RelGAN |") == 1
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["processes"] == 2 and math.isfinite(summary["nll_oracle"]["relgan"])

@@ -4,10 +4,11 @@ The methods, on one oracle and one training set S, scored by NLL-oracle (per tok
 **Random** (G at initialisation), then every algorithm of the registry (``seqgan.train.registry``)
 that ``--methods`` names, each trained ``train.adv_rounds`` epochs or rounds after the shared
 pre-training: the paper's MLE, Scheduled Sampling, PG-BLEU and SeqGAN (the default), and its
-successors (MaliGAN, RankGAN).
+successors (MaliGAN, RankGAN, RelGAN).
 
 Pre-training (Algorithm 1, lines 1-5, exactly as ``seqgan oracle``) runs once; every method
-starts from its checkpoint, with the same optimiser and RNG states. Run directory:
+starts from its checkpoint, with the same optimiser and RNG states, but a method with a generator of
+its own (RelGAN), which pre-trains its G by MLE for the same epochs on the same S. Run directory:
 
     config.json                   the resolved settings (``--resume`` checks them)
     pretrain/                     G's MLE pre-training then D's; checkpoints/{init,mle,d_pretrain}.pt
