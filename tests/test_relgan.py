@@ -295,6 +295,33 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys
     assert len(rows) == 5 and all(len(r) == 10 for r in rows)
 
 
+@pytest.mark.parametrize("phase, step", [("mle", 2), ("relgan", 2)])
+def test_an_interrupted_table1_method_resumes_to_the_same_result(tmp_path, monkeypatch, phase, step):
+    """RelGAN in table1, stopped in its own MLE pre-training or its adversarial phase and resumed, ends
+    where the uninterrupted method ends."""
+    from seqgan.experiments.common import Interrupted
+    from seqgan.experiments.table1 import MethodRun
+
+    args = ["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--methods", "relgan"]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    original = MethodRun.step_done
+
+    def stop(self, ph, st, metrics):
+        self.interrupt.requested = (ph, st) == (phase, step)
+        original(self, ph, st, metrics)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(MethodRun, "step_done", stop)
+    assert main([*args, "--out", str(out)]) == 130
+    assert not (out / "relgan" / "result.json").exists()
+    monkeypatch.setattr(MethodRun, "step_done", original)
+    assert main(["table1", "--resume", "--methods", "relgan", "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    got, want = (json.loads((d / "relgan" / "result.json").read_text()) for d in (out, ref))
+    assert (got["nll_oracle"], got["stderr"]) == (want["nll_oracle"], want["stderr"])
+    assert strip_time(out / "relgan" / "metrics.jsonl") == strip_time(ref / "relgan" / "metrics.jsonl")
+
+
 def test_table1_runs_relgan_with_its_own_pretraining(tmp_path, capsys):
     """--methods all includes RelGAN; it pre-trains its own G on the same S and is scored like the others."""
     assert "relgan" in METHODS and "relgan" in parse_methods("all")
