@@ -219,7 +219,8 @@ def test_inverse_temperature_grows_from_one_to_beta_max(anneal):
 @pytest.mark.parametrize("key, value, message", [("relgan.num_rep", 3, "multiple of relgan.num_rep"),
                                                  ("relgan.loss", "'wgan'", "relgan.loss must be one of"),
                                                  ("relgan.anneal", "'cubic'", "relgan.anneal must be one of"),
-                                                 ("relgan.beta_max", 0.5, "at least 1")])
+                                                 ("relgan.beta_max", 0.5, "at least 1"),
+                                                 ("relgan.anneal_steps", 5, "at least the run's iterations")])
 def test_bad_settings_are_refused(key, value, message):
     with pytest.raises(SeqGANError, match=message):
         resolve("tiny", overrides=[f"{key}={value}"])

@@ -135,8 +135,9 @@ class RelGANConfig:
             raise SeqGANError(f"relgan.anneal must be one of {', '.join(ANNEALS)}, got {self.anneal!r}")
         if not self.beta_max >= 1:
             raise SeqGANError(f"relgan.beta_max must be at least 1 (beta grows from 1 to it), got {self.beta_max}")
-        if self.anneal_steps is not None and self.anneal_steps < 2:
-            raise SeqGANError(f"relgan.anneal_steps must be at least 2 or unset, got {self.anneal_steps}")
+        if self.anneal_steps is not None and self.anneal_steps < max(2, self.total_iterations):
+            raise SeqGANError(f"relgan.anneal_steps must be at least 2 and at least the run's iterations (relgan.rounds "
+                              f"x relgan.iterations = {self.total_iterations}), or unset; got {self.anneal_steps}")
         for key in ("g_lr", "d_lr", "grad_clip"):
             if not getattr(self, key) > 0:
                 raise SeqGANError(f"relgan.{key} must be positive, got {getattr(self, key)}")
