@@ -252,3 +252,20 @@ def test_sweep_of_a_real_data_run(tmp_path, capsys):
     assert "from the cache" in capsys.readouterr().err
     again = json.loads((tmp_path / "sw2" / "sweep.json").read_text())["rows"]
     assert [r["reverse_lm"] for r in again] == [r["reverse_lm"] for r in res["rows"]]  # seeded
+
+
+@pytest.mark.parametrize("algorithm, cls", [("maligan", "Generator"), ("relgan", "RelationalGenerator")])
+def test_sweep_of_an_oracle_run_finds_its_algorithm_and_generator(algorithm, cls, tmp_path):
+    """An oracle run's method is its algorithm's (the checkpoint of its last phase), rebuilt as its own G class."""
+    from seqgan.experiments.sweep import load_generator
+
+    run, out = tmp_path / "run", tmp_path / "sw"
+    assert seqgan(["oracle", "--preset", "tiny", *FAST, "--algorithm", algorithm, "--out", str(run)]) == 0
+    (found,) = find_runs(run)
+    assert [m.key for m in found.methods] == ["mle", algorithm]
+    assert type(load_generator(found.methods[1].checkpoint, torch.device("cpu"))).__name__ == cls
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "0.8,1", "--samples", "100", "--threads", "1",
+                   "--out", str(out)]) == 0
+    rows = json.loads((out / "sweep.json").read_text())["rows"]
+    assert {(r["key"], r["temperature"]) for r in rows} == {(k, t) for k in ("mle", algorithm) for t in (0.8, 1.0)}
+    assert all(math.isfinite(r["nll_oracle"]) and math.isfinite(r["nll_test"]) for r in rows)

@@ -26,6 +26,7 @@ from seqgan.precision import PRECISIONS
 from seqgan.train.maligan import MaliGANConfig
 from seqgan.train.pg_bleu import PGBLEUConfig
 from seqgan.train.rankgan import RankGANConfig
+from seqgan.train.relgan import RelGANConfig
 from seqgan.train.scheduled_sampling import SSConfig
 
 PRESETS = ("tiny", "fast", "paper", "text_fast")
@@ -101,8 +102,9 @@ class TrainConfig:
 
     algorithm: str = "seqgan"
     """The training algorithm (``seqgan.train.registry``): seqgan (Algorithm 1), mle, ss (Scheduled
-    Sampling), pg_bleu, maligan or rankgan; each has the shared pre-training, then
-    ``train.adv_rounds`` epochs or rounds of its own. Its own settings are in its config section."""
+    Sampling), pg_bleu, maligan, rankgan or relgan; each has the shared pre-training, then
+    ``train.adv_rounds`` epochs or rounds of its own (relgan: ``relgan.rounds``, with its own G and D).
+    Its own settings are in its config section."""
     batch_size: int = 64
     """Batch size of every phase (authors: 64)."""
     g_lr: float = 0.01
@@ -172,6 +174,7 @@ class Config:
     pg_bleu: PGBLEUConfig = field(default_factory=PGBLEUConfig)
     maligan: MaliGANConfig = field(default_factory=MaliGANConfig)
     rankgan: RankGANConfig = field(default_factory=RankGANConfig)
+    relgan: RelGANConfig = field(default_factory=RelGANConfig)
 
     # ------------------------------------------------------------------ rules
     def validate(self) -> "Config":
@@ -230,7 +233,7 @@ class Config:
 
         if t.algorithm not in ALGORITHMS:
             raise SeqGANError(f"train.algorithm must be one of {', '.join(ALGORITHMS)}, got {t.algorithm!r}")
-        for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan):
+        for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan, self.relgan):
             section.validate()
         self._validate_real_data()
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):

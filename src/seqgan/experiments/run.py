@@ -59,9 +59,14 @@ def build_discriminator(cfg: Config) -> Discriminator:
 
 def build_models(cfg: Config, algorithm: Algorithm, device: torch.device) -> Models:
     """Algorithm 1, line 1: G and D with random weights (G first: the draws are in that order), on
-    ``device``, and the optimisers the algorithm asks for."""
-    return Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train,
-                         algorithm.optimizers)
+    ``device``, and the optimisers the algorithm asks for. An algorithm with a generator of its own
+    (``Algorithm.models``, e.g. RelGAN) builds its G and D."""
+    if algorithm.models is None:
+        gen, disc = build_generator(cfg), build_discriminator(cfg)
+    else:
+        var = variable_length(cfg)
+        gen, disc = algorithm.models(cfg, EOS_ID if var else None, PAD_ID if var else None)
+    return Models.create(gen.to(device), disc.to(device), cfg.train, algorithm.optimizers, config=cfg)
 
 
 def launcher() -> str:

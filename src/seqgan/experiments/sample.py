@@ -27,6 +27,7 @@ from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_chec
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
 from seqgan.models.generator import Generator
+from seqgan.train.registry import generator_class
 
 #: How a sampled ``<unk>`` is written. ``char`` needs one character per token (U+FFFD, the
 #: replacement character); ``word`` and ``ids`` keep the literal, which no reference contains;
@@ -63,7 +64,8 @@ def load_sampler(path: str | Path, device: str = "cpu") -> tuple[Generator, Voca
     ckpt = load_checkpoint(path)
     if "generator" not in ckpt:
         raise SeqGANError(f"checkpoint {path} holds no generator")
-    gen = build_model(Generator, ckpt["generator"], "generator").requires_grad_(False).eval()
+    cls = generator_class(ckpt.get("algorithm"))  # the LSTM, or the algorithm's own (RelGAN's)
+    gen = build_model(cls, ckpt["generator"], "generator").requires_grad_(False).eval()
     check_finite_weights(gen, path, "generator")
     gen = gen.to(dist.init(device))  # checks the device (CUDA available, index in range)
     vocab = Vocab.from_dict(ckpt["vocab"]) if ckpt.get("vocab") is not None else None

@@ -50,7 +50,7 @@ from seqgan.metrics import quality_diversity as qd
 from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, train_lm
 from seqgan.metrics.stats import mean_and_stderr
 from seqgan.models.generator import Generator
-from seqgan.train.registry import ALGORITHMS, get_algorithm
+from seqgan.train.registry import ALGORITHMS, generator_class, get_algorithm
 
 #: 19 temperatures from 0.5 to 2, denser near 1 where a GAN at T = 1 meets MLE at T slightly below 1.
 DEFAULT_TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7,
@@ -164,7 +164,8 @@ def tempered(gen: Generator, temperature: float) -> Generator:
 
 
 def load_generator(path: Path, device: torch.device) -> Generator:
-    gen = build_model(Generator, load_checkpoint(path)["generator"], "generator")
+    ckpt = load_checkpoint(path)
+    gen = build_model(generator_class(ckpt.get("algorithm")), ckpt["generator"], "generator")  # RelGAN's own G
     return gen.requires_grad_(False).eval().to(device)
 
 

@@ -4,10 +4,11 @@ The methods, on one oracle and one training set S, scored by NLL-oracle (per tok
 **Random** (G at initialisation), then every algorithm of the registry (``seqgan.train.registry``)
 that ``--methods`` names, each trained ``train.adv_rounds`` epochs or rounds after the shared
 pre-training: the paper's MLE, Scheduled Sampling, PG-BLEU and SeqGAN (the default), and its
-successors (MaliGAN, RankGAN).
+successors (MaliGAN, RankGAN, RelGAN).
 
 Pre-training (Algorithm 1, lines 1-5, exactly as ``seqgan oracle``) runs once; every method
-starts from its checkpoint, with the same optimiser and RNG states. Run directory:
+starts from its checkpoint, with the same optimiser and RNG states, but a method with a generator of
+its own (RelGAN), which pre-trains its G by MLE for the same epochs on the same S. Run directory:
 
     config.json                   the resolved settings (``--resume`` checks them)
     pretrain/                     G's MLE pre-training then D's; checkpoints/{init,mle,d_pretrain}.pt
@@ -184,8 +185,8 @@ class MethodRun(OracleRun):
     def phase_total(self, phase: str) -> int:
         return 0 if self.algorithm is RANDOM else super().phase_total(phase)
 
-    def epoch(self, phase: str, step: int) -> int:
-        return self.cfg.train.g_pretrain_epochs + (step if self.trains_g(phase) else 0)
+    def epoch(self, phase: str, step: int) -> int:  # a method with its own G has its own MLE phase
+        return step if phase == "mle" else self.cfg.train.g_pretrain_epochs + (step if self.trains_g(phase) else 0)
 
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
         if self.algorithm.uses_disc:
@@ -250,9 +251,13 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
     state = MethodRun(cfg, algorithm, out, models, real, logger, Progress(enabled=progress and main), Interrupt(),
                       seeded_generator(seed, 2, device), oracle=oracle, label=label or METHODS[method],
                       final_rng=rng(device, "final", seed, out.name))
+    own = algorithm.models is not None and not partial  # its own G and D: it pre-trains them itself
     # models, optimisers, RNG states (pre-training's at first; an optimiser of the method's own starts fresh)
-    position = state.position = state.restore(ckpt, new_optimizers=not partial)
-    if partial:
+    position = state.position = state.at("mle", 0) if own else state.restore(ckpt, new_optimizers=not partial)
+    if own:  # from its own initial weights (global RNG seeded by setup_torch), on the same S and oracle
+        if main:
+            write_json(out / "config.json", cfg.to_dict())
+    elif partial:
         state.train_time = next((r["time/train_s"] for r in reversed(logger.records) if "time/train_s" in r), 0.0)
     else:
         if main:

@@ -24,6 +24,7 @@ from seqgan.metrics.nll import sequence_nll
 from seqgan.metrics.stats import welch_ttest
 from seqgan.models.generator import Generator
 from seqgan.plots import plot_curves
+from seqgan.train.registry import generator_class
 
 PAPER = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg_bleu": 8.946, "seqgan": 8.736}  # Table 1
 
@@ -80,7 +81,8 @@ def nll_test(runs: dict[str, Path], pre_dir: Path, cfg: Config) -> dict[str, flo
     held_out = held_out_set(oracle.to(device), cfg)
     out = {}
     for key, run in runs.items():
-        gen = build_model(Generator, load_checkpoint(run / "checkpoints" / "final.pt")["generator"], "generator")
+        ckpt = load_checkpoint(run / "checkpoints" / "final.pt")
+        gen = build_model(generator_class(ckpt.get("algorithm")), ckpt["generator"], "generator")
         out[key] = sequence_nll(gen.to(device), held_out).mean().item()
     return out
 

@@ -61,12 +61,20 @@ class Models:
 
     @classmethod
     def create(cls, gen: Generator, disc: nn.Module, cfg: "TrainConfig",
-               optimizers: dict[str, tuple[str, str]] = OPTIMIZERS) -> "Models":
+               optimizers: dict[str, tuple[str, str]] = OPTIMIZERS, config: "Config | None" = None) -> "Models":
         """G and D must be on their device. The replicas come first: with several processes DDP gives
-        every process rank 0's initial weights, before the delayed roll-out copy is taken."""
+        every process rank 0's initial weights, before the delayed roll-out copy is taken. A learning-rate
+        key is a field of ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``)."""
         gen_replica, disc_replica = Replica(gen, cfg.precision), Replica(disc, cfg.precision)
         owners = {"gen": gen, "disc": disc}
-        opts = {name: adam(owners[model].parameters(), getattr(cfg, lr)) for name, (model, lr) in optimizers.items()}
+
+        def rate(key: str) -> float:
+            if "." not in key:
+                return getattr(cfg, key)
+            section, name = key.split(".")
+            return getattr(getattr(config, section), name)
+
+        opts = {name: adam(owners[model].parameters(), rate(lr)) for name, (model, lr) in optimizers.items()}
         return cls(gen, disc, RolloutPolicy(gen, cfg.rollout_policy, cfg.rollout_update_rate), opts,
                    gen_replica, disc_replica)
 
@@ -111,6 +119,12 @@ class Algorithm:
     disc_phases: tuple[str, ...] = ()       # own phases that train only D (or its stand-in), not G
     final_sample_name: str | None = None    # the name of its final samples in ``seqgan oracle`` (default: name)
     phase_length: Callable[["Config", str], int] | None = None
+    pretrains_disc: bool = True             # False: its d_pretrain phase has no step (RelGAN pre-trains no D)
+    # A successor with its own G and D: (config, eos_token, pad_token) -> (G, D) with random weights, and
+    # G's class (to rebuild it from a checkpoint). None: SeqGAN's LSTM and CNN. Such an algorithm does not
+    # start from the LSTM's shared pre-training in ``seqgan table1``: it pre-trains its own G.
+    models: Callable[["Config", int | None, int | None], tuple[nn.Module, nn.Module]] | None = None
+    generator_class: type | None = None
 
     @property
     def phases(self) -> tuple[str, ...]:
@@ -121,7 +135,7 @@ class Algorithm:
         if phase == "mle":
             return t.g_pretrain_epochs
         if phase == "d_pretrain":
-            return t.d_pretrain_steps
+            return t.d_pretrain_steps if self.pretrains_disc else 0
         return t.adv_rounds if self.phase_length is None else self.phase_length(cfg, phase)
 
     def position(self, phase: str | None = None, step: int = 0) -> Position:
@@ -132,11 +146,15 @@ class Algorithm:
         return None if self.section is None else getattr(cfg, self.section)
 
 
-def pretrain(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position) -> None:
+def pretrain(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position,
+             d_pretrain_steps: int | None = None) -> None:
     """Algorithm 1, lines 1-5, which every algorithm shares. real: the training set S, (N, T) int64.
+    ``d_pretrain_steps``: D's pre-training steps (default ``train.d_pretrain_steps``; 0 for an algorithm
+    that pre-trains no D, whose ``Algorithm.pretrains_disc`` is False).
 
     Line 1 (initialise G_theta, D_phi with random weights) is the caller's: it builds ``m``."""
     cfg = config.train
+    d_steps = cfg.d_pretrain_steps if d_pretrain_steps is None else d_pretrain_steps
     # Line 2: pre-train G_theta using MLE on S.
     done = start.start_of("mle")
     if done >= 0:
@@ -151,7 +169,7 @@ def pretrain(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, star
     # Lines 4-5: generate negatives using G_theta for training D_phi; pre-train D_phi via Eq. 5.
     done = start.start_of("d_pretrain")
     if done >= 0:
-        for step in range(done, cfg.d_pretrain_steps):
+        for step in range(done, d_steps):
             loss = d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, cfg.d_epochs, cfg.batch_size)
             hooks.step_done("d_pretrain", step + 1, {"disc/loss": loss})
         hooks.phase_done("d_pretrain")

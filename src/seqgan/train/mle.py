@@ -52,7 +52,7 @@ def mle_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.
         batch = data[idx]                                          # (B, T): the whole batch
         rows, factor = dist.shard_batch(idx.numel())               # this process's rows of it
         weights = mle_weights(model, batch)[rows] * factor         # (b, T)
-        loss = g(Generator.weighted_nll, batch[rows], weights)
+        loss = g(type(model).weighted_nll, batch[rows], weights)  # the LSTM's, or another generator's
         opt.zero_grad(set_to_none=True)
         loss.backward()
         skipped |= clipped_step(opt, model.parameters(), grad_clip)
