@@ -59,9 +59,12 @@ def build_discriminator(cfg: Config) -> Discriminator:
 
 def build_models(cfg: Config, algorithm: Algorithm, device: torch.device) -> Models:
     """Algorithm 1, line 1: G and D with random weights (G first: the draws are in that order), on
-    ``device``, and the optimisers the algorithm asks for."""
-    return Models.create(build_generator(cfg).to(device), build_discriminator(cfg).to(device), cfg.train,
-                         algorithm.optimizers)
+    ``device``, the models the algorithm adds (e.g. SeqGAN's value network) and the optimisers the
+    algorithm asks for."""
+    gen, disc = build_generator(cfg).to(device), build_discriminator(cfg).to(device)
+    extra = {} if algorithm.extra_models is None else algorithm.extra_models(cfg)
+    return Models.create(gen, disc, cfg.train, algorithm.optimizers,
+                         {name: (model.to(device), lr) for name, (model, lr) in extra.items()})
 
 
 def launcher() -> str:
@@ -196,6 +199,7 @@ class Run:
             "position": {"phase": position.phase, "step": position.step},
             "generator": model_entry(m.gen), "discriminator": model_entry(m.disc),
             "rollout_copy": m.rollout.state_dict(),
+            "extra_models": {name: model_entry(r.model) for name, r in m.extra.items()},
             "optimizers": {name: opt.state_dict() for name, opt in m.opts.items()},
             "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
             "num_records": len(self.logger.records), "processes": dist.world().size, **self.task_payload(),
@@ -221,6 +225,10 @@ class Run:
             m.gen.load_state_dict(ckpt["generator"]["state"])
             m.disc.load_state_dict(ckpt["discriminator"]["state"])
             m.rollout.load_state_dict(ckpt["rollout_copy"])
+            saved = ckpt.get("extra_models", {})  # a checkpoint written before extra models had none
+            for name, r in m.extra.items():  # like the optimisers: a method's own model may start fresh
+                if name in saved or not new_optimizers:
+                    r.model.load_state_dict(saved[name]["state"])
             for name, opt in m.opts.items():
                 if name in ckpt["optimizers"] or not new_optimizers:
                     opt.load_state_dict(ckpt["optimizers"][name])
