@@ -294,6 +294,10 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys
     assert main(["sample", "--checkpoint", str(out / "checkpoints" / "relgan.pt"), "-n", "5", "--out", str(sampled)]) == 0
     rows = [list(map(int, line.split())) for line in sampled.read_text().splitlines()]
     assert len(rows) == 5 and all(len(r) == 10 for r in rows)
+    # the tree search needs SeqGAN's LSTM and CNN: refused with what to do instead
+    assert main(["sample", "--checkpoint", str(out / "checkpoints" / "relgan.pt"), "-n", "5", "--mcts", "2",
+                 "--out", str(tmp_path / "m.txt")]) == 2
+    assert "sample it without --mcts" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("phase, step", [("mle", 2), ("relgan", 2)])

@@ -28,6 +28,7 @@ from seqgan.train.pg_bleu import PGBLEUConfig
 from seqgan.train.rankgan import RankGANConfig
 from seqgan.train.relgan import RelGANConfig
 from seqgan.train.scheduled_sampling import SSConfig
+from seqgan.train.value import ValueConfig, validate_estimator
 
 PRESETS = ("tiny", "fast", "paper", "text_fast")
 
@@ -139,6 +140,13 @@ class TrainConfig:
     training passes and for the adversarial phase's sampling, roll-outs and rewards; parameters, optimiser
     states and evaluation stay float32. bf16 changes the numbers (not comparable bit for bit with fp32);
     see seqgan/precision.py."""
+    reward_estimator: str = "rollout"
+    """SeqGAN's Q in Eq. 8 (``seqgan.train.value``, docs/value_mcts.md): 'rollout' (Eq. 4, the paper),
+    'value' (a value network V_psi, no roll-outs for the update; V regresses onto Monte Carlo targets)
+    or 'rollout_baseline' (Eq. 4's Q minus V of the prefix: the actor-critic advantage). SeqGAN only."""
+    value_rollouts: int = 4
+    """With reward_estimator = 'value': roll-outs per prefix of V's Monte Carlo targets (Eq. 4 with this N);
+    0: D of the sampled sequence itself is every prefix's target (no roll-outs at all)."""
 
 
 @dataclass
@@ -175,6 +183,7 @@ class Config:
     maligan: MaliGANConfig = field(default_factory=MaliGANConfig)
     rankgan: RankGANConfig = field(default_factory=RankGANConfig)
     relgan: RelGANConfig = field(default_factory=RelGANConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)  # SeqGAN's value network (train.reward_estimator)
 
     # ------------------------------------------------------------------ rules
     def validate(self) -> "Config":
@@ -235,6 +244,7 @@ class Config:
             raise SeqGANError(f"train.algorithm must be one of {', '.join(ALGORITHMS)}, got {t.algorithm!r}")
         for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan, self.relgan):
             section.validate()
+        validate_estimator(self)  # train.reward_estimator, train.value_rollouts and the value section
         self._validate_real_data()
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise SeqGANError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")

@@ -59,14 +59,17 @@ def build_discriminator(cfg: Config) -> Discriminator:
 
 def build_models(cfg: Config, algorithm: Algorithm, device: torch.device) -> Models:
     """Algorithm 1, line 1: G and D with random weights (G first: the draws are in that order), on
-    ``device``, and the optimisers the algorithm asks for. An algorithm with a generator of its own
-    (``Algorithm.models``, e.g. RelGAN) builds its G and D."""
+    ``device``, the models the algorithm adds (e.g. SeqGAN's value network) and the optimisers the
+    algorithm asks for. An algorithm with a generator of its own (``Algorithm.models``, e.g. RelGAN)
+    builds its G and D."""
     if algorithm.models is None:
         gen, disc = build_generator(cfg), build_discriminator(cfg)
     else:
         var = variable_length(cfg)
         gen, disc = algorithm.models(cfg, EOS_ID if var else None, PAD_ID if var else None)
-    return Models.create(gen.to(device), disc.to(device), cfg.train, algorithm.optimizers, config=cfg)
+    extra = {} if algorithm.extra_models is None else algorithm.extra_models(cfg)
+    return Models.create(gen.to(device), disc.to(device), cfg.train, algorithm.optimizers, config=cfg,
+                         extra={name: (model.to(device), lr) for name, (model, lr) in extra.items()})
 
 
 def launcher() -> str:
@@ -201,6 +204,7 @@ class Run:
             "position": {"phase": position.phase, "step": position.step},
             "generator": model_entry(m.gen), "discriminator": model_entry(m.disc),
             "rollout_copy": m.rollout.state_dict(),
+            "extra_models": {name: model_entry(r.model) for name, r in m.extra.items()},
             "optimizers": {name: opt.state_dict() for name, opt in m.opts.items()},
             "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
             "num_records": len(self.logger.records), "processes": dist.world().size, **self.task_payload(),
@@ -226,6 +230,10 @@ class Run:
             m.gen.load_state_dict(ckpt["generator"]["state"])
             m.disc.load_state_dict(ckpt["discriminator"]["state"])
             m.rollout.load_state_dict(ckpt["rollout_copy"])
+            saved = ckpt.get("extra_models", {})  # a checkpoint written before extra models had none
+            for name, r in m.extra.items():  # like the optimisers: a method's own model may start fresh
+                if name in saved or not new_optimizers:
+                    r.model.load_state_dict(saved[name]["state"])
             for name, opt in m.opts.items():
                 if name in ckpt["optimizers"] or not new_optimizers:
                     opt.load_state_dict(ckpt["optimizers"][name])

@@ -10,6 +10,10 @@ A synthetic-task checkpoint has no vocabulary; its sequences are written as raw 
 Temperature T divides G's logits before sampling (T = 1: the model's own distribution; T < 1
 sharper, T > 1 flatter). It is applied to a scaled copy of the output layer of the generator
 rebuilt from the checkpoint, so the model code is untouched and the checkpoint is not changed.
+
+``--mcts S`` chooses each token by S simulations of Monte Carlo tree search (``seqgan.mcts``: PUCT
+with G as the prior and D's score of a roll-out, or with ``--leaf value`` the checkpoint's value
+network, as the leaf evaluation), instead of drawing it from G (docs/value_mcts.md).
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from seqgan.checkpoint import build_model, check_finite_weights, load_checkpoint
 from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
+from seqgan.mcts import mcts_sample, rollout_leaf, value_leaf
+from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
+from seqgan.models.value import ValueNetwork
 from seqgan.train.registry import generator_class
 
 #: How a sampled ``<unk>`` is written. ``char`` needs one character per token (U+FFFD, the
@@ -100,12 +107,51 @@ def generate(gen: Generator, num: int, seed: int) -> torch.Tensor:
     return gen.sample(num, generator=rng)
 
 
+LEAVES = ("rollout", "value")
+
+
+def search(gen: Generator, ckpt: dict[str, Any], num: int, simulations: int, c_puct: float, leaf: str,
+           seed: int) -> torch.Tensor:
+    """num sequences (num, T) chosen by tree search with the checkpoint's D (and V for ``leaf='value'``)."""
+    if simulations < 1:
+        raise SeqGANError(f"--mcts must be at least 1 simulation per token, got {simulations}")
+    if not c_puct > 0:
+        raise SeqGANError(f"--c-puct must be positive, got {c_puct}")
+    if leaf not in LEAVES:
+        raise SeqGANError(f"--leaf must be one of {', '.join(LEAVES)}, got {leaf!r}")
+    if num < 1:
+        raise SeqGANError(f"-n must be at least 1, got {num}")
+    if generator_class(ckpt.get("algorithm")) is not Generator:
+        raise SeqGANError(f"--mcts searches with SeqGAN's LSTM generator and CNN discriminator; this checkpoint "
+                          f"is of {ckpt.get('algorithm')!r}, which has models of its own: sample it without --mcts")
+    device = gen.output.weight.device
+    if "discriminator" not in ckpt:
+        raise SeqGANError("--mcts needs the checkpoint's discriminator, and this checkpoint has none")
+    disc = build_model(Discriminator, ckpt["discriminator"], "discriminator").requires_grad_(False).eval().to(device)
+    scorer = disc.frozen_scorer()
+    if leaf == "value":
+        entry = ckpt.get("extra_models", {}).get("value")
+        if entry is None:
+            raise SeqGANError("--leaf value needs a value network: this checkpoint has none (train with "
+                              "--set train.reward_estimator=value or rollout_baseline), or use --leaf rollout")
+        value = build_model(ValueNetwork, entry, "value network").requires_grad_(False).eval().to(device)
+        evaluate = value_leaf(value, scorer, gen.eos_token)
+    else:
+        rng = torch.Generator(device=device)
+        rng.manual_seed(seed)
+        evaluate = rollout_leaf(gen, scorer, rng)
+    return mcts_sample(gen, num, simulations, evaluate, c_puct)
+
+
 def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int = 0,
-                 pitch_names: bool = False, device: str = "cpu") -> list[str]:
-    """The decoded lines of ``num`` sequences sampled on ``device`` from the checkpoint at ``path``.
-    The draws depend on the device's random generator: CPU and CUDA give different samples for one seed."""
+                 pitch_names: bool = False, device: str = "cpu", mcts: int = 0, c_puct: float = 1.0,
+                 leaf: str = "rollout") -> list[str]:
+    """The decoded lines of ``num`` sequences sampled on ``device`` from the checkpoint at ``path``
+    (``mcts`` > 0: chosen by that many tree-search simulations per token). The draws depend on the
+    device's random generator: CPU and CUDA give different samples for one seed."""
     gen, vocab, tokenizer, ckpt = load_sampler(path, device)
-    rows = generate(with_temperature(gen, temperature), num, seed)
+    gen = with_temperature(gen, temperature)
+    rows = search(gen, ckpt, num, mcts, c_puct, leaf, seed) if mcts else generate(gen, num, seed)
     if vocab is None:  # synthetic task: raw ids, the authors' format
         return [" ".join(map(str, r)) for r in rows.tolist()]
     tok = tokenizer_from_checkpoint(ckpt, path)  # bpe / unigram: the model stored in the checkpoint
@@ -139,11 +185,22 @@ def add_parser(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--pitch-names", action="store_true",
                    help="music (ids tokenizer): write pitch names such as C4 instead of numbers (token = MIDI - 21)")
+    p.add_argument("--mcts", type=int, default=0, metavar="SIMULATIONS",
+                   help="choose each token by this many Monte Carlo tree-search simulations (PUCT with G as the "
+                        "prior and D as the leaf evaluation; docs/value_mcts.md) instead of sampling (default 0: sample)")
+    p.add_argument("--c-puct", type=float, default=1.0, metavar="C",
+                   help="with --mcts: weight of the prior's exploration bonus in PUCT (default 1)")
+    p.add_argument("--leaf", choices=LEAVES, default="rollout",
+                   help="with --mcts: a leaf's value is D's score of one roll-out by G (rollout, default) or the "
+                        "checkpoint's value network (value)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device)
+    if args.mcts < 0:
+        raise SeqGANError(f"--mcts must be 0 (sample) or a number of simulations, got {args.mcts}")
+    lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device,
+                         args.mcts, args.c_puct, args.leaf)
     empty = sum(1 for line in lines if not line)
     if args.out:
         write_lines(Path(args.out), lines)

@@ -14,6 +14,7 @@ on every process with the same (reduced) metrics.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,13 +23,17 @@ from seqgan import distributed as dist
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
 from seqgan.train.discriminator import d_step
 from seqgan.train.policy_gradient import generator_update
+from seqgan.train.value import estimated_update, value_models
 
 if TYPE_CHECKING:
     from seqgan.config import Config
 
-def seqgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position = Position()) -> None:
-    """Algorithm 1. real: the training set S, (N, T) int64."""
+def seqgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position = Position(),
+           estimator: str | None = None) -> None:
+    """Algorithm 1. real: the training set S, (N, T) int64. ``estimator``: the reward estimator of lines
+    9-11 (``seqgan.train.value``), ``train.reward_estimator`` unless a registry entry fixes it."""
     cfg = config.train
+    estimator = estimator or cfg.reward_estimator
     pretrain(m, real, config, hooks, start)  # lines 1-5: MLE for G, beta <- theta, D on S against G
 
     # Line 6: repeat ... until SeqGAN converges (here: a fixed number of rounds).
@@ -40,7 +45,11 @@ def seqgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start:
             for _ in range(cfg.g_steps):                                      # line 7
                 # Lines 8-12: Y_{1:T} ~ G_theta; Q(y_t; Y_{1:t-1}) for every t by Eq. 4, with D fixed during
                 # the g-steps (scored by tables); the policy-gradient update of Eq. 8.
-                loss, _, rewards = generator_update(m, cfg, m.disc.frozen_scorer)
+                if estimator == "rollout":
+                    loss, _, rewards = generator_update(m, cfg, m.disc.frozen_scorer)
+                else:  # Q from the value network, or roll-outs minus its baseline; then V's fit
+                    loss, _, rewards, value_metrics = estimated_update(m, config, m.disc.frozen_scorer, estimator)
+                    metrics |= value_metrics
                 metrics["gen/pg_loss"], metrics["gen/mean_reward"] = loss, dist.mean(rewards)
             # Line 18 (beta <- theta), moved before the d-steps as in the authors' code: the d-steps do
             # not change theta, so the order makes no difference to the result.
@@ -52,4 +61,16 @@ def seqgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start:
         hooks.phase_done("adversarial")
 
 
-SEQGAN = Algorithm("seqgan", "SeqGAN", ("adversarial",), seqgan)
+SEQGAN = Algorithm("seqgan", "SeqGAN", ("adversarial",), seqgan,
+                   extra_models=lambda cfg: value_models(cfg, cfg.train.reward_estimator))
+
+
+def seqgan_with(estimator: str, label: str) -> Algorithm:
+    """SeqGAN with its reward estimator fixed, as a row of Table 1 beside SeqGAN's own (a registry entry
+    rather than a flag, so that one ``table1`` compares the estimators from one pre-training)."""
+    return Algorithm(f"seqgan_{estimator}", label, ("adversarial",), functools.partial(seqgan, estimator=estimator),
+                     extra_models=lambda cfg: value_models(cfg, estimator))
+
+
+SEQGAN_VALUE = seqgan_with("value", "SeqGAN (value network)")
+SEQGAN_ROLLOUT_BASELINE = seqgan_with("rollout_baseline", "SeqGAN (roll-outs - V baseline)")

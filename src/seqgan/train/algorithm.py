@@ -50,7 +50,9 @@ class Models:
     """What an algorithm updates: G, D (or its stand-in, e.g. RankGAN's ranker), the roll-out policy
     G_beta and the optimisers by name. ``gen_replica`` and ``disc_replica`` are G and D as training
     calls them: in ``train.precision`` and, with several processes, through DistributedDataParallel
-    (``seqgan.distributed.Replica``)."""
+    (``seqgan.distributed.Replica``). ``extra``: models of the algorithm's own beyond G and D (SeqGAN's
+    value network), by name, as replicas (``extra[name].model`` is the module); each has an optimiser
+    of the same name, and the run checkpoints them by name."""
 
     gen: Generator
     disc: nn.Module
@@ -58,13 +60,16 @@ class Models:
     opts: dict[str, torch.optim.Optimizer]
     gen_replica: Replica
     disc_replica: Replica
+    extra: dict[str, Replica] = field(default_factory=dict)
 
     @classmethod
     def create(cls, gen: Generator, disc: nn.Module, cfg: "TrainConfig",
-               optimizers: dict[str, tuple[str, str]] = OPTIMIZERS, config: "Config | None" = None) -> "Models":
-        """G and D must be on their device. The replicas come first: with several processes DDP gives
-        every process rank 0's initial weights, before the delayed roll-out copy is taken. A learning-rate
-        key is a field of ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``)."""
+               optimizers: dict[str, tuple[str, str]] = OPTIMIZERS, config: "Config | None" = None,
+               extra: dict[str, tuple[nn.Module, float]] | None = None) -> "Models":
+        """G and D (and the ``extra`` models: name -> (model, Adam's learning rate)) must be on their
+        device. The replicas come first: with several processes DDP gives every process rank 0's
+        initial weights, before the delayed roll-out copy is taken. A learning-rate key is a field of
+        ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``)."""
         gen_replica, disc_replica = Replica(gen, cfg.precision), Replica(disc, cfg.precision)
         owners = {"gen": gen, "disc": disc}
 
@@ -75,8 +80,10 @@ class Models:
             return getattr(getattr(config, section), name)
 
         opts = {name: adam(owners[model].parameters(), rate(lr)) for name, (model, lr) in optimizers.items()}
+        replicas = {name: Replica(model, cfg.precision) for name, (model, _) in (extra or {}).items()}
+        opts |= {name: adam(model.parameters(), lr) for name, (model, lr) in (extra or {}).items()}
         return cls(gen, disc, RolloutPolicy(gen, cfg.rollout_policy, cfg.rollout_update_rate), opts,
-                   gen_replica, disc_replica)
+                   gen_replica, disc_replica, replicas)
 
 
 @dataclass
@@ -102,6 +109,8 @@ class Hooks(Protocol):
 
 
 TrainFn = Callable[[Models, torch.Tensor, "Config", Hooks, Position], None]
+# The models an algorithm adds to G and D for a config: name -> (model on the CPU, its Adam's learning rate).
+ExtraModels = Callable[["Config"], dict[str, tuple[nn.Module, float]]]
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,7 @@ class Algorithm:
     # start from the LSTM's shared pre-training in ``seqgan table1``: it pre-trains its own G.
     models: Callable[["Config", int | None, int | None], tuple[nn.Module, nn.Module]] | None = None
     generator_class: type | None = None
+    extra_models: ExtraModels | None = None  # models of its own beyond G and D (SeqGAN's value network)
 
     @property
     def phases(self) -> tuple[str, ...]:

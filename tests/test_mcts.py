@@ -1,0 +1,194 @@
+"""Tree search (seqgan.mcts): the batched PUCT against a plain one-tree-at-a-time implementation, one
+simulation is greedy decoding, a constant D gives visit counts that follow the prior, variable length,
+and ``seqgan sample --mcts`` end to end."""
+
+import math
+from collections import defaultdict
+
+import pytest
+import torch
+
+from seqgan.cli import main
+from seqgan.mcts import mcts_sample, rollout_leaf, search_step, value_leaf
+from seqgan.models.generator import Generator
+
+V, T = 7, 5
+
+
+def small_gen(eos=False, seed=0):
+    torch.manual_seed(seed)
+    g = Generator(V, 4, 6, T, start_token=2, init_std=1.0, eos_token=1 if eos else None, pad_token=0 if eos else None)
+    return g.requires_grad_(False)
+
+
+def toy_value(tokens, lengths):
+    """A deterministic leaf value in [0, 1] of the first ``lengths`` tokens of each row."""
+    pos = torch.arange(tokens.shape[1])
+    z = torch.where(pos < lengths.unsqueeze(1), (tokens + 1) * (pos + 2), 0).sum(dim=1).double()
+    return (torch.sin(z * 0.37) + 1) / 2
+
+
+def toy_leaf(tokens, lengths, state, ctx):
+    return toy_value(tokens, lengths).float()
+
+
+def greedy(g, n):
+    ctx = g.step_context()
+    state, out = g.start_state(n, "cpu", ctx), torch.zeros(n, T, dtype=torch.long)
+    finished = None if g.eos_token is None else torch.zeros(n, dtype=torch.bool)
+    for t in range(T):
+        out[:, t] = tok = g.pad_after_end(g.next_logits(state, ctx).argmax(dim=1), finished)
+        state = g.step(tok, state, ctx)
+    return out
+
+
+def naive_search(g, prefix, simulations, c_puct):
+    """PUCT on one tree of Python dicts, one simulation after another, as Silver et al. describe it,
+    with seqgan.mcts's two choices (sqrt(1 + sum N); an unvisited edge's Q is its node's value)."""
+    ctx = g.step_context()
+
+    def prior(p):  # G's next-token distribution after prefix p (teacher-forced from the start)
+        state = g.start_state(1, "cpu", ctx)
+        for tok in p:
+            state = g.step(torch.tensor([tok]), state, ctx)
+        return torch.softmax(g.next_logits(state, ctx).float(), dim=1)[0].tolist()
+
+    def value(p):
+        row = torch.tensor([list(p) + [0] * (T - len(p))])
+        return float(toy_value(row, torch.tensor([len(p)])).float())
+
+    root = tuple(prefix)
+    node_value = {root: value(root)}
+    n_sa, w_sa = defaultdict(float), defaultdict(float)
+    for _ in range(simulations):
+        node, path = root, []
+        while len(node) < T:
+            p = prior(node)
+            total = sum(n_sa[node, a] for a in range(V))
+            scores = [(w_sa[node, a] / n_sa[node, a] if n_sa[node, a] else node_value[node])
+                      + c_puct * p[a] * math.sqrt(1 + total) / (1 + n_sa[node, a]) for a in range(V)]
+            a = max(range(V), key=lambda k: (scores[k], -k))  # the first maximum, as argmax
+            path.append((node, a))
+            child = node + (a,)
+            if child not in node_value:
+                node_value[child] = value(child)
+                node = child
+                break
+            node = child
+        v = node_value[node]
+        for n, a in path:
+            n_sa[n, a] += 1
+            w_sa[n, a] += v
+    return [n_sa[root, a] for a in range(V)]
+
+
+@pytest.mark.parametrize("length, simulations, c_puct", [(0, 12, 1.0), (2, 20, 0.5), (3, 30, 3.0)])
+def test_batched_search_equals_a_plain_tree_search(length, simulations, c_puct):
+    g = small_gen()
+    ctx = g.step_context()
+    torch.manual_seed(3)
+    prefix = torch.randint(V, (4, T))
+    prefix[:, length:] = 0
+    state = g.start_state(4, "cpu", ctx)
+    for t in range(length):
+        state = g.step(prefix[:, t], state, ctx)
+    with torch.no_grad():
+        _, counts, _ = search_step(g, prefix, length, state, ctx, simulations, toy_leaf, c_puct)
+    for r in range(4):
+        want = naive_search(g, prefix[r, :length].tolist(), simulations, c_puct)
+        assert counts[r].tolist() == want
+    assert torch.equal(counts.sum(dim=1), torch.full((4,), float(simulations)))
+
+
+@pytest.mark.parametrize("eos", [False, True])
+def test_one_simulation_is_greedy_decoding(eos):
+    """S = 1: the only simulation follows argmax P, the only visited edge is chosen."""
+    g = small_gen(eos)
+    scorer = lambda seqs: torch.rand(seqs.shape[0])  # any D: one simulation cannot use it
+    with torch.no_grad():
+        got = mcts_sample(g, 9, 1, rollout_leaf(g, scorer), batch_size=4)
+    assert torch.equal(got, greedy(g, 9))
+
+
+def test_constant_d_makes_the_visits_follow_the_prior():
+    """With D constant every Q is equal, so PUCT picks argmax P / (1 + N) at the root: the counts are
+    the greedy allocation of S visits in proportion to P, and so within one visit of S * P."""
+    g = small_gen()
+    ctx = g.step_context()
+    scorer = lambda seqs: torch.full((seqs.shape[0],), 0.3)
+    S = 120
+    with torch.no_grad():
+        _, counts, prior = search_step(g, torch.zeros(3, T, dtype=torch.long), 0, g.start_state(3, "cpu", ctx), ctx,
+                                       S, rollout_leaf(g, scorer), 1.0)
+    for r in range(3):
+        alloc = torch.zeros(V)
+        for _ in range(S):
+            alloc[(prior[r] / (1 + alloc)).argmax()] += 1
+        assert torch.equal(counts[r], alloc)
+    assert (counts / S - prior).abs().max() < 1.5 / S
+
+
+def test_the_search_follows_the_leaf_value():
+    """A leaf value that rewards one token: with enough simulations the search picks it more often than G."""
+    g = small_gen()
+    favoured = 5
+    scorer = lambda seqs: (seqs == favoured).float().mean(dim=1)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        searched = mcts_sample(g, 16, 32, rollout_leaf(g, scorer), c_puct=0.2)
+        sampled = g.sample(16)
+    assert (searched == favoured).float().mean() > (sampled == favoured).float().mean() + 0.2
+
+
+def test_variable_length_rows_end_at_eos_and_are_padded():
+    g = small_gen(eos=True)
+    with torch.no_grad():
+        out = mcts_sample(g, 8, 6, rollout_leaf(g, lambda s: (s == 0).float().mean(dim=1)))  # D likes short ones
+    ended = g.ended(out)
+    assert ended[:, -1].any()
+    after = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1)  # strictly after the first <eos>
+    assert (out[after] == 0).all() and (out[~after] != 0).all()
+
+
+def test_value_leaf_uses_v_and_d_for_complete_sequences():
+    class V_(torch.nn.Module):
+        def forward(self, tokens):  # (R, T) -> (R, T+1): column k = k / 10
+            return torch.arange(tokens.shape[1] + 1).float().expand(tokens.shape[0], -1) / 10
+
+    leaf = value_leaf(V_(), lambda s: torch.full((s.shape[0],), 0.99), eos_token=1)
+    tokens = torch.tensor([[3, 4, 0, 0, 0], [3, 1, 0, 0, 0], [3, 4, 5, 6, 2]])
+    got = leaf(tokens, torch.tensor([2, 2, 5]), None, None)
+    assert torch.allclose(got, torch.tensor([0.2, 0.99, 0.99]))
+
+
+# ------------------------------------------------------------------------- the command
+
+
+@pytest.fixture(scope="module")
+def value_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mcts") / "run"
+    torch_threads = torch.get_num_threads()
+    assert main(["oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--set", "train.adv_rounds=1",
+                 "--set", "train.reward_estimator=value", "--out", str(out)]) == 0
+    torch.set_num_threads(torch_threads)
+    return out / "checkpoints" / "latest.pt"
+
+
+@pytest.mark.parametrize("leaf", ["rollout", "value"])
+def test_sample_mcts_command(value_run, tmp_path, leaf):
+    target = tmp_path / f"{leaf}.txt"
+    assert main(["sample", "--checkpoint", str(value_run), "-n", "5", "--mcts", "2", "--c-puct", "2",
+                 "--leaf", leaf, "--out", str(target)]) == 0
+    lines = target.read_text().splitlines()
+    assert len(lines) == 5 and all(len(line.split()) == 10 for line in lines)
+    again = tmp_path / "again.txt"
+    assert main(["sample", "--checkpoint", str(value_run), "-n", "5", "--mcts", "2", "--c-puct", "2",
+                 "--leaf", leaf, "--out", str(again)]) == 0
+    assert again.read_text() == target.read_text()  # seeded
+
+
+@pytest.mark.parametrize("flags, message", [(["--mcts", "-1"], "--mcts must be 0"),
+                                            (["--mcts", "2", "--c-puct", "0"], "--c-puct must be positive")])
+def test_sample_mcts_bad_flags(value_run, capsys, flags, message):
+    assert main(["sample", "--checkpoint", str(value_run), *flags]) == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,272 @@
+"""SeqGAN's reward estimators (seqgan.train.value): 'rollout' unchanged, V's fit, the weights of 'value'
+and 'rollout_baseline' against a direct computation, every trained parameter changes, resume equals an
+uninterrupted run, Table 1's rows, and the config's errors."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from seqgan.cli import main
+from seqgan.config import resolve
+from seqgan.errors import SeqGANError
+from seqgan.experiments import oracle as oracle_exp
+from seqgan.experiments.common import cpu_has_bf16
+from seqgan.experiments.oracle import build_oracle
+from seqgan.experiments.run import build_models
+from seqgan.rollout import mc_rewards
+from seqgan.train import policy_gradient, value as value_mod
+from seqgan.train.algorithm import pretrain
+from seqgan.train.registry import get_algorithm
+from seqgan.train.value import fit_value, value_targets
+
+pytestmark = pytest.mark.usefixtures("restore_threads")
+
+
+class Quiet:
+    def step_done(self, phase, step, metrics):
+        pass
+
+    def phase_done(self, phase):
+        pass
+
+
+def tiny(*overrides, algorithm="seqgan", pretrained=False):
+    torch.set_num_threads(1)
+    cfg = resolve("tiny", overrides=[f"train.algorithm={algorithm}", *overrides])
+    torch.manual_seed(cfg.seed)
+    real = build_oracle(cfg).sample(cfg.data.num_train)
+    alg = get_algorithm(algorithm)
+    m = build_models(cfg, alg, torch.device("cpu"))
+    if pretrained:
+        pretrain(m, real, cfg, Quiet(), alg.position("mle"))
+    return cfg, real, m, alg
+
+
+def spy_pg_step(monkeypatch):
+    seen = []
+    original = policy_gradient.pg_step
+
+    def spy(gen, opt, seqs, weights, clip):
+        seen.append((seqs.clone(), weights.clone()))
+        return original(gen, opt, seqs, weights, clip)
+
+    monkeypatch.setattr(value_mod, "pg_step", spy)
+    monkeypatch.setattr(policy_gradient, "pg_step", spy)
+    return seen
+
+
+# -------------------------------------------------------------------- rollout: unchanged
+
+
+def test_rollout_builds_no_value_network_and_moves_no_draw():
+    """The default builds exactly Algorithm 1's models and optimisers; building V (the other estimators)
+    leaves G, D and the global RNG as they are."""
+    _, _, m, _ = tiny()
+    assert m.extra == {} and list(m.opts) == ["mle", "pg", "d"]
+    torch.manual_seed(7)
+    _, _, plain, _ = tiny()
+    after_plain = torch.get_rng_state()
+    _, _, with_v, _ = tiny("train.reward_estimator=value")
+    assert torch.equal(torch.get_rng_state(), after_plain)
+    assert list(with_v.opts) == ["mle", "pg", "d", "value"]
+    for a, b in ((plain.gen, with_v.gen), (plain.disc, with_v.disc)):
+        assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_rollout_baseline_has_rollouts_q_minus_v_of_the_state_before(monkeypatch):
+    """rollout_baseline: the same Y and Eq. 4 Q as 'rollout' (V draws nothing), and weights
+    A_t = Q_t - V(Y_{1:t-1}) with V before its fit."""
+    seen = spy_pg_step(monkeypatch)
+    runs = {}
+    for est in ("rollout", "rollout_baseline"):
+        cfg, real, m, alg = tiny(f"train.reward_estimator={est}", "train.adv_rounds=1", pretrained=True)
+        v_before = None if est == "rollout" else {k: p.clone() for k, p in m.extra["value"].model.state_dict().items()}
+        alg.train(m, real, cfg, Quiet(), alg.position())
+        runs[est] = seen.pop(), v_before, m, cfg
+        seen.clear()
+    (seqs_r, q), _, _, _ = runs["rollout"]
+    (seqs_b, adv), v_state, m, cfg = runs["rollout_baseline"]
+    assert torch.equal(seqs_r, seqs_b)
+    net = m.extra["value"].model
+    net.load_state_dict(v_state)
+    with torch.no_grad():
+        v = net(seqs_b)
+    assert torch.allclose(adv, q - v[:, :-1], atol=1e-6)
+    assert not torch.allclose(adv, q)
+
+
+def test_value_weights_are_v_of_the_prefix_and_d_at_the_end(monkeypatch):
+    seen = spy_pg_step(monkeypatch)
+    cfg, real, m, alg = tiny("train.reward_estimator=value", "train.adv_rounds=1", pretrained=True)
+    v_state = {k: p.clone() for k, p in m.extra["value"].model.state_dict().items()}
+    d_state = {k: p.clone() for k, p in m.disc.state_dict().items()}  # D as the g-step saw it
+    calls = []
+    original = value_mod.mc_rewards
+    monkeypatch.setattr(value_mod, "mc_rewards", lambda *a, **k: calls.append(a[3]) or original(*a, **k))
+    alg.train(m, real, cfg, Quiet(), alg.position())
+    seqs, w = seen[0]
+    assert calls == [cfg.train.value_rollouts]  # V's targets only; no 16-roll-out Q
+    net = m.extra["value"].model
+    net.load_state_dict(v_state)
+    m.disc.load_state_dict(d_state)
+    m.disc.eval()
+    with torch.no_grad():
+        v, d = net(seqs), m.disc.prob_real(seqs)
+    assert torch.allclose(w[:, :-1], v[:, 1:-1], atol=1e-6)  # Q_t = V(Y_{1:t}), t < T
+    assert torch.allclose(w[:, -1], d, atol=1e-5)            # Q_T = D(Y)
+
+
+def test_value_rollouts_zero_uses_no_rollout(monkeypatch):
+    cfg, real, m, alg = tiny("train.reward_estimator=value", "train.value_rollouts=0", "train.adv_rounds=1")
+    monkeypatch.setattr(value_mod, "mc_rewards", lambda *a, **k: pytest.fail("no roll-out expected"))
+    targets = []
+    original = value_mod.fit_value
+    monkeypatch.setattr(value_mod, "fit_value", lambda v, o, s, t, *a: targets.append(t) or original(v, o, s, t, *a))
+    cfg.train.g_pretrain_epochs = cfg.train.d_pretrain_steps = 0
+    alg.train(m, real, cfg, Quiet(), alg.position())
+    t = targets[0]
+    assert torch.equal(t, t[:, :1].expand_as(t))  # D(Y) for every prefix
+
+
+# ---------------------------------------------------------------------------- V's fit
+
+
+def test_v_loss_falls_and_v_correlates_with_monte_carlo_targets():
+    """On a fixed batch and D: the regression onto Eq. 4's Q (N = 16) lowers the loss and V's
+    predictions then correlate with the targets."""
+    cfg, real, m, _ = tiny("train.reward_estimator=value", pretrained=True)
+    m.disc.eval()
+    torch.manual_seed(1)
+    seqs = m.gen.sample(64)
+    q = mc_rewards(m.gen, seqs, m.disc.frozen_scorer(), 16)
+    targets = value_targets(q[:, -1], q)
+    v = m.extra["value"]
+    losses = [fit_value(v, m.opts["value"], seqs, targets, None, 1, 5.0) for _ in range(100)]
+    assert losses[-1] < 0.3 * losses[0]
+    with torch.no_grad():
+        pred = v.model(seqs)
+    corr = torch.corrcoef(torch.stack([pred[:, 1:].flatten(), q.flatten()]))[0, 1]
+    assert corr > 0.8
+
+
+@pytest.mark.parametrize("estimator", ["value", "rollout_baseline"])
+def test_every_trained_parameter_changes(estimator):
+    """One round from the initial models: every parameter of G, D and V changes."""
+    cfg, real, m, alg = tiny(f"train.reward_estimator={estimator}", "train.adv_rounds=1")
+    cfg.train.g_pretrain_epochs = cfg.train.d_pretrain_steps = 0
+    before = {name: {n: p.detach().clone() for n, p in mod.named_parameters()}
+              for name, mod in (("G", m.gen), ("D", m.disc), ("V", m.extra["value"].model))}
+    alg.train(m, real, cfg, Quiet(), alg.position())
+    for name, mod in (("G", m.gen), ("D", m.disc), ("V", m.extra["value"].model)):
+        unchanged = {n for n, p in mod.named_parameters() if torch.equal(p, before[name][n])}
+        assert not unchanged, f"{name}: {unchanged}"
+
+
+# ------------------------------------------------------------------- runs and resume
+
+
+def strip_time(path):
+    return [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}
+            for l in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("flags", [["--set", "train.reward_estimator=value"], ["--algorithm", "seqgan_rollout_baseline"]])
+def test_a_resumed_value_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys, flags):
+    args = ["oracle", "--preset", "tiny", "--threads", "1", "--no-progress", *flags]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    original = oracle_exp.OracleRun.step_done
+
+    def interrupting(self, ph, st, metrics):
+        if (ph, st) == ("adversarial", 1):
+            self.interrupt.requested = True
+        return original(self, ph, st, metrics)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", interrupting)
+    assert main([*args, "--out", str(out)]) == 130
+    assert "--resume" in capsys.readouterr().err
+    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", original)
+    assert main(["oracle", "--resume", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    assert strip_time(out / "metrics.jsonl") == strip_time(ref / "metrics.jsonl")
+    records = strip_time(ref / "metrics.jsonl")
+    assert any("value/loss" in r for r in records)
+    a, b = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True) for d in (ref, out))
+    for key, p in a["extra_models"]["value"]["state"].items():
+        assert torch.equal(p, b["extra_models"]["value"]["state"][key])
+    assert a["optimizers"]["value"]["state"].keys() == b["optimizers"]["value"]["state"].keys()
+
+
+def test_table1_rows_of_the_estimators(tmp_path, capsys):
+    out = tmp_path / "t1"
+    assert main(["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--set", "train.adv_rounds=1",
+                 "--methods", "seqgan,seqgan_value,seqgan_rollout_baseline", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "SeqGAN (value network)" in table and "SeqGAN (roll-outs - V baseline)" in table
+    for method in ("seqgan_value", "seqgan_rollout_baseline"):
+        ckpt = torch.load(out / method / "checkpoints" / "latest.pt", weights_only=True)
+        assert "value" in ckpt["extra_models"] and "value" in ckpt["optimizers"]
+        assert any("value/loss" in r for r in strip_time(out / method / "metrics.jsonl"))
+    assert torch.load(out / "seqgan" / "checkpoints" / "latest.pt", weights_only=True)["extra_models"] == {}
+
+
+# ---------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["train.reward_estimator=mcts"], "train.reward_estimator must be one of rollout, value, rollout_baseline"),
+    (["train.reward_estimator=value", "train.algorithm=maligan"], "applies to train.algorithm = 'seqgan' only"),
+    (["train.value_rollouts=-1"], "train.value_rollouts must be an integer >= 0"),
+    (["value.lr=0"], "value.lr must be positive"),
+    (["value.steps=0"], "value.steps must be an integer >= 1"),
+])
+def test_bad_settings_say_what_to_change(overrides, message):
+    with pytest.raises(SeqGANError, match=message):
+        resolve("tiny", overrides=overrides)
+
+
+# ------------------------------------------------------------- train, bf16 and torchrun
+
+
+def test_train_on_a_text_file_with_the_value_network(tmp_path):
+    """``seqgan train --set train.reward_estimator=value`` on a user's text: V trains, its checkpoint
+    holds V, and the run's summary scores the adversarial G."""
+    corpus = tmp_path / "corpus.txt"
+    words = "the cat sat on a mat and the dog ran to the red door".split()
+    gen = torch.Generator().manual_seed(0)
+    lines = [" ".join(words[i] for i in torch.randint(len(words), (int(n),), generator=gen))
+             for n in torch.randint(3, 9, (200,), generator=gen)]
+    corpus.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(corpus), "--tokenizer", "word", "--max-len", "10", "--preset", "tiny",
+                 "--threads", "1", "--no-progress", "--set", "train.reward_estimator=value",
+                 "--set", "train.adv_rounds=2", "--out", str(out)]) == 0
+    ckpt = torch.load(out / "checkpoints" / "latest.pt", weights_only=True)
+    assert "value" in ckpt["extra_models"] and "value" in ckpt["optimizers"]
+    losses = [r["value/loss"] for r in strip_time(out / "metrics.jsonl") if "value/loss" in r]
+    assert len(losses) == 2 and all(l == l for l in losses)
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 arithmetic")
+def test_bf16_value_run_keeps_float32_parameters(tmp_path):
+    out = tmp_path / "bf16"
+    assert main(["oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--precision", "bf16",
+                 "--set", "train.reward_estimator=value", "--out", str(out)]) == 0
+    ckpt = torch.load(out / "checkpoints" / "latest.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for v in ckpt["extra_models"]["value"]["state"].values())
+    assert math.isfinite(json.loads((out / "summary.json").read_text())["nll_oracle"]["seqgan"])
+
+
+def test_torchrun_two_processes(tmp_path):
+    """The real launcher: two gloo processes fit V through DDP (each its share of the batch)."""
+    from test_ddp import torchrun
+
+    proc = torchrun("oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--set",
+                    "train.reward_estimator=rollout_baseline", "--set", "train.adv_rounds=2",
+                    "--out", str(tmp_path / "run"))
+    assert proc.stdout.count("| SeqGAN |") == 1
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["processes"] == 2 and math.isfinite(summary["nll_oracle"]["seqgan"])
+    assert sum("value/loss" in r for r in strip_time(tmp_path / "run" / "metrics.jsonl")) == 2
