@@ -183,7 +183,7 @@ def main(argv=None) -> int:
     result = {"preset": args.preset, "overrides": args.overrides, "fit": args.fit, "batches": args.batches,
               "pretrain_s": round(pre_s, 1), "total_s": round(time.perf_counter() - started, 1),
               "estimators": {k: {**v, "update_s": times.get(k)} for k, v in stats.items()}}
-    print(f"| estimator | grad_var | rel_err vs MC-16 | Q MSE vs MC-16 | update_s |\n|---|---|---|---|---|")
+    print("| estimator | grad_var | rel_err vs MC-16 | Q MSE vs MC-16 | update_s |\n|---|---|---|---|---|")
     for k, v in result["estimators"].items():
         label = "MC-16 (independent, the reference)" if k == "ref" else k
         t = "" if v["update_s"] is None else f"{v['update_s']:.3f}"

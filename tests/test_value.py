@@ -11,7 +11,6 @@ import torch
 from seqgan.cli import main
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
-from seqgan.experiments import oracle as oracle_exp
 from seqgan.experiments.common import cpu_has_bf16
 from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_models
@@ -172,31 +171,7 @@ def strip_time(path):
             for l in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("flags", [["--set", "train.reward_estimator=value"], ["--algorithm", "seqgan_rollout_baseline"]])
-def test_a_resumed_value_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys, flags):
-    args = ["oracle", "--preset", "tiny", "--threads", "1", "--no-progress", *flags]
-    ref = tmp_path / "ref"
-    assert main([*args, "--out", str(ref)]) == 0
-    original = oracle_exp.OracleRun.step_done
-
-    def interrupting(self, ph, st, metrics):
-        if (ph, st) == ("adversarial", 1):
-            self.interrupt.requested = True
-        return original(self, ph, st, metrics)
-
-    out = tmp_path / "run"
-    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", interrupting)
-    assert main([*args, "--out", str(out)]) == 130
-    assert "--resume" in capsys.readouterr().err
-    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", original)
-    assert main(["oracle", "--resume", "--threads", "1", "--no-progress", "--out", str(out)]) == 0
-    assert strip_time(out / "metrics.jsonl") == strip_time(ref / "metrics.jsonl")
-    records = strip_time(ref / "metrics.jsonl")
-    assert any("value/loss" in r for r in records)
-    a, b = (torch.load(d / "checkpoints" / "latest.pt", weights_only=True) for d in (ref, out))
-    for key, p in a["extra_models"]["value"]["state"].items():
-        assert torch.equal(p, b["extra_models"]["value"]["state"][key])
-    assert a["optimizers"]["value"]["state"].keys() == b["optimizers"]["value"]["state"].keys()
+# resume equals an uninterrupted run: tests/test_successors.py
 
 
 def test_table1_rows_of_the_estimators(tmp_path, capsys):
