@@ -64,7 +64,8 @@ class Models:
                optimizers: dict[str, tuple[str, str]] = OPTIMIZERS, config: "Config | None" = None) -> "Models":
         """G and D must be on their device. The replicas come first: with several processes DDP gives
         every process rank 0's initial weights, before the delayed roll-out copy is taken. A learning-rate
-        key is a field of ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``)."""
+        key is a field of ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``). A model
+        is ``gen``, ``disc`` or a submodule of one (``gen.worker``: LeakGAN's Worker has optimisers of its own)."""
         gen_replica, disc_replica = Replica(gen, cfg.precision), Replica(disc, cfg.precision)
         owners = {"gen": gen, "disc": disc}
 
@@ -74,7 +75,11 @@ class Models:
             section, name = key.split(".")
             return getattr(getattr(config, section), name)
 
-        opts = {name: adam(owners[model].parameters(), rate(lr)) for name, (model, lr) in optimizers.items()}
+        def owner(model: str) -> nn.Module:  # "gen", "disc", or a submodule of one: "gen.worker"
+            head, _, rest = model.partition(".")
+            return owners[head].get_submodule(rest) if rest else owners[head]
+
+        opts = {name: adam(owner(model).parameters(), rate(lr)) for name, (model, lr) in optimizers.items()}
         return cls(gen, disc, RolloutPolicy(gen, cfg.rollout_policy, cfg.rollout_update_rate), opts,
                    gen_replica, disc_replica)
 
