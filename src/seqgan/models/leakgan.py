@@ -2,22 +2,26 @@
 Training with Leaked Information", Section "Methodology").
 
 D (:class:`LeakDiscriminator`) is SeqGAN's CNN with a highway layer; its highway output on a prefix is
-the feature f_t = F(s_t; phi_f) that it *leaks* to G (Eq. 1). A prefix of t tokens is padded with -1
-up to T, and -1 has an embedding row of its own (the authors' ``W_fe`` of V + 1 rows, looked up at
-token + 1).
+the feature f_t = F(s_t; phi_f) that it *leaks* to G (Eq. 1; D(s) = sigmoid(phi_l . f), Eq. 2). A prefix
+of t tokens is padded with -1 up to T, and -1 has an embedding row of its own (the authors' ``W_fe`` of
+V + 1 rows, looked up at token + 1).
 
 G (:class:`LeakGANGenerator`) is a Manager and a Worker, both LSTMs:
 
-    h^M_t = LSTM_M(f_t, h^M_{t-1}),   g_t = g^_t / |g^_t|,  g^_t = W_o h^M_t + b_o     (Eq. 2)
-    w_t   = normalise(W_psi G_k),     G_k = the goal of the segment k that holds token t    (Eq. 3)
-    h^W_t = LSTM_W(e(y_{t-1}), h^W_{t-1}),   O_t = (W_w h^W_t + b_w) as a (V, k) matrix    (Eq. 4)
-    G_theta(. | s_{t-1}) = softmax(O_t w_t)                                                (Eq. 5)
+    h^M_t = LSTM_M(f_t, h^M_{t-1}),   g^_t = W_o h^M_t + b_o                             (Eq. 3)
+    g_t   = g^_t / |g^_t|                                                                  (Eq. 4)
+    w_t   = normalise(W_psi G_k),     G_k = the goal of the segment k that holds token t    (Eq. 5)
+    h^W_t = LSTM_W(e(y_{t-1}), h^W_{t-1}),   O_t = (W_w h^W_t + b_w) as a (V, k) matrix    (Eq. 6)
+    G_theta(. | s_{t-1}) = softmax(O_t w_t / alpha), alpha = 1                             (Eq. 7)
+
+(Equation numbers of the arXiv version, 1709.08624, as transcribed at gabormelli.com/RKB; the PDF could
+not be fetched here.)
 
 Goals, as the authors' code (CR-Gjx/LeakGAN ``Synthetic Data/LeakGANModel.py``, read, not copied),
 not the paper's sliding sum over the last c goals: tokens come in segments of c (the horizon, 4);
 segment k = 0 (tokens 1..c) uses the learned ``goal_init``; segment k >= 1 (tokens ck+1..ck+c) uses
 G_k = sum_{j=c(k-1)+1}^{ck} g_j, the Manager's goals of the previous segment's steps, fixed for
-the whole segment. w_t is l2-normalised (the authors' code; the paper's Eq. 3 has no norm).
+the whole segment. w_t is l2-normalised (the authors' code; the paper's Eq. 5 has no norm).
 
 The goal off-by-one. The authors' two graphs disagree: their training graph (MLE, the Manager's and
 Worker's losses) sums g_{c(k-1)+1}..g_{ck} as above, their generation graph g_{c(k-1)}..g_{ck-1}, so
@@ -187,11 +191,11 @@ class LeakGANGenerator(nn.Module):
 
     # ---------------------------------------------------------------- pieces shared by both paths
     def goal_of(self, h_manager: torch.Tensor) -> torch.Tensor:
-        """g_t = normalise(W_o h^M_t + b_o) (Eq. 2): (..., H) -> (..., F)."""
+        """g_t = normalise(W_o h^M_t + b_o) (Eqs. 3-4): (..., H) -> (..., F)."""
         return F.normalize(self.manager.output(h_manager), dim=-1)
 
     def token_logits(self, h_worker: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """O_t w_t (Eqs. 3-5) with w_t = normalise(W_psi G): h (..., H), G (..., F) -> (..., V) logits,
+        """O_t w_t (Eqs. 5-7) with w_t = normalise(W_psi G): h (..., H), G (..., F) -> (..., V) logits,
         without building O_t: sum_j w_j (W_w h + b_w)[v k + j] = W (h outer w) + b w."""
         out, V, k = self.worker.output, self.vocab_size, self.goal_size
         w = F.normalize(self.worker.psi(goal), dim=-1)                              # (..., k)
@@ -255,8 +259,8 @@ class LeakGANGenerator(nn.Module):
         dtype = self.worker.output.weight.dtype
         prefix = torch.full((rows, self.seq_len), PAD_PREFIX, dtype=torch.long, device=device)
         zero = torch.zeros(rows, self.hidden_dim, device=device, dtype=dtype)
-        hw, cw = lstm_cell(self.worker.lstm, self.worker.embedding(torch.full((rows,), self.start_token, device=device)),
-                           zero, zero)
+        start = self.worker.embedding(torch.full((rows,), self.start_token, device=device))
+        hw, cw = lstm_cell(self.worker.lstm, start, zero, zero)
         hm, cm = lstm_cell(self.manager.lstm, ctx.table(prefix).to(hw.dtype), zero, zero)
         acc = torch.zeros(rows, self.feature_size, device=device, dtype=hm.dtype)
         goal = self.manager.goal_init.to(hm.dtype).expand(rows, -1).contiguous()

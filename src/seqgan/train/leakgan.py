@@ -2,25 +2,27 @@
 with Leaked Information"), in one training function.
 
 G is hierarchical (``seqgan.models.leakgan``): a Manager reads D's feature f_t of the current prefix
-(the leaked information) and sets a goal; a Worker generates tokens that follow it. The equation
-numbers are those of the arXiv version (1709.08624); its PDF could not be fetched here to check them,
-so each comment also states the formula.
+(the leaked information) and sets a goal; a Worker generates tokens that follow it. Equations 1-8 are
+numbered as in the arXiv version (1709.08624, transcribed at gabormelli.com/RKB: 3-7 the generator, 8
+Q = E[r]); the paper's PDF could not be fetched here, so the later formulas are cited by the name of
+their section of "Training" and each comment states the formula.
 
-* Manager (Eq. 6): grad = -Q(s_t, g_t) grad d_cos(f_{t+c} - f_t, g_t): the goal of a segment should
+* Manager ("Training of MANAGER"): grad = -Q(s_t, g_t) grad d_cos(f_{t+c} - f_t, g_t): the goal of a segment should
   point where D's features move over it, weighted by D's reward for that move. Here, as the authors'
   code: per segment k, loss = -mean_{b,k} r_bk cos(f_{e_k} - f_{ck}, G_k), e_k = min(c(k+1), T).
-* Q: D's P(real) of N Monte Carlo completions of the prefix at the segment's end (Eq. 7), every c
+* Q: D's P(real) of N Monte Carlo completions of the prefix at the segment's end (Eq. 8), every c
   steps, and D(Y) for the last segment (the authors' ``get_reward``); then the bootstrapped rescaled
-  activation (Eq. 13, "Training Techniques"): across the batch, at each segment,
+  activation ("Training Techniques"): across the batch, at each segment,
   r_i = sigmoid(delta (1/2 - rank(i) / B)), rank(i) the high-to-low rank of sequence i (1 = best).
-* Worker (Eqs. 8-9): REINFORCE with the intrinsic reward r^I_t = cos(f_t - f_{ck}, G_k), the move of
+* Worker ("Training of WORKER"): REINFORCE with the intrinsic reward r^I_t = cos(f_t - f_{ck}, G_k), the move of
   D's features since its segment began against the segment's goal: loss = -mean_{b,t} r^I_bt log p(y_bt).
-* Pre-training (Eqs. 10-11): the Worker by MLE, the Manager by the same cosine objective without
+* Pre-training ("Training"): the Worker by MLE, the Manager by the same cosine objective without
   reward, on real data, interleaved with D's pre-training; in the adversarial phase one MLE epoch every
   ``leakgan.mle_every`` rounds ("Interleaved Training").
 
 Each loss trains its own part only (the authors' ``tf.gradients(loss, worker_params)``): the goals
-enter the Worker's loss detached, D's features enter every loss detached, D learns by Eq. 5 only.
+enter the Worker's loss detached, D's features enter every loss detached, D learns by its own loss only
+(SeqGAN's Eq. 5).
 
 From the authors' synthetic-data code (CR-Gjx/LeakGAN ``Synthetic Data/Main.py``, ``LeakGANModel.py``,
 ``Discriminator.py``; read, not copied) unless said; each value's source is in :class:`LeakGANConfig`.
@@ -28,7 +30,10 @@ Departures, each also commented where it happens:
 
 * the authors' ``tf.losses.cosine_distance`` reduces over batch and time to ONE number, so their
   Manager's loss is mean(r) x mean(cos) and their Worker's mean(cos) x the NLL of G's own samples;
-  here each cosine weighs its own term, as the paper's Eqs. 6 and 8 state;
+  here each cosine weighs its own term, as the paper's gradients of the Manager and the Worker state;
+* the paper's intrinsic reward is (1/c) sum_{i=1}^c d_cos(f_t - f_{t-i}, g_{t-i}) and its w_t sums the
+  last c goals (Eq. 5); the authors' code, followed here, fixes one goal per segment (see
+  ``seqgan.models.leakgan``) and compares the move since the segment's start with it;
 * their ``rescale`` ranks by the iteration order of a Python 2 dict (hash order, not value order) and
   ranks from low to high (rank - 1 of the paper's formula); here the paper's formula on true ranks;
   ties share the better rank. They also divide the rescaled rewards by N; here not (Adam is
@@ -117,7 +122,7 @@ class LeakGANConfig:
 
 
 def rescaled_rewards(q: torch.Tensor, delta: float) -> torch.Tensor:
-    """Bootstrapped rescaled activation (Eq. 13): q (B, K) D's rewards -> (B, K), at each segment k
+    """Bootstrapped rescaled activation ("Training Techniques"): q (B, K) D's rewards -> (B, K), at each segment k
     r_ik = sigmoid(delta (1/2 - rank_k(i) / B)), rank_k(i) = 1 + #{j : q_jk > q_ik} (1 = the best)."""
     rank = 1 + (q.unsqueeze(0) > q.unsqueeze(1)).sum(dim=1)   # [i, k]: rows j above row i at segment k
     return torch.sigmoid(delta * (0.5 - rank.double() / q.shape[0])).to(torch.float32)
@@ -154,7 +159,7 @@ def segment_rollouts(gen: LeakGANGenerator, seqs: torch.Tensor, lengths: list[in
 
 @torch.no_grad()
 def segment_rewards(gen: LeakGANGenerator, seqs: torch.Tensor, scorer: Scorer, num: int) -> torch.Tensor:
-    """Q of every segment (Eq. 7; the authors' get_reward): (B, T) -> (B, K). Segment k < K-1: the mean of
+    """Q of every segment (Eq. 8; the authors' get_reward): (B, T) -> (B, K). Segment k < K-1: the mean of
     D over N completions of the prefix of its c(k+1) tokens; the last segment: D(Y)."""
     B, T = seqs.shape
     c = gen.step_size
@@ -183,16 +188,16 @@ def feature_moves(gen: LeakGANGenerator, feats: torch.Tensor) -> tuple[torch.Ten
 def leakgan_losses(gen: LeakGANGenerator, seqs: torch.Tensor, rewards: torch.Tensor | None = None,
                    leak=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(the Manager's loss, the Worker's loss, the Worker's intrinsic rewards (B, T)) of seqs (B, T).
-    rewards (B, K): the adversarial losses (Eqs. 6 and 8); None: pre-training (Eqs. 10 and 11)."""
+    rewards (B, K): the adversarial losses; None: pre-training (the same cosine without reward, and MLE)."""
     feats, goals, logits = gen.teacher_forced(seqs, leak)
     seg_move, tok_move = feature_moves(gen, feats.float())
     cos_goal = F.cosine_similarity(seg_move, goals.float(), dim=-1)                       # (B, K)
-    manager = -(cos_goal if rewards is None else rewards * cos_goal).mean()               # Eqs. 6 / 10
+    manager = -(cos_goal if rewards is None else rewards * cos_goal).mean()               # -Q d_cos(f_{t+c} - f_t, g_t)
     logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, seqs.unsqueeze(-1)).squeeze(-1)   # (B, T)
-    intrinsic = F.cosine_similarity(tok_move, gen.token_goals(goals).detach().float(), dim=-1)   # Eq. 9
-    if rewards is None:  # Eq. 11: MLE, the mean NLL per token that counts
+    intrinsic = F.cosine_similarity(tok_move, gen.token_goals(goals).detach().float(), dim=-1)   # r^I_t
+    if rewards is None:  # MLE: the mean NLL per token that counts
         weights = mle_weights(gen, seqs)
-    else:                # Eq. 8: REINFORCE with the intrinsic reward, mean over the batch's positions
+    else:                # REINFORCE with the intrinsic reward, mean over the batch's positions
         weights = intrinsic / seqs.numel()
     if gen.eos_token is not None:
         weights = torch.where(gen.valid_mask(seqs), weights, 0.0)
@@ -217,7 +222,7 @@ def g_update(m: Models, seqs: torch.Tensor, rewards: torch.Tensor | None, clip: 
 
 
 def mle_epoch(m: Models, real: torch.Tensor, batch_size: int, clip: float) -> dict[str, float]:
-    """One pre-training epoch over S: every batch trains the Worker by MLE and the Manager by Eq. 10."""
+    """One pre-training epoch over S: every batch trains the Worker by MLE and the Manager by the cosine."""
     leak = m.gen.disc.leak_fn()  # D is fixed during the epoch
     sums = torch.zeros(2, dtype=torch.float64, device=real.device)
     skipped = torch.zeros((), dtype=torch.bool, device=real.device)
@@ -231,8 +236,8 @@ def mle_epoch(m: Models, real: torch.Tensor, batch_size: int, clip: float) -> di
 
 
 def adversarial_update(m: Models, c: LeakGANConfig, batch_size: int) -> dict[str, float]:
-    """Sample a batch, reward it by D every c steps (Eq. 7), rescale (Eq. 13), update the Manager (Eq. 6)
-    and the Worker (Eqs. 8-9)."""
+    """Sample a batch, reward it by D every c steps (Eq. 8), rescale the rewards, update the Manager and
+    the Worker."""
     gen, disc = m.gen, m.disc
     disc.eval()  # rewards are scored with dropout off
     with m.gen_replica.autocast():
@@ -262,7 +267,7 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
         raise SeqGANError("leakgan runs in one process: its rewards rank the whole batch; run it without torchrun")
 
     def d_train() -> float:
-        return d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, t.d_epochs, t.batch_size)   # Eq. 5
+        return d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, t.d_epochs, t.batch_size)   # SeqGAN's Eq. 5
 
     # Pre-training: "mle" holds it all; an epoch is its unit, with the D steps of a block that starts there.
     done = start.start_of("mle")
@@ -270,7 +275,7 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
         for epoch in range(done, t.g_pretrain_epochs):
             losses = [d_train() for _ in range(d_steps_before(epoch, t.g_pretrain_epochs, t.d_pretrain_steps,
                                                                c.pretrain_blocks))]
-            metrics = mle_epoch(m, real, t.batch_size, c.grad_clip)                 # Eqs. 10-11
+            metrics = mle_epoch(m, real, t.batch_size, c.grad_clip)                 # Worker MLE, Manager cosine
             if losses:
                 metrics["disc/loss"] = losses[-1]
             hooks.step_done("mle", epoch + 1, metrics)
@@ -282,7 +287,7 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
     if done < 0:
         return
     for rnd in range(done, c.rounds):
-        metrics = adversarial_update(m, c, t.batch_size)                           # Eqs. 6-9, 13
+        metrics = adversarial_update(m, c, t.batch_size)                           # Eq. 8, Manager, Worker
         if c.mle_every and rnd % c.mle_every == 0:                                  # interleaved MLE
             metrics |= mle_epoch(m, real, t.batch_size, c.grad_clip)
         for _ in range(t.d_steps):
