@@ -258,6 +258,31 @@ def test_table1_runs_leakgan_with_its_own_pretraining(tmp_path, capsys):
     assert [r["phase"] for r in records].count("mle") == 4 and records[-1]["phase"] == "leakgan"
 
 
+@pytest.mark.parametrize("phase, step", [("mle", 3), ("leakgan", 2)])
+def test_an_interrupted_table1_method_resumes_to_the_same_result(tmp_path, monkeypatch, phase, step):
+    """LeakGAN in table1, stopped in its own pre-training or its adversarial phase and resumed, ends where
+    the uninterrupted method ends."""
+    from seqgan.experiments.table1 import MethodRun
+
+    args = ["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--methods", "leakgan"]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    original = MethodRun.step_done
+
+    def stop(self, ph, st, metrics):
+        self.interrupt.requested = (ph, st) == (phase, step)
+        original(self, ph, st, metrics)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(MethodRun, "step_done", stop)
+    assert main([*args, "--out", str(out)]) == 130
+    monkeypatch.setattr(MethodRun, "step_done", original)
+    assert main(["table1", "--resume", "--methods", "leakgan", "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    got, want = (json.loads((d / "leakgan" / "result.json").read_text()) for d in (out, ref))
+    assert (got["nll_oracle"], got["stderr"]) == (want["nll_oracle"], want["stderr"])
+    assert strip_time(out / "leakgan" / "metrics.jsonl") == strip_time(ref / "leakgan" / "metrics.jsonl")
+
+
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bfloat16 arithmetic")
 def test_bf16_runs_and_keeps_float32_parameters(tmp_path):
     out = tmp_path / "bf16"

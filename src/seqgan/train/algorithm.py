@@ -124,7 +124,8 @@ class Algorithm:
     disc_phases: tuple[str, ...] = ()       # own phases that train only D (or its stand-in), not G
     final_sample_name: str | None = None    # the name of its final samples in ``seqgan oracle`` (default: name)
     phase_length: Callable[["Config", str], int] | None = None
-    pretrains_disc: bool = True             # False: its d_pretrain phase has no step (RelGAN pre-trains no D)
+    pretrains_disc: bool = True             # False: its d_pretrain phase has no step (RelGAN pre-trains no D; LeakGAN
+                                            # pre-trains D inside its mle phase, between epochs)
     # A successor with its own G and D: (config, eos_token, pad_token) -> (G, D) with random weights, and
     # G's class (to rebuild it from a checkpoint). None: SeqGAN's LSTM and CNN. Such an algorithm does not
     # start from the LSTM's shared pre-training in ``seqgan table1``: it pre-trains its own G.
