@@ -51,6 +51,7 @@ from seqgan.models.policy import StepContext
 
 PAD_PREFIX = -1    # a position not generated yet (the authors' padding_array)
 FEATURE_ROWS = 2048  # prefixes per D pass when leaking features without gradients (bounds memory)
+EVAL_ROWS = 128      # sequences per teacher-forced pass in log_probs without gradients (bounds memory)
 
 # (prefix (R, T) int64, tokens in it (R,) int64, worker h, c (R, H), manager h, c (R, H),
 #  sum of this segment's goals so far (R, F), the goal G_k of the next token (R, F))
@@ -244,7 +245,10 @@ class LeakGANGenerator(nn.Module):
         return self.teacher_forced(tokens)[2]
 
     def log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
-        """log G(y_t | Y_{1:t-1}) of each token: (B, T) -> (B, T) float (-inf at <pad> after <eos>)."""
+        """log G(y_t | Y_{1:t-1}) of each token: (B, T) -> (B, T) float (-inf at <pad> after <eos>). Without
+        gradients in chunks of rows, so that the (B, T, V) logits of an evaluation batch never exist at once."""
+        if not torch.is_grad_enabled() and tokens.shape[0] > EVAL_ROWS:
+            return torch.cat([self.log_probs(part) for part in tokens.split(EVAL_ROWS)])
         logits = self.forward(tokens)
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
         return torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
