@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from seqgan.cli import main
 from seqgan.config import resolve
@@ -18,7 +19,8 @@ from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_models
 from seqgan.models import leakgan as leakgan_model
 from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
-from seqgan.train.leakgan import (d_steps_before, leakgan, rescaled_rewards, segment_rewards, segment_rollouts)
+from seqgan.train.leakgan import (d_steps_before, leakgan, leakgan_losses, rescaled_rewards, segment_rewards,
+                                  segment_rollouts)
 from seqgan.train.registry import get_algorithm
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
@@ -113,6 +115,37 @@ def test_goals_and_distribution_equal_a_naive_step_by_step_computation(monkeypat
             state = gen.step(tokens[:, t], state, ctx)
         states = gen.prefix_states(tokens)
         assert torch.allclose(states[7], want_goals, atol=1e-12)
+
+
+def test_losses_are_the_papers_objectives_and_train_their_own_part():
+    """Manager: -mean_{b,k} r_bk cos(f_{e_k} - f_{ck}, G_k); Worker: -mean_{b,t} r^I_bt log p(y_bt) with
+    r^I_t = cos(f_t - f_{c((t-1)//c)}, G of token t), from the naive loop; MLE: the mean NLL. Each loss's
+    gradient reaches its own part only (the goals enter the Worker's loss detached, the features every loss)."""
+    gen = small_generator()
+    tokens = torch.randint(V, (3, T), generator=torch.Generator().manual_seed(2))
+    r = torch.rand(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    manager_want = worker_want = nll_want = 0.0
+    for b in range(3):
+        y = tokens[b].tolist()
+        goals, dists = naive_row(gen, y)
+        f = [naive_feature(gen.disc, y[:t] + [-1] * (T - t)) for t in range(T + 1)]
+        for k, start in enumerate(range(0, T, C)):
+            manager_want -= r[b, k] * F.cosine_similarity(f[min(start + C, T)] - f[start], goals[start], dim=0) / 9
+        for t in range(1, T + 1):
+            start = C * ((t - 1) // C)
+            intrinsic = F.cosine_similarity(f[t] - f[start], goals[t - 1], dim=0)
+            worker_want -= intrinsic * dists[t - 1][y[t - 1]] / (3 * T)
+            nll_want -= dists[t - 1][y[t - 1]] / (3 * T)
+    manager, worker, _ = leakgan_losses(gen, tokens, r.float())
+    assert manager.item() == pytest.approx(manager_want.item(), rel=1e-5)
+    assert worker.item() == pytest.approx(worker_want.item(), rel=1e-5)
+    _, nll, _ = leakgan_losses(gen, tokens)
+    assert nll.item() == pytest.approx(nll_want.item(), rel=1e-6)
+    for loss, part, other in ((manager, gen.manager, gen.worker), (worker, gen.worker, gen.manager)):
+        gen.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=True)
+        assert all(p.grad is not None for p in part.parameters())
+        assert all(p.grad is None for p in [*other.parameters(), *gen.disc.parameters()])
 
 
 def test_float32_tables_give_the_same_features_and_sampling_pads_after_eos():
