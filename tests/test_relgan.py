@@ -257,16 +257,6 @@ def test_every_trained_parameter_changes(loss, untouched):
     assert {n for n, p in m.disc.named_parameters() if not torch.equal(p, d0[n])} == set(d0) - untouched
 
 
-def results(out, name):
-    summary = json.loads((out / "summary.json").read_text())
-    return summary["nll_oracle"], summary["nll_test"], (out / "samples" / f"{name}.txt").read_text()
-
-
-def strip_time(path):
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
-            for line in path.read_text().splitlines()]
-
-
 def test_sample_rebuilds_relgans_generator_from_the_checkpoint(tmp_path, capsys):
     """``seqgan sample`` needs the file alone (RelGAN's own G); the tree search, which needs SeqGAN's
     LSTM and CNN, is refused with what to do instead. (Resume: tests/test_successors.py.)"""
@@ -282,33 +272,6 @@ def test_sample_rebuilds_relgans_generator_from_the_checkpoint(tmp_path, capsys)
     assert main(["sample", "--checkpoint", str(out / "checkpoints" / "relgan.pt"), "-n", "5", "--mcts", "2",
                  "--out", str(tmp_path / "m.txt")]) == 2
     assert "sample it without --mcts" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("phase, step", [("mle", 2), ("relgan", 2)])
-def test_an_interrupted_table1_method_resumes_to_the_same_result(tmp_path, monkeypatch, phase, step):
-    """RelGAN in table1, stopped in its own MLE pre-training or its adversarial phase and resumed, ends
-    where the uninterrupted method ends."""
-    from seqgan.experiments.common import Interrupted
-    from seqgan.experiments.table1 import MethodRun
-
-    args = ["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--methods", "relgan"]
-    ref = tmp_path / "ref"
-    assert main([*args, "--out", str(ref)]) == 0
-    original = MethodRun.step_done
-
-    def stop(self, ph, st, metrics):
-        self.interrupt.requested = (ph, st) == (phase, step)
-        original(self, ph, st, metrics)
-
-    out = tmp_path / "run"
-    monkeypatch.setattr(MethodRun, "step_done", stop)
-    assert main([*args, "--out", str(out)]) == 130
-    assert not (out / "relgan" / "result.json").exists()
-    monkeypatch.setattr(MethodRun, "step_done", original)
-    assert main(["table1", "--resume", "--methods", "relgan", "--out", str(out), "--no-progress", "--threads", "1"]) == 0
-    got, want = (json.loads((d / "relgan" / "result.json").read_text()) for d in (out, ref))
-    assert (got["nll_oracle"], got["stderr"]) == (want["nll_oracle"], want["stderr"])
-    assert strip_time(out / "relgan" / "metrics.jsonl") == strip_time(ref / "relgan" / "metrics.jsonl")
 
 
 def test_table1_runs_relgan_with_its_own_pretraining(tmp_path, capsys):

@@ -2,12 +2,10 @@
 a direct computation of the papers' formulas, every parameter they train changes, and a resumed run
 equals an uninterrupted one."""
 
-import copy
 import json
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from seqgan.cli import main
 from seqgan.config import resolve
@@ -16,7 +14,7 @@ from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_discriminator, build_generator
 from seqgan.train.algorithm import Models
 from seqgan.train.maligan import maligan, normalised_weights, ratio_scorer
-from seqgan.train.rankgan import expected_rank, features, rank_loss, rank_scorer, rankgan
+from seqgan.train.rankgan import expected_rank, features, rank_loss, rank_scorer
 from seqgan.train.registry import get_algorithm
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
@@ -179,6 +177,8 @@ def strip_time(path):
     (["--algorithm", "rankgan"], "rankgan", "rankgan", 1),
     (["--algorithm", "relgan"], "relgan", "mle", 2),
     (["--algorithm", "relgan"], "relgan", "relgan", 1),
+    (["--algorithm", "leakgan"], "leakgan", "mle", 2),
+    (["--algorithm", "leakgan"], "leakgan", "leakgan", 1),
     (["--set", "train.reward_estimator=value"], "seqgan", "adversarial", 1),
     (["--algorithm", "seqgan_rollout_baseline"], "seqgan_rollout_baseline", "adversarial", 1),
 ])
@@ -209,3 +209,30 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys
     assert a["extra_models"].keys() == b["extra_models"].keys() and a["optimizers"].keys() == b["optimizers"].keys()
     for model, entry in a["extra_models"].items():
         assert all(torch.equal(p, b["extra_models"][model]["state"][k]) for k, p in entry["state"].items())
+
+
+@pytest.mark.parametrize("name, phase, step", [("relgan", "mle", 2), ("relgan", "relgan", 2),
+                                               ("leakgan", "mle", 3), ("leakgan", "leakgan", 2)])
+def test_an_interrupted_table1_method_resumes_to_the_same_result(tmp_path, monkeypatch, name, phase, step):
+    """A method with its own pre-training in table1, stopped in it or in its adversarial phase and
+    resumed, ends where the uninterrupted method ends."""
+    from seqgan.experiments.table1 import MethodRun
+
+    args = ["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--methods", name]
+    ref = tmp_path / "ref"
+    assert main([*args, "--out", str(ref)]) == 0
+    original = MethodRun.step_done
+
+    def stop(self, ph, st, metrics):
+        self.interrupt.requested = (ph, st) == (phase, step)
+        original(self, ph, st, metrics)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(MethodRun, "step_done", stop)
+    assert main([*args, "--out", str(out)]) == 130
+    assert not (out / name / "result.json").exists()
+    monkeypatch.setattr(MethodRun, "step_done", original)
+    assert main(["table1", "--resume", "--methods", name, "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    got, want = (json.loads((d / name / "result.json").read_text()) for d in (out, ref))
+    assert (got["nll_oracle"], got["stderr"]) == (want["nll_oracle"], want["stderr"])
+    assert strip_time(out / name / "metrics.jsonl") == strip_time(ref / name / "metrics.jsonl")

@@ -23,6 +23,7 @@ from typing import Any
 
 from seqgan.errors import SeqGANError
 from seqgan.precision import PRECISIONS
+from seqgan.train.leakgan import LeakGANConfig
 from seqgan.train.maligan import MaliGANConfig
 from seqgan.train.pg_bleu import PGBLEUConfig
 from seqgan.train.rankgan import RankGANConfig
@@ -103,8 +104,9 @@ class TrainConfig:
 
     algorithm: str = "seqgan"
     """The training algorithm (``seqgan.train.registry``): seqgan (Algorithm 1), mle, ss (Scheduled
-    Sampling), pg_bleu, maligan, rankgan or relgan; each has the shared pre-training, then
-    ``train.adv_rounds`` epochs or rounds of its own (relgan: ``relgan.rounds``, with its own G and D).
+    Sampling), pg_bleu, maligan, rankgan, relgan or leakgan; each has the shared pre-training, then
+    ``train.adv_rounds`` epochs or rounds of its own (relgan: ``relgan.rounds``, leakgan: ``leakgan.rounds``,
+    each with its own G and D and leakgan with its own pre-training).
     Its own settings are in its config section."""
     batch_size: int = 64
     """Batch size of every phase (authors: 64)."""
@@ -184,6 +186,7 @@ class Config:
     rankgan: RankGANConfig = field(default_factory=RankGANConfig)
     relgan: RelGANConfig = field(default_factory=RelGANConfig)
     value: ValueConfig = field(default_factory=ValueConfig)  # SeqGAN's value network (train.reward_estimator)
+    leakgan: LeakGANConfig = field(default_factory=LeakGANConfig)
 
     # ------------------------------------------------------------------ rules
     def validate(self) -> "Config":
@@ -242,7 +245,7 @@ class Config:
 
         if t.algorithm not in ALGORITHMS:
             raise SeqGANError(f"train.algorithm must be one of {', '.join(ALGORITHMS)}, got {t.algorithm!r}")
-        for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan, self.relgan):
+        for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan, self.relgan, self.leakgan):
             section.validate()
         validate_estimator(self)  # train.reward_estimator, train.value_rollouts and the value section
         self._validate_real_data()

@@ -67,6 +67,10 @@ class Discriminator(nn.Module):
             x = x * (tokens != self.pad_token).unsqueeze(-1).to(x.dtype)
         return x
 
+    def token_embedding(self) -> torch.Tensor:
+        """(V, E): the embedding row of every token id (a subclass may hold more rows, e.g. for padding)."""
+        return self.embedding.weight
+
     def features(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, T) int64 -> (B, sum F) pooled convolution features. One GEMM per width; the backward
         pass goes only through each filter's arg-max window (``conv.py``), same gradients."""
@@ -106,7 +110,7 @@ class Discriminator(nn.Module):
         here (``ConvTables``): ~64x fewer multiply-adds than the convolutions, same values to float
         rounding. Build a new scorer after D changes. Dropout is off (eval mode), as for rewards."""
         assert not self.training, "call discriminator.eval() before scoring rewards"
-        emb = self.embedding.weight
+        emb = self.token_embedding()
         if self.pad_token is not None:
             emb = emb.index_fill(0, torch.tensor([self.pad_token], device=emb.device), 0.0)
         tables = ConvTables.build(emb, list(self.conv_weights), list(self.conv_biases))

@@ -69,7 +69,8 @@ class Models:
         """G and D (and the ``extra`` models: name -> (model, Adam's learning rate)) must be on their
         device. The replicas come first: with several processes DDP gives every process rank 0's
         initial weights, before the delayed roll-out copy is taken. A learning-rate key is a field of
-        ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``)."""
+        ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``). A model is
+        ``gen``, ``disc`` or a submodule of one (``gen.worker``: LeakGAN's Worker has optimisers of its own)."""
         gen_replica, disc_replica = Replica(gen, cfg.precision), Replica(disc, cfg.precision)
         owners = {"gen": gen, "disc": disc}
 
@@ -79,7 +80,11 @@ class Models:
             section, name = key.split(".")
             return getattr(getattr(config, section), name)
 
-        opts = {name: adam(owners[model].parameters(), rate(lr)) for name, (model, lr) in optimizers.items()}
+        def owner(model: str) -> nn.Module:  # "gen", "disc", or a submodule of one: "gen.worker"
+            head, _, rest = model.partition(".")
+            return owners[head].get_submodule(rest) if rest else owners[head]
+
+        opts = {name: adam(owner(model).parameters(), rate(lr)) for name, (model, lr) in optimizers.items()}
         replicas = {name: Replica(model, cfg.precision) for name, (model, _) in (extra or {}).items()}
         opts |= {name: adam(model.parameters(), lr) for name, (model, lr) in (extra or {}).items()}
         return cls(gen, disc, RolloutPolicy(gen, cfg.rollout_policy, cfg.rollout_update_rate), opts,
@@ -128,7 +133,8 @@ class Algorithm:
     disc_phases: tuple[str, ...] = ()       # own phases that train only D (or its stand-in), not G
     final_sample_name: str | None = None    # the name of its final samples in ``seqgan oracle`` (default: name)
     phase_length: Callable[["Config", str], int] | None = None
-    pretrains_disc: bool = True             # False: its d_pretrain phase has no step (RelGAN pre-trains no D)
+    pretrains_disc: bool = True             # False: its d_pretrain phase has no step (RelGAN pre-trains no D; LeakGAN
+                                            # pre-trains D inside its mle phase, between epochs)
     # A successor with its own G and D: (config, eos_token, pad_token) -> (G, D) with random weights, and
     # G's class (to rebuild it from a checkpoint). None: SeqGAN's LSTM and CNN. Such an algorithm does not
     # start from the LSTM's shared pre-training in ``seqgan table1``: it pre-trains its own G.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from seqgan.errors import SeqGANError
 from seqgan.train.adversarial import SEQGAN, SEQGAN_ROLLOUT_BASELINE, SEQGAN_VALUE
 from seqgan.train.algorithm import Algorithm
+from seqgan.train.leakgan import LEAKGAN
 from seqgan.train.maligan import MALIGAN
 from seqgan.train.mle_baseline import MLE
 from seqgan.train.pg_bleu import PG_BLEU
@@ -17,7 +18,7 @@ from seqgan.train.relgan import RELGAN
 from seqgan.train.scheduled_sampling import SCHEDULED_SAMPLING
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (MLE, SCHEDULED_SAMPLING, PG_BLEU, SEQGAN, MALIGAN, RANKGAN,
-                                                        RELGAN, SEQGAN_VALUE, SEQGAN_ROLLOUT_BASELINE)}
+                                                        RELGAN, LEAKGAN, SEQGAN_VALUE, SEQGAN_ROLLOUT_BASELINE)}
 
 
 def get_algorithm(name: str) -> Algorithm:
