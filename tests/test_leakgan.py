@@ -21,6 +21,7 @@ from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
 from seqgan.train.leakgan import (d_steps_before, leakgan, leakgan_losses, rescaled_rewards, segment_rewards,
                                   segment_rollouts)
 from seqgan.train.registry import get_algorithm
+from run_helpers import Quiet
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
 
@@ -214,14 +215,6 @@ def test_bad_settings_are_refused(key, value, message):
 
 
 # ------------------------------------------------------------------------ training
-
-
-class Quiet:
-    def step_done(self, phase, step, metrics):
-        pass
-
-    def phase_done(self, phase):
-        pass
 
 
 def test_every_trained_parameter_changes():

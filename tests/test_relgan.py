@@ -21,6 +21,7 @@ from seqgan.models.multirep import MultiRepDiscriminator
 from seqgan.models.relational import RelationalGenerator
 from seqgan.train.relgan import (d_loss, g_loss, gumbel_sample, gumbel_softmax, inverse_temperature, relgan)
 from seqgan.train.registry import get_algorithm
+from run_helpers import Quiet
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
 
@@ -226,14 +227,6 @@ def test_bad_settings_are_refused(key, value, message):
 
 
 # ------------------------------------------------------------------------ training
-
-
-class Quiet:
-    def step_done(self, phase, step, metrics):
-        pass
-
-    def phase_done(self, phase):
-        pass
 
 
 @pytest.mark.parametrize("loss, untouched", [("rsgan", {"hidden.bias", "logit.bias"}), ("standard", set())])

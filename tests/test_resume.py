@@ -6,17 +6,13 @@ import pytest
 
 from seqgan.cli import main
 from seqgan.experiments import oracle as oracle_exp
+from run_helpers import strip_time
 
 
 def results(out):
     summary = json.loads((out / "summary.json").read_text())
     return (summary["nll_oracle"], (out / "samples" / "mle.txt").read_text(),
             (out / "samples" / "seqgan.txt").read_text())
-
-
-def strip_time(path):
-    return [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}
-            for l in path.read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")

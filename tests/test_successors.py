@@ -16,6 +16,7 @@ from seqgan.train.algorithm import Models
 from seqgan.train.maligan import maligan, normalised_weights, ratio_scorer
 from seqgan.train.rankgan import expected_rank, features, rank_loss, rank_scorer
 from seqgan.train.registry import get_algorithm
+from run_helpers import Quiet, strip_time
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
 
@@ -26,14 +27,6 @@ def tiny(algorithm: str):
     real = build_oracle(cfg).sample(cfg.data.num_train)
     alg = get_algorithm(algorithm)
     return cfg, real, Models.create(build_generator(cfg), build_discriminator(cfg), cfg.train, alg.optimizers), alg
-
-
-class Quiet:
-    def step_done(self, phase, step, metrics):
-        pass
-
-    def phase_done(self, phase):
-        pass
 
 
 # --------------------------------------------------------------------------------- MaliGAN
@@ -164,11 +157,6 @@ def test_maligan_basic_gives_one_weight_per_sequence():
 def results(out, name):
     summary = json.loads((out / "summary.json").read_text())
     return summary["nll_oracle"], summary["nll_test"], (out / "samples" / f"{name}.txt").read_text()
-
-
-def strip_time(path):
-    return [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}
-            for l in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("flags, name, phase, step", [

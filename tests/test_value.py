@@ -19,16 +19,9 @@ from seqgan.train import policy_gradient, value as value_mod
 from seqgan.train.algorithm import pretrain
 from seqgan.train.registry import get_algorithm
 from seqgan.train.value import fit_value, value_targets
+from run_helpers import Quiet, strip_time
 
 pytestmark = pytest.mark.usefixtures("restore_threads")
-
-
-class Quiet:
-    def step_done(self, phase, step, metrics):
-        pass
-
-    def phase_done(self, phase):
-        pass
 
 
 def tiny(*overrides, algorithm="seqgan", pretrained=False):
@@ -164,11 +157,6 @@ def test_every_trained_parameter_changes(estimator):
 
 
 # ------------------------------------------------------------------- runs and resume
-
-
-def strip_time(path):
-    return [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}
-            for l in path.read_text().splitlines()]
 
 
 # resume equals an uninterrupted run: tests/test_successors.py
