@@ -1,7 +1,8 @@
 """Generation by tree search against plain sampling at equal time, on the oracle task (docs/value_mcts.md).
 
     PYTHONPATH=src python benchmarks/mcts.py --checkpoint RUN/seqgan_value/checkpoints/final.pt
-        [--num N] [--simulations S,S] [--leaf rollout|value] [--c-puct C] [--temperatures T,T] [--json FILE]
+        [--num N] [--simulations S,S] [--leaf rollout|value] [--c-puct C] [--temperatures T,T]
+        [--move-temperatures TAU,TAU] [--json FILE]
 
 From one SeqGAN checkpoint (G, D, and V for ``--leaf value``) and the oracle its run names, N
 sequences each way, and their NLL-oracle (the quality the search is meant to raise) with the share
@@ -12,6 +13,7 @@ of distinct sequences (what it may cost):
   diversity for quality (Caccia et al. 2020);
 - ``greedy``: the arg-max token at every step (what one simulation gives, tests/test_mcts.py);
 - ``mcts S``: ``seqgan sample --mcts S`` (PUCT, G's prior, leaf = D of one roll-out or V);
+- ``mcts S, move temperature tau``: each token drawn with probability N^(1/tau) of its visits;
 - ``best of K``: plain sampling at the search's time: K draws per sequence, K = the search's time
   over one draw's, keeping the draw D scores highest (the cheapest use of the same seconds and D).
 
@@ -67,6 +69,8 @@ def main(argv=None) -> int:
     p.add_argument("--leaf", default="rollout", choices=("rollout", "value"))
     p.add_argument("--c-puct", type=float, default=1.0)
     p.add_argument("--temperatures", default="0.5,0.7", help="plain sampling at these temperatures too")
+    p.add_argument("--move-temperatures", default="", help="the search also with these move temperatures tau "
+                   "(tokens drawn with probability N^(1/tau))")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", metavar="FILE")
@@ -92,6 +96,9 @@ def main(argv=None) -> int:
         k = max(1, round(t_search / t_scored))
         best, t_best = timed(lambda: best_of(gen, scorer, args.num, k, args.seed + 2))
         rows.append(scored(f"best of {k} by D (mcts {sims}'s time)", best, t_best, oracle))
+        for tau in (float(x) for x in args.move_temperatures.split(",") if x):
+            found, t = timed(lambda: search(gen, ckpt, args.num, sims, args.c_puct, args.leaf, args.seed, tau))
+            rows.append(scored(f"mcts {sims} ({args.leaf} leaf, move temperature {tau:g})", found, t, oracle))
     print("| sampler | NLL-oracle | std. error | distinct | seconds |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['sampler']} | {r['nll_oracle']:.4f} | {r['std_error']:.4f} | {r['distinct']:.3f} | {r['seconds']} |")

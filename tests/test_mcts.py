@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqgan.cli import main
-from seqgan.mcts import mcts_sample, rollout_leaf, search_step, value_leaf
+from seqgan.mcts import mcts_sample, move_distribution, rollout_leaf, search_step, value_leaf
 from seqgan.models.generator import Generator
 
 V, T = 7, 5
@@ -110,6 +110,51 @@ def test_one_simulation_is_greedy_decoding(eos):
     assert torch.equal(got, greedy(g, 9))
 
 
+def test_move_distribution_is_the_visit_counts_to_the_power_one_over_tau():
+    counts = torch.tensor([[0.0, 3.0, 1.0, 12.0], [5.0, 0.0, 0.0, 0.0]])
+    for tau in (0.25, 1.0, 2.0):
+        want = torch.where(counts > 0, counts.double() ** (1 / tau), 0.0)
+        assert torch.allclose(move_distribution(counts, tau).double(), want / want.sum(dim=1, keepdim=True))
+    assert move_distribution(counts, 1e-3)[0].argmax() == 3 and move_distribution(counts, 1e-3)[0, 3] == 1.0
+
+
+def test_a_move_temperature_draws_visited_tokens_and_makes_a_deterministic_search_vary():
+    """With a deterministic leaf the most visited token makes every row the same; tau = 1 draws each
+    token among the visited edges (seeded), so the rows differ, and tau = 0 is the plain search."""
+    g = small_gen()
+    with torch.no_grad():
+        plain = mcts_sample(g, 16, 8, toy_leaf)
+        again = mcts_sample(g, 16, 8, toy_leaf, move_temperature=0.0, generator=torch.Generator().manual_seed(1))
+        drawn = [mcts_sample(g, 16, 8, toy_leaf, move_temperature=1.0, generator=torch.Generator().manual_seed(1))
+                 for _ in range(2)]
+    assert torch.equal(plain, again) and len({tuple(r) for r in plain.tolist()}) == 1
+    assert torch.equal(drawn[0], drawn[1]) and len({tuple(r) for r in drawn[0].tolist()}) > 1
+    ctx = g.step_context()
+    _, counts, _ = search_step(g, torch.zeros(16, T, dtype=torch.long), 0, g.start_state(16, "cpu", ctx), ctx, 8,
+                               toy_leaf, 1.0)
+    assert bool((counts.gather(1, drawn[0][:, :1]) > 0).all())  # the first token was a visited edge
+
+
+def test_a_search_that_revisits_complete_sequences_asks_the_leaf_for_valid_lengths_only():
+    """At the last position more simulations than tokens revisit complete sequences; every row is still
+    evaluated (only new leaves are kept), and no length may pass T (V's gather would fail there)."""
+    g = small_gen()
+    ctx = g.step_context()
+    seen = []
+
+    def leaf(tokens, lengths, state, ctx):
+        seen.append(int(lengths.max()))
+        return toy_leaf(tokens, lengths, state, ctx)
+
+    prefix = torch.randint(3, V, (4, T))
+    state = g.start_state(4, "cpu", ctx)
+    for t in range(T - 1):
+        state = g.step(prefix[:, t], state, ctx)
+    with torch.no_grad():
+        _, counts, _ = search_step(g, prefix, T - 1, state, ctx, 3 * V, leaf, 1.0)
+    assert max(seen) == T and torch.equal(counts.sum(dim=1), torch.full((4,), 3.0 * V))
+
+
 def test_constant_d_makes_the_visits_follow_the_prior():
     """With D constant every Q is equal, so PUCT picks argmax P / (1 + N) at the root: the counts are
     the greedy allocation of S visits in proportion to P, and so within one visit of S * P."""
@@ -185,9 +230,14 @@ def test_sample_mcts_command(value_run, tmp_path, leaf):
     assert main(["sample", "--checkpoint", str(value_run), "-n", "5", "--mcts", "2", "--c-puct", "2",
                  "--leaf", leaf, "--out", str(again)]) == 0
     assert again.read_text() == target.read_text()  # seeded
+    drawn = tmp_path / "drawn.txt"
+    assert main(["sample", "--checkpoint", str(value_run), "-n", "5", "--mcts", "2", "--leaf", leaf,
+                 "--move-temperature", "1", "--out", str(drawn)]) == 0
+    assert len(drawn.read_text().splitlines()) == 5
 
 
 @pytest.mark.parametrize("flags, message", [(["--mcts", "-1"], "--mcts must be 0"),
+                                            (["--mcts", "2", "--move-temperature", "-1"], "--move-temperature must be"),
                                             (["--mcts", "2", "--c-puct", "0"], "--c-puct must be positive")])
 def test_sample_mcts_bad_flags(value_run, capsys, flags, message):
     assert main(["sample", "--checkpoint", str(value_run), *flags]) == 2

@@ -14,7 +14,10 @@ search tree is grown from the prefix Y_{1:t-1} by ``simulations`` simulations, e
   scored by D itself;
 * backup: N += 1 and W += value on every edge of the path; Q(s, a) = W / N.
 
-Then the most visited root edge is the token (AlphaGo's move choice), ties broken by the prior, and
+Then the most visited root edge is the token (AlphaGo's move choice), ties broken by the prior, or
+with a move temperature tau > 0 a draw with probability N(s, a)^(1/tau) / sum_b N(s, b)^(1/tau)
+(AlphaGo Zero's, Silver et al. 2017: with a deterministic leaf, such as V, the most visited edge
+makes every sequence from one start the same), and
 the next position's search starts afresh from the longer prefix (the subtree is not reused: simpler,
 and each position's search sees all its simulations). Departures, each a choice: ``1 +`` inside the
 square root (Silver et al. write sqrt(sum_b N)), so that the first simulation follows the prior
@@ -162,7 +165,9 @@ def search_step(policy: Policy, prefix: torch.Tensor, length: int, state: State,
             toks = tokens[ar, node].clone()
             toks[ar, d.clamp(max=T - 1)] = torch.where(new, a_new, toks[ar, d.clamp(max=T - 1)])
             step = policy.step(a_new, tuple(s[ar, node] for s in states), ctx)
-            tokens[:, sim], depth[:, sim] = toks, d + 1
+            # A row that stopped at a complete sequence (depth T) expands nothing; its slot stays unused
+            # but is evaluated with the others, so its depth is clamped to a valid length.
+            tokens[:, sim], depth[:, sim] = toks, (d + 1).clamp(max=T)
             for s, st in zip(states, step):
                 s[:, sim] = st
             parent[:, sim], action[:, sim], exists[:, sim] = node, a_new, new
@@ -184,10 +189,19 @@ def search_step(policy: Policy, prefix: torch.Tensor, length: int, state: State,
 
 
 @torch.no_grad()
+def move_distribution(counts: torch.Tensor, tau: float) -> torch.Tensor:
+    """pi(a) = N(a)^(1/tau) / sum_b N(b)^(1/tau) over the root's visit counts (R, V) (AlphaGo Zero's move
+    choice), computed in log space so that a small tau does not overflow."""
+    logits = torch.where(counts > 0, counts.clamp(min=1).log() / tau, float("-inf"))
+    return torch.softmax(logits, dim=1)
+
+
 def mcts_sample(policy: Policy, num: int, simulations: int, leaf: Leaf, c_puct: float = 1.0,
-                batch_size: int = 64) -> torch.Tensor:
+                batch_size: int = 64, move_temperature: float = 0.0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """``num`` sequences (num, T) int64 chosen token by token by ``simulations`` PUCT simulations each,
-    ``batch_size`` sequences searching together. Rows end at <eos> and are padded after it."""
+    ``batch_size`` sequences searching together. Rows end at <eos> and are padded after it. The token is
+    the most visited edge, or with ``move_temperature`` > 0 drawn by :func:`move_distribution`."""
     ctx = policy.step_context()
     device, T = ctx.bias.device, policy.seq_len
     pad = getattr(policy, "pad_token", None)
@@ -198,7 +212,9 @@ def mcts_sample(policy: Policy, num: int, simulations: int, leaf: Leaf, c_puct: 
         state = policy.start_state(rows, device, ctx)
         finished = None if policy.eos_token is None else torch.zeros(rows, dtype=torch.bool, device=device)
         for t in range(T):
-            tok, _, _ = search_step(policy, prefix, t, state, ctx, simulations, leaf, c_puct)
+            tok, counts, _ = search_step(policy, prefix, t, state, ctx, simulations, leaf, c_puct)
+            if move_temperature > 0:
+                tok = torch.multinomial(move_distribution(counts, move_temperature), 1, generator=generator).squeeze(1)
             prefix[:, t] = tok = policy.pad_after_end(tok, finished)
             if t + 1 < T:
                 state = policy.step(tok, state, ctx)

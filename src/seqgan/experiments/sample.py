@@ -111,12 +111,14 @@ LEAVES = ("rollout", "value")
 
 
 def search(gen: Generator, ckpt: dict[str, Any], num: int, simulations: int, c_puct: float, leaf: str,
-           seed: int) -> torch.Tensor:
+           seed: int, move_temperature: float = 0.0) -> torch.Tensor:
     """num sequences (num, T) chosen by tree search with the checkpoint's D (and V for ``leaf='value'``)."""
     if simulations < 1:
         raise SeqGANError(f"--mcts must be at least 1 simulation per token, got {simulations}")
     if not c_puct > 0:
         raise SeqGANError(f"--c-puct must be positive, got {c_puct}")
+    if not (move_temperature >= 0 and move_temperature != float("inf")):
+        raise SeqGANError(f"--move-temperature must be 0 (the most visited token) or positive, got {move_temperature}")
     if leaf not in LEAVES:
         raise SeqGANError(f"--leaf must be one of {', '.join(LEAVES)}, got {leaf!r}")
     if num < 1:
@@ -136,22 +138,22 @@ def search(gen: Generator, ckpt: dict[str, Any], num: int, simulations: int, c_p
                               "--set train.reward_estimator=value or rollout_baseline), or use --leaf rollout")
         value = build_model(ValueNetwork, entry, "value network").requires_grad_(False).eval().to(device)
         evaluate = value_leaf(value, scorer, gen.eos_token)
-    else:
-        rng = torch.Generator(device=device)
-        rng.manual_seed(seed)
+    rng = torch.Generator(device=device)
+    rng.manual_seed(seed)
+    if leaf != "value":
         evaluate = rollout_leaf(gen, scorer, rng)
-    return mcts_sample(gen, num, simulations, evaluate, c_puct)
+    return mcts_sample(gen, num, simulations, evaluate, c_puct, move_temperature=move_temperature, generator=rng)
 
 
 def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int = 0,
                  pitch_names: bool = False, device: str = "cpu", mcts: int = 0, c_puct: float = 1.0,
-                 leaf: str = "rollout") -> list[str]:
+                 leaf: str = "rollout", move_temperature: float = 0.0) -> list[str]:
     """The decoded lines of ``num`` sequences sampled on ``device`` from the checkpoint at ``path``
     (``mcts`` > 0: chosen by that many tree-search simulations per token). The draws depend on the
     device's random generator: CPU and CUDA give different samples for one seed."""
     gen, vocab, tokenizer, ckpt = load_sampler(path, device)
     gen = with_temperature(gen, temperature)
-    rows = search(gen, ckpt, num, mcts, c_puct, leaf, seed) if mcts else generate(gen, num, seed)
+    rows = search(gen, ckpt, num, mcts, c_puct, leaf, seed, move_temperature) if mcts else generate(gen, num, seed)
     if vocab is None:  # synthetic task: raw ids, the authors' format
         return [" ".join(map(str, r)) for r in rows.tolist()]
     tok = tokenizer_from_checkpoint(ckpt, path)  # bpe / unigram: the model stored in the checkpoint
@@ -193,6 +195,10 @@ def add_parser(sub) -> None:
     p.add_argument("--leaf", choices=LEAVES, default="rollout",
                    help="with --mcts: a leaf's value is D's score of one roll-out by G (rollout, default) or the "
                         "checkpoint's value network (value)")
+    p.add_argument("--move-temperature", type=float, default=0.0, metavar="TAU",
+                   help="with --mcts: draw each token with probability N^(1/TAU) of its visit count N (AlphaGo "
+                        "Zero's choice) instead of taking the most visited (default 0); with --leaf value, the only "
+                        "source of variety between sequences")
     p.set_defaults(func=main)
 
 
@@ -200,7 +206,7 @@ def main(args: argparse.Namespace) -> int:
     if args.mcts < 0:
         raise SeqGANError(f"--mcts must be 0 (sample) or a number of simulations, got {args.mcts}")
     lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device,
-                         args.mcts, args.c_puct, args.leaf)
+                         args.mcts, args.c_puct, args.leaf, args.move_temperature)
     empty = sum(1 for line in lines if not line)
     if args.out:
         write_lines(Path(args.out), lines)
