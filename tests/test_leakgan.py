@@ -279,3 +279,83 @@ def test_real_data_train_command(tmp_path):
     assert main(["train", "--algorithm", "leakgan", "--preset", "tiny", "--threads", "1", "--no-progress",
                  "--data", str(data), "--tokenizer", "word", "--max-len", "10", "--out", str(out)]) == 0
     assert (out / "checkpoints" / "leakgan.pt").exists()
+
+
+# ------------------------------------------------------------------------ torchrun
+
+
+def two_process_updates() -> dict:
+    """A pre-training epoch and an adversarial G step of LeakGAN on one fixed global batch, every draw
+    seeded alike in every process; distributed, each process takes its rows (the epoch's split is
+    mle_epoch's, the adversarial batch's is dist.shard's) and the ranks of the rewards are the batch's."""
+    from seqgan import distributed as dist
+    from seqgan.train.leakgan import mle_epoch, policy_step
+
+    cfg = resolve("tiny", overrides=["train.algorithm=leakgan"])
+    torch.manual_seed(0)
+    real = build_oracle(cfg).sample(65, generator=torch.Generator().manual_seed(1))  # batches 32, 32, 1
+    m = build_models(cfg, get_algorithm("leakgan"), torch.device("cpu"))
+    snap = lambda: {n: p.detach().clone() for n, p in m.gen.named_parameters()}  # noqa: E731
+    out = {"mle": mle_epoch(m, real, 32, 5.0, generator=torch.Generator().manual_seed(2)), "gen_mle": snap()}
+    seqs = m.gen.sample(32, generator=torch.Generator().manual_seed(3))
+    m.disc.eval()
+    torch.manual_seed(4)  # the roll-outs' draws: the same whole-batch rewards in every process
+    q = segment_rewards(m.gen, seqs, m.disc.frozen_scorer(), 2)
+    out["adv"] = policy_step(m, cfg.leakgan, dist.shard(seqs), dist.shard(q), 32)
+    out["gen_adv"] = snap()
+    return out
+
+
+def _two_process_worker(rank: int, port: int, tmp) -> None:
+    import os
+    from datetime import timedelta
+
+    from seqgan import distributed as dist
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2")
+    torch.set_num_threads(1)
+    store = torch.distributed.TCPStore("127.0.0.1", port, is_master=False, timeout=timedelta(seconds=60))
+    torch.distributed.init_process_group("gloo", store=store, rank=rank, world_size=2)
+    try:
+        dist.init("cpu")
+        torch.save(two_process_updates(), tmp / f"rank{rank}.pt")
+    finally:
+        import gc
+
+        gc.collect()  # the DDP replicas go while the group lives (see tests/test_ddp.py)
+        torch.distributed.destroy_process_group()
+
+
+def test_two_processes_update_as_one_with_the_same_batch(tmp_path):
+    """Through DDP each process trains on its rows, yet the Worker, the Manager and the losses equal one
+    process's on the whole batch; DDP leaves D (inside G) to D's own replica; the replicas stay identical."""
+    import torch.multiprocessing as mp
+
+    torch.set_num_threads(1)
+    store = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    mp.spawn(_two_process_worker, args=(store.port, tmp_path), nprocs=2, join=True)
+    ref = two_process_updates()
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    for got in ranks:
+        for phase in ("mle", "adv"):
+            for key, value in ref[phase].items():
+                assert got[phase][key] == pytest.approx(value, rel=1e-5), (phase, key)
+        for key in ("gen_mle", "gen_adv"):
+            for name, p in ref[key].items():
+                torch.testing.assert_close(got[key][name], p, atol=2e-5, rtol=1e-4, msg=f"{key} {name}")
+    a, b = ranks
+    assert all(torch.equal(a["gen_adv"][n], b["gen_adv"][n]) for n in a["gen_adv"])
+    assert all(torch.equal(a["gen_adv"][n], a["gen_mle"][n]) for n in a["gen_adv"] if n.startswith("disc."))
+
+
+def test_torchrun_two_processes(tmp_path):
+    """The real launcher: two gloo processes pre-train and train LeakGAN through DDP."""
+    from test_ddp import torchrun
+
+    proc = torchrun("oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--algorithm", "leakgan",
+                    "--out", str(tmp_path / "run"))
+    assert proc.stdout.count("| LeakGAN |") == 1
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["processes"] == 2 and math.isfinite(summary["nll_oracle"]["leakgan"])
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any("gen/worker_loss" in r for r in records) and any("gen/goal_loss" in r for r in records)

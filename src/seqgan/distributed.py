@@ -356,9 +356,13 @@ class _Call(nn.Module):
     """``forward(fn, *args)`` is ``fn(model, *args)``: lets DDP wrap any loss method of the model,
     not only its ``forward``, so that every training loss runs through DDP's forward."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, params: list[nn.Parameter] | None = None):
         super().__init__()
-        self.model = model
+        if params is None:
+            self.model = model
+        else:  # only ``params`` are this replica's: the model is not a submodule, so DDP sees no other
+            object.__setattr__(self, "model", model)
+            self.own = nn.ParameterList(params)  # the same Parameter objects, not copies
 
     def forward(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return fn(self.model, *args, **kwargs)
@@ -370,9 +374,11 @@ class Replica:
     pass averages the gradients of all processes (DDP overlaps the all-reduce with the backward pass).
 
     Build one per model, once, on every process, after the model is on its device: DDP then copies
-    rank 0's weights to the others. ``model`` stays the plain module (sampling, evaluation, checkpoints)."""
+    rank 0's weights to the others. ``model`` stays the plain module (sampling, evaluation, checkpoints).
+    ``shared``: a module inside ``model`` that another replica trains (LeakGAN's G holds its D, whose
+    features it reads): DDP here leaves its parameters to that replica."""
 
-    def __init__(self, model: nn.Module, precision: str = "fp32"):
+    def __init__(self, model: nn.Module, precision: str = "fp32", shared: nn.Module | None = None):
         self.model, self.precision = model, precision
         self.device_type = next(model.parameters()).device.type
         autocast(precision, self.device_type)  # refuses an unknown precision here, not at the first step
@@ -381,7 +387,10 @@ class Replica:
             from torch.nn.parallel import DistributedDataParallel
 
             # device_ids=None: the module is on one device and its inputs are already there.
-            self._ddp = DistributedDataParallel(_Call(model), device_ids=None)
+            theirs = {id(p) for p in shared.parameters()} if shared is not None else set()
+            params = list(model.parameters())
+            own = [p for p in params if id(p) not in theirs]
+            self._ddp = DistributedDataParallel(_Call(model, own if len(own) < len(params) else None), device_ids=None)
 
     def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self.autocast():

@@ -71,7 +71,8 @@ class Models:
         initial weights, before the delayed roll-out copy is taken. A learning-rate key is a field of
         ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``). A model is
         ``gen``, ``disc`` or a submodule of one (``gen.worker``: LeakGAN's Worker has optimisers of its own)."""
-        gen_replica, disc_replica = Replica(gen, cfg.precision), Replica(disc, cfg.precision)
+        # G may hold D (LeakGAN's reads D's features): D's replica alone then syncs D's parameters.
+        gen_replica, disc_replica = Replica(gen, cfg.precision, shared=disc), Replica(disc, cfg.precision)
         owners = {"gen": gen, "disc": disc}
 
         def rate(key: str) -> float:

@@ -20,6 +20,9 @@ their section of "Training" and each comment states the formula.
   reward, on real data, interleaved with D's pre-training; in the adversarial phase one MLE epoch every
   ``leakgan.mle_every`` rounds ("Interleaved Training").
 
+Distributed (torchrun): each process samples and rolls out its share of the batch; the rewards are
+gathered, so the ranks are the whole batch's; the losses are scaled so that DDP's mean is the batch's.
+
 Each loss trains its own part only (the authors' ``tf.gradients(loss, worker_params)``): the goals
 enter the Worker's loss detached, D's features enter every loss detached, D learns by its own loss only
 (SeqGAN's Eq. 5).
@@ -186,68 +189,87 @@ def feature_moves(gen: LeakGANGenerator, feats: torch.Tensor) -> tuple[torch.Ten
 
 
 def leakgan_losses(gen: LeakGANGenerator, seqs: torch.Tensor, rewards: torch.Tensor | None = None,
-                   leak=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(the Manager's loss, the Worker's loss, the Worker's intrinsic rewards (B, T)) of seqs (B, T).
-    rewards (B, K): the adversarial losses; None: pre-training (the same cosine without reward, and MLE)."""
+                   leak=None, weights: torch.Tensor | None = None, scale: float = 1.0
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(the Manager's loss, the Worker's loss, the Worker's intrinsic rewards (b, T)) of seqs (b, T), this
+    process's rows of a batch. rewards (b, K): the adversarial losses; None: pre-training (the same cosine
+    without reward, and MLE with ``weights`` (b, T), the rows' MLE weights normalised by the whole batch;
+    default those of seqs). ``scale`` = W b / B makes DDP's mean of the W gradients the batch's (1 alone)."""
     feats, goals, logits = gen.teacher_forced(seqs, leak)
     seg_move, tok_move = feature_moves(gen, feats.float())
-    cos_goal = F.cosine_similarity(seg_move, goals.float(), dim=-1)                       # (B, K)
-    manager = -(cos_goal if rewards is None else rewards * cos_goal).mean()               # -Q d_cos(f_{t+c} - f_t, g_t)
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, seqs.unsqueeze(-1)).squeeze(-1)   # (B, T)
+    cos_goal = F.cosine_similarity(seg_move, goals.float(), dim=-1)                       # (b, K)
+    manager = -(cos_goal if rewards is None else rewards * cos_goal).mean() * scale       # -Q d_cos(f_{t+c} - f_t, g_t)
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, seqs.unsqueeze(-1)).squeeze(-1)   # (b, T)
     intrinsic = F.cosine_similarity(tok_move, gen.token_goals(goals).detach().float(), dim=-1)   # r^I_t
     if rewards is None:  # MLE: the mean NLL per token that counts
-        weights = mle_weights(gen, seqs)
+        weights = mle_weights(gen, seqs) if weights is None else weights
     else:                # REINFORCE with the intrinsic reward, mean over the batch's positions
-        weights = intrinsic / seqs.numel()
+        weights = intrinsic / seqs.numel() * scale
     if gen.eos_token is not None:
         weights = torch.where(gen.valid_mask(seqs), weights, 0.0)
         logp = torch.where(gen.valid_mask(seqs), logp, 0.0)  # log p(<pad>) = -inf after <eos>
     return manager, -(weights * logp).sum(), intrinsic
 
 
-def g_update(m: Models, seqs: torch.Tensor, rewards: torch.Tensor | None, clip: float, leak=None
+def g_update(m: Models, seqs: torch.Tensor, rewards: torch.Tensor | None, clip: float, leak=None,
+             weights: torch.Tensor | None = None, scale: float = 1.0
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of the Manager and of the Worker, each with its own optimiser (pre-training's when
-    ``rewards`` is None). Returns (Manager loss, Worker loss, mean intrinsic reward, skipped)."""
+    ``rewards`` is None), through DDP in a distributed run (``weights``, ``scale``: see
+    :func:`leakgan_losses`). Returns (this process's Manager loss, Worker loss, intrinsic rewards, skipped)."""
     gen = m.gen
     gen.train()
     kind = "mle" if rewards is None else "adv"
     opt_m, opt_w = m.opts[f"manager_{kind}"], m.opts[f"worker_{kind}"]
-    manager, worker, intrinsic = m.gen_replica(leakgan_losses, seqs, rewards, leak)
+    manager, worker, intrinsic = m.gen_replica(leakgan_losses, seqs, rewards, leak, weights, scale)
     opt_m.zero_grad(set_to_none=True)
     opt_w.zero_grad(set_to_none=True)
     (manager + worker).backward()  # disjoint parameters: each loss reaches its own part only
     skipped = clipped_step(opt_m, gen.manager.parameters(), clip) | clipped_step(opt_w, gen.worker.parameters(), clip)
-    return manager.detach(), worker.detach(), intrinsic.detach().mean(), skipped
+    return manager.detach(), worker.detach(), intrinsic.detach(), skipped
 
 
-def mle_epoch(m: Models, real: torch.Tensor, batch_size: int, clip: float) -> dict[str, float]:
-    """One pre-training epoch over S: every batch trains the Worker by MLE and the Manager by the cosine."""
+def mle_epoch(m: Models, real: torch.Tensor, batch_size: int, clip: float,
+              generator: torch.Generator | None = None) -> dict[str, float]:
+    """One pre-training epoch over S: every batch trains the Worker by MLE and the Manager by the cosine.
+    Distributed: each process its rows of every batch (as SeqGAN's MLE); ``generator``: the batch order's."""
     leak = m.gen.disc.leak_fn()  # D is fixed during the epoch
     sums = torch.zeros(2, dtype=torch.float64, device=real.device)
     skipped = torch.zeros((), dtype=torch.bool, device=real.device)
-    for idx in batches(real.shape[0], batch_size, real.device):
-        manager, worker, _, bad = g_update(m, real[idx], None, clip, leak)
+    for idx in batches(real.shape[0], batch_size, real.device, generator=generator):
+        batch = real[idx]
+        rows, factor = dist.shard_batch(idx.numel())                # this process's rows of the batch
+        mine = batch[rows]
+        weights = mle_weights(m.gen, batch)[rows] * factor
+        manager, worker, _, bad = g_update(m, mine, None, clip, leak, weights, factor * mine.shape[0] / idx.numel())
         sums += torch.stack([worker, manager]).double() * idx.numel()
         skipped |= bad
     raise_if_skipped(skipped, "LeakGAN's G (MLE / goal loss)")
-    mle, goal = (sums / real.shape[0]).tolist()
+    mle, goal = (dist.all_reduce_sum(sums) / dist.world().size / real.shape[0]).tolist()
     return {"gen/mle_loss": mle, "gen/goal_loss": goal}
 
 
 def adversarial_update(m: Models, c: LeakGANConfig, batch_size: int) -> dict[str, float]:
-    """Sample a batch, reward it by D every c steps (Eq. 8), rescale the rewards, update the Manager and
-    the Worker."""
+    """Sample a batch (each process its share), reward it by D every c steps (Eq. 8), update G."""
     gen, disc = m.gen, m.disc
     disc.eval()  # rewards are scored with dropout off
     with m.gen_replica.autocast():
-        seqs = gen.sample(batch_size)
-        q = segment_rewards(gen, seqs, disc.frozen_scorer(), c.rollouts)        # (B, K)
-    r = rescaled_rewards(q, c.delta)
-    manager, worker, intrinsic, skipped = g_update(m, seqs, r, c.grad_clip)
+        seqs = gen.sample(dist.share(batch_size))
+        q = segment_rewards(gen, seqs, disc.frozen_scorer(), c.rollouts)        # (b, K)
+    return policy_step(m, c, seqs, q, batch_size)
+
+
+def policy_step(m: Models, c: LeakGANConfig, seqs: torch.Tensor, q: torch.Tensor, batch_size: int
+                ) -> dict[str, float]:
+    """Rescale D's rewards q (b, K) of this process's rows seqs (b, T) and update the Manager and the Worker.
+    The ranks are over the whole batch of ``batch_size`` (every process's rows), as in one process."""
+    r = dist.shard(rescaled_rewards(dist.gather_rows(q), c.delta))             # this process's rows' r
+    world = dist.world().size
+    manager, worker, intrinsic, skipped = g_update(m, seqs, r, c.grad_clip, scale=world * seqs.shape[0] / batch_size)
     raise_if_skipped(skipped, "LeakGAN's G (adversarial loss)")
-    return {"gen/manager_loss": manager.item(), "gen/worker_loss": worker.item(),
-            "gen/intrinsic_reward": intrinsic.item(), "gen/mean_reward": q.mean().item()}
+    losses = (dist.all_reduce_sum(torch.stack([manager, worker]).double()) / world).tolist()
+    return {"gen/manager_loss": losses[0], "gen/worker_loss": losses[1],
+            "gen/intrinsic_reward": dist.mean(intrinsic), "gen/mean_reward": dist.mean(q)}
 
 
 def d_steps_before(epoch: int, epochs: int, d_steps: int, blocks: int) -> int:
@@ -263,8 +285,6 @@ def d_steps_before(epoch: int, epochs: int, d_steps: int, blocks: int) -> int:
 def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position) -> None:
     """Pre-training (D and G interleaved, the authors' Main.py), then the adversarial rounds."""
     t, c = config.train, config.leakgan
-    if dist.world().size > 1:
-        raise SeqGANError("leakgan runs in one process: its rewards rank the whole batch; run it without torchrun")
 
     def d_train() -> float:
         return d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, t.d_epochs, t.batch_size)   # SeqGAN's Eq. 5
