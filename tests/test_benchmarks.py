@@ -2,9 +2,12 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,17 @@ def test_quick_benchmark_writes_every_key(tmp_path):
         assert isinstance(res[key], float) and math.isfinite(res[key]) and res[key] > 0, key
     assert res["quick"] is True
     assert "| `g_update_speedup` |" in proc.stdout
+
+
+def test_levers_benchmark_runs():
+    """bench_levers.py checks its fused head against today's and times every lever (bf16: native CPUs only)."""
+    from seqgan.precision import bf16_is_native
+
+    if not bf16_is_native("cpu"):
+        pytest.skip("bfloat16 is not native on this CPU: the levers' bf16 products would take minutes")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_levers.py"), "--repeats", "1",
+                           "--threads", "1"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 0, proc.stderr
+    for line in ("head today", "head fused 1720x3440", "conv today", "conv one padded GEMM", "memory copy"):
+        assert line in proc.stdout, line
