@@ -3,7 +3,8 @@
     PYTHONPATH=src python benchmarks/bench_levers.py [--threads 2] [--repeats 25] [--compile]
 
 * the machine's product rates at D's shapes (64 x 1720 x 1720, and one 64 x 1720 x 3440) in fp32 and bf16,
-  and its memory bandwidth (one 128 MB copy): Adam's ~200 MB of traffic a step runs at that rate;
+  its memory bandwidth (one 128 MB copy: Adam's ~200 MB of traffic a step runs at that rate), and a
+  product fed denormal numbers with flushing off and on (``seqgan.precision.flush_denormals``);
 * the highway + output head, forward and backward under bf16 autocast: today's ``Discriminator.head``
   against the two highway products as one 1720 x 3440 product with weights cast explicitly and laid
   out so that their gradients come out contiguous, and (``--compile``) ``torch.compile`` of the head;
@@ -51,6 +52,14 @@ def product_rates(repeats: int) -> dict:
             a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
             ms = interleaved({"mm": lambda: a @ b}, repeats)["mm"][1]
             out[f"{str(dtype)[6:]} {m}x{k}x{n}"] = f"{2 * m * k * n / ms / 1e6:.0f} GFLOP/s ({ms:.2f} ms)"
+    a, b = torch.full((512, 512), 1e-39), torch.randn(512, 512)  # denormal inputs, as a peaked softmax's gradient
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the flag is per thread (a pool thread keeps the one it started with): this one only
+    for flush in (False, True):
+        torch.set_flush_denormal(flush)
+        ms = interleaved({"mm": lambda: a @ b}, max(3, repeats // 5))["mm"][1]
+        out[f"float32 512x512x512, denormal input, 1 thread, flush {'on' if flush else 'off'}"] = f"{ms:.2f} ms"
+    torch.set_num_threads(threads)
     src, dst = torch.randn(32 << 20), torch.empty(32 << 20)  # 128 MB each: far beyond the caches
     ms = interleaved({"copy": lambda: dst.copy_(src)}, max(3, repeats // 5))["copy"][1]
     out["memory copy 128 MB"] = f"{2 * src.numel() * 4 / ms / 1e6:.1f} GB/s read + write ({ms:.1f} ms)"

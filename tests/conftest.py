@@ -8,6 +8,14 @@ ORACLE_PKL = SHARED_DATA / "seqgan_target_params.pkl"
 ORACLE_DATA = SHARED_DATA / "seqgan_oracle_real_data.txt"
 
 
+def pytest_configure(config):
+    """Denormals flushed from the start, as every command does (seqgan.precision.flush_denormals): tests
+    that call the API directly then compute as the commands, whatever ran before them."""
+    from seqgan.precision import flush_denormals
+
+    flush_denormals()
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

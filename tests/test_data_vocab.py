@@ -99,7 +99,8 @@ def test_from_dict_rejects_malformed(bad, match):
 
 
 _leaf = (
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    # no subnormals: the commands flush them to zero (seqgan.precision.flush_denormals), which hypothesis refuses
+    st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=8)
     | st.sampled_from(["seqgan-vocab", "<pad>", "<eos>", "<unk>", "format", "version", "tokens"])
 )
 _junk = st.recursive(

@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 from seqgan import distributed
 from seqgan.errors import SeqGANError
+from seqgan.precision import flush_denormals
 from seqgan.experiments.common import Interrupted
 
 Command = Callable[[argparse.Namespace], int]
@@ -47,6 +48,7 @@ DISTRIBUTED = ("oracle", "table1", "strategy", "train")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    flush_denormals()  # before torch's threads start: they inherit the setting (sampling, eval, training)
     try:
         if distributed.launched() and args.command not in DISTRIBUTED:
             raise SeqGANError(f"seqgan {args.command} runs in one process; start it without torchrun (the commands "

@@ -69,3 +69,19 @@ def bf16_is_native(device_type: str = "cpu") -> bool:
     except (AttributeError, RuntimeError, TypeError):  # private or newer APIs missing in this torch
         return False
     return False
+
+
+def flush_denormals() -> bool:
+    """Treat float32 numbers below 1.2e-38 as 0 on the CPU (x86 FTZ/DAZ), once, before torch's threads start.
+
+    A trained G's probabilities underflow into that range, and a GEMM fed such numbers runs ~150x slower
+    on some Intel CPUs: RelGAN's MLE epoch went from 76 to ~900 s over 10 epochs (docs/performance.md).
+    The values lost are below any float32 probability that matters. ``SEQGAN_DENORMALS=keep`` turns it off.
+    True if flushing is on."""
+    import os
+
+    import torch
+
+    if os.environ.get("SEQGAN_DENORMALS", "") == "keep":
+        return False
+    return bool(torch.set_flush_denormal(True))

@@ -23,6 +23,7 @@ from seqgan.allocator import keep_freed_memory
 from seqgan.checkpoint import remove_stale_temporaries, write_atomic
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
+from seqgan.precision import flush_denormals
 from seqgan.seeding import hash_seed, seed_globals
 
 RUN_MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
@@ -154,7 +155,9 @@ def setup_torch(cfg: Config) -> torch.device:
     Under torchrun this joins the run (:func:`seqgan.distributed.init`): with --device cuda each
     process takes the GPU of its LOCAL_RANK; its global RNGs get its own seed (the run's seed on
     rank 0, see :func:`seqgan.distributed.rank_seed`), and the batch orders come from a generator
-    every process shares. Also keeps freed memory in the process (:mod:`seqgan.allocator`)."""
+    every process shares. Also keeps freed memory in the process (:mod:`seqgan.allocator`) and flushes
+    denormal numbers to zero (:func:`seqgan.precision.flush_denormals`)."""
+    flush_denormals()
     keep_freed_memory()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
