@@ -63,6 +63,14 @@ def test_table1_writes_every_output(run, capsys):
     assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "nll_test", "distinct", "wall_time_s"]
     assert [float(r["nll_oracle"]) for r in table] == pytest.approx([r["nll_oracle"] for r in rows])
     assert (run / "table1.md").read_text().startswith("| method | NLL-oracle | std. error | p-value vs SeqGAN |")
+    # tiny is not the paper's task, so the paper's numbers stay out of its table
+    assert "paper |" not in (run / "table1.md").read_text() and all(r["paper_nll_oracle"] is None for r in rows)
+
+
+def test_the_papers_numbers_only_beside_the_papers_task():
+    assert table1.paper_task(resolve("fast")) and table1.paper_task(resolve("paper"))
+    assert not table1.paper_task(resolve("tiny"))
+    assert not table1.paper_task(resolve("fast", overrides=["model.seq_len=40"]))
 
 
 def test_every_method_trained_from_the_shared_pretraining(run):
