@@ -241,6 +241,14 @@ def test_music_without_music21(tmp_path, fake_clients, monkeypatch):
     assert calls(fake_clients) == []
 
 
+def test_the_music_extra_installs_the_corpus_version():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from seqgan.data.corpora import music
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert project["project"]["optional-dependencies"]["music"] == [f"{music.PACKAGE}=={music.VERSION}"]
+
+
 def test_coco_from_local_directory(tmp_path):
     src = tmp_path / "coco"
     src.mkdir()

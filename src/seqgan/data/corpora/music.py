@@ -45,7 +45,7 @@ WINDOW = 32
 LOWEST_MIDI, N_PITCHES = 21, 88
 
 _ABC = re.compile(r"music21/corpus/(" + "|".join(COLLECTIONS) + r")/[^/]+\.abc")
-_INSTALL = f"pip install music21=={VERSION}"
+_INSTALL = f"pip install music21=={VERSION} (or seqgan's extra: pip install -e '.[music]')"
 
 
 def normalize(options: dict[str, Any]) -> dict[str, Any]:
