@@ -18,8 +18,8 @@ from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_models
 from seqgan.models import leakgan as leakgan_model
 from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
-from seqgan.train.leakgan import (d_steps_before, leakgan, leakgan_losses, rescaled_rewards, segment_rewards,
-                                  segment_rollouts)
+from seqgan.rollout import rollout_sequences
+from seqgan.train.leakgan import d_steps_before, leakgan, leakgan_losses, rescaled_rewards, segment_rewards
 from seqgan.train.registry import get_algorithm
 from run_helpers import Quiet
 
@@ -183,7 +183,7 @@ def test_segment_rewards_roll_out_every_c_steps():
     gen = small_generator().float()
     seqs = gen.sample(5, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
-    rolled = segment_rollouts(gen, seqs, [3, 6], 4)                                    # (L, N, B, T)
+    rolled = rollout_sequences(gen, seqs, 4, lengths=[3, 6])                           # (L, N, B, T)
     assert rolled.shape == (2, 4, 5, T)
     assert torch.equal(rolled[0, :, :, :3], seqs[:, :3].expand(4, 5, 3))
     assert torch.equal(rolled[1, :, :, :6], seqs[:, :6].expand(4, 5, 6))

@@ -1,5 +1,6 @@
 """Eq. 4: the batched Monte Carlo reward equals a plain loop over roll-outs and time steps."""
 
+import pytest
 import torch
 
 from seqgan.models.discriminator import Discriminator
@@ -63,6 +64,21 @@ def test_rollouts_keep_prefix_and_vary():
     for t in range(1, T):
         assert torch.equal(rolled[t - 1, :, :, :t], seqs[:, :t].expand(N, B, t))
     assert len({tuple(r) for r in rolled[0].reshape(-1, T).tolist()}) > B  # completions differ
+
+
+def test_rollouts_of_some_prefix_lengths_are_those_rows_of_all():
+    """LeakGAN rolls out only its segment ends: the same draws give the full roll-out's rows of those lengths."""
+    gen, _ = models()
+    seqs = torch.randint(0, V, (B, T))
+    uniforms = torch.rand(T - 1, N, B, T, dtype=torch.float64)
+    full = rollout_sequences(gen, seqs, N, uniforms=uniforms)
+    for lengths in ([2, 4], [T - 1], [1, 3, 5]):
+        at = [t - 1 for t in lengths]
+        some = rollout_sequences(gen, seqs, N, uniforms=uniforms[at], lengths=lengths)
+        assert torch.equal(some, full[at]), lengths
+    for bad in ([], [3, 2], [0, 2], [2, T], [2, 2]):
+        with pytest.raises(ValueError, match="lengths must ascend"):
+            rollout_sequences(gen, seqs, N, lengths=bad)
 
 
 def test_rollout_distribution_matches_policy():

@@ -60,7 +60,7 @@ from torch.nn import functional as F
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
 from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
-from seqgan.rollout import Scorer
+from seqgan.rollout import Scorer, rollout_sequences
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position
 from seqgan.train.discriminator import d_step
 from seqgan.train.mle import batches, mle_weights
@@ -132,35 +132,6 @@ def rescaled_rewards(q: torch.Tensor, delta: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def segment_rollouts(gen: LeakGANGenerator, seqs: torch.Tensor, lengths: list[int], num: int) -> torch.Tensor:
-    """Complete each prefix seqs[:, :t], t in ``lengths`` (ascending, < T), ``num`` times with G:
-    (B, T) -> (L, N, B, T). Rows are ordered by prefix length, so at position p the rows that generate are
-    a leading slice (as ``seqgan.rollout``); each starts from G's state after its prefix."""
-    B, T = seqs.shape
-    L, rows = len(lengths), len(lengths) * num * B
-    at = torch.tensor(lengths, device=seqs.device)
-    state = [s[:, at].transpose(0, 1).unsqueeze(1).expand(L, num, *s.shape[:1], *s.shape[2:])
-             .reshape(rows, *s.shape[2:]).clone() for s in gen.prefix_states(seqs)]
-    out = seqs.expand(L, num, B, T).reshape(rows, T).clone()
-    finished = None
-    if gen.eos_token is not None:  # a prefix that holds <eos> completes with <pad>
-        ended = gen.ended(seqs)[:, at - 1].t()                               # (L, B)
-        finished = ended.unsqueeze(1).expand(L, num, B).reshape(rows).clone()
-    ctx = gen.step_context()
-    for p in range(lengths[0], T):
-        active = sum(t <= p for t in lengths) * num * B
-        mine = tuple(s[:active] for s in state)
-        tok = gen.draw(mine, ctx)
-        if finished is not None:
-            tok = gen.pad_after_end(tok, finished[:active])
-        out[:active, p] = tok
-        if p + 1 < T:
-            for s, new in zip(state, gen.step(tok, mine, ctx)):
-                s[:active] = new
-    return out.view(L, num, B, T)
-
-
-@torch.no_grad()
 def segment_rewards(gen: LeakGANGenerator, seqs: torch.Tensor, scorer: Scorer, num: int) -> torch.Tensor:
     """Q of every segment (Eq. 8; the authors' get_reward): (B, T) -> (B, K). Segment k < K-1: the mean of
     D over N completions of the prefix of its c(k+1) tokens; the last segment: D(Y)."""
@@ -170,7 +141,7 @@ def segment_rewards(gen: LeakGANGenerator, seqs: torch.Tensor, scorer: Scorer, n
     last = scorer(seqs).float().unsqueeze(1)                                  # (B, 1)
     if not lengths:
         return last
-    rolled = segment_rollouts(gen, seqs, lengths, num)
+    rolled = rollout_sequences(gen, seqs, num, lengths=lengths)                 # (L, N, B, T)
     q = scorer(rolled.reshape(-1, T)).float().view(len(lengths), num, B).mean(dim=1)   # (L, B)
     return torch.cat([q.t(), last], dim=1)
 
