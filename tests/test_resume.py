@@ -139,3 +139,34 @@ def test_checkpoint_of_another_format_version_is_refused(tmp_path):
     torch.save({**data, "format_version": 99, "seqgan_version": "9.0"}, path)
     with pytest.raises(SeqGANError, match="format version 99.*reads version 1.*9.0"):
         load_checkpoint(path)
+
+
+def test_a_section_the_run_never_had_comes_from_its_preset(tmp_path, capsys):
+    """A run's config.json from a seqgan without an algorithm's section (say relgan) resumes with that
+    section from the run's preset, not the library defaults, which for RelGAN are the authors' far larger
+    shapes; where the file names no preset, the command says so and --preset NAME supplies it."""
+    from seqgan.cli import build_parser
+    from seqgan.config import Config, config_from_args, resolve, run_config
+    from seqgan.experiments.common import check_resume_config
+
+    started = resolve("tiny")
+    assert started.preset == "tiny" and started.to_dict()["preset"] == "tiny"
+    saved = started.to_dict()
+    del saved["relgan"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+
+    def resumed(*flags):
+        args = build_parser().parse_args(["table1", "--resume", "--out", str(tmp_path), *flags])
+        return config_from_args(args)
+
+    cfg = resumed()
+    assert cfg.relgan == started.relgan and cfg.relgan.head_size != Config().relgan.head_size
+    assert cfg.preset == "tiny" and "no relgan section" not in capsys.readouterr().err
+    del saved["preset"]  # older still: the run names no preset
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert resumed().relgan == Config().relgan
+    assert "config.json has no relgan section" in capsys.readouterr().err
+    cfg = resumed("--preset", "tiny")
+    assert cfg.relgan == started.relgan and "no relgan section" not in capsys.readouterr().err
+    args = build_parser().parse_args(["table1", "--resume", "--out", str(tmp_path), "--preset", "tiny"])
+    check_resume_config(run_config(args), cfg, tmp_path)  # the run's other settings are unchanged: accepted

@@ -175,6 +175,9 @@ class Config:
     """'cpu', 'cuda' or 'cuda:N'."""
     threads: int = 0
     """torch CPU threads; 0 leaves PyTorch's default (one per core)."""
+    preset: str | None = None
+    """The named preset the run began from. A section the run's config.json lacks (written by a seqgan
+    without it, e.g. before an algorithm existed) is taken from it on --resume, not from the defaults."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -192,6 +195,8 @@ class Config:
     def validate(self) -> "Config":
         """Check every rule once; raise SeqGANError saying what to change."""
         m, d, t, e = self.model, self.data, self.train, self.eval
+        if self.preset is not None and self.preset not in PRESETS:
+            raise SeqGANError(f"preset must be one of {', '.join(PRESETS)} or unset, got {self.preset!r}")
         positive = {
             "model.vocab_size": m.vocab_size, "model.seq_len": m.seq_len,
             "model.g_emb_dim": m.g_emb_dim, "model.g_hidden_dim": m.g_hidden_dim,
@@ -383,6 +388,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise SeqGANError(f"config file {path} is not valid TOML: {exc}") from None
 
 
+SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if dataclasses.is_dataclass(f.default_factory))
+
+
 def preset_dict(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise SeqGANError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
@@ -399,6 +407,7 @@ def resolve(preset: str | None = "fast", config_file: str | Path | None = None,
         apply_dict(cfg, base, source="the run's config.json")
     if preset is not None:
         apply_dict(cfg, preset_dict(preset), source=f"preset {preset}")
+        cfg.preset = preset
     if config_file is not None:
         apply_dict(cfg, load_toml(config_file), source=str(config_file))
     for item in overrides:
@@ -445,6 +454,13 @@ def config_from_args(args: "argparse.Namespace", **extra: Any) -> Config:
     the flags given then apply on top, and the command refuses those that change the run."""
     base = run_config(args)
     preset = args.preset if args.preset is not None or base is not None else getattr(args, "default_preset", "fast")
+    missing = [] if not isinstance(base, dict) else [s for s in SECTIONS if s not in base]
+    if missing:  # neither the run nor --preset names a preset: say so, since the defaults may not be wanted
+        import sys
+
+        print(f"seqgan: the run's config.json has no {', '.join(missing)} section (an older seqgan wrote it): "
+              "those settings are the defaults; resume with --preset NAME to take them from the run's preset",
+              file=sys.stderr)
     return resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=args.device,
                    threads=args.threads, **{"train.precision": args.precision}, **extra)
 
@@ -470,5 +486,9 @@ def run_config(args: "argparse.Namespace") -> dict[str, Any] | None:
         b = json.loads(old.read_text(encoding="utf-8"))
         saved = {**saved, "ss": {"schedule": b["ss_schedule"], "max_prob": b["ss_max_prob"],
                                  "steepness": b["ss_steepness"]}, "pg_bleu": {"order": b["bleu_order"]}}
+    name = getattr(args, "preset", None) or saved.get("preset")
+    if isinstance(name, str) and name in PRESETS:  # sections the run never had come from its preset
+        named = preset_dict(name)
+        saved = {**{s: named.get(s, {}) for s in SECTIONS if s not in saved}, **saved}
     # The machine-specific keys are not the run's: they come from this command's flags (or their defaults).
     return {k: v for k, v in saved.items() if k not in ("device", "threads")}

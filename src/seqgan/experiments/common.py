@@ -139,7 +139,7 @@ def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "conf
                 was = saved.get(section, {}).get(key, default[section][key])
                 if was != v:
                     diffs.append(f"{section}.{key}: run has {was!r}, flags give {v!r}")
-        elif section not in ("device", "threads") and saved.get(section, default[section]) != value:
+        elif section not in ("device", "threads", "preset") and saved.get(section, default[section]) != value:
             diffs.append(f"{section}: run has {saved.get(section, default[section])!r}, flags give {value!r}")
     if diffs:
         raise SeqGANError(
