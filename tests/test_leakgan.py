@@ -19,7 +19,8 @@ from seqgan.experiments.run import build_models
 from seqgan.models import leakgan as leakgan_model
 from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
 from seqgan.rollout import rollout_sequences
-from seqgan.train.leakgan import d_steps_before, leakgan, leakgan_losses, rescaled_rewards, segment_rewards
+from seqgan.train.leakgan import (FeatureCache, d_steps_before, leakgan, leakgan_losses, rescaled_rewards,
+                                  segment_rewards)
 from seqgan.train.registry import get_algorithm
 from run_helpers import Quiet
 
@@ -235,6 +236,55 @@ def test_every_trained_parameter_changes():
     assert torch.equal(m.disc.embedding.weight[0], before["disc.embedding.weight"][0])
     assert all(opt.state for opt in m.opts.values())  # each optimiser stepped
     assert {id(p) for p in m.opts["worker_adv"].param_groups[0]["params"]} == {id(p) for p in m.gen.worker.parameters()}
+
+
+def test_feature_cache_returns_the_features_and_forgets_them_when_d_changes():
+    """Rows read back from the cache equal D's features of them computed afresh; rows past the memory
+    budget are computed each time; any change of D's weights empties the cache."""
+    gen = small_generator().float()
+    S = torch.randint(0, V, (40, T), generator=torch.Generator().manual_seed(1))
+    per_seq = (T + 1) * gen.feature_size * 4
+    cache = FeatureCache(S.shape[0], 1)
+    cache.max_bytes = 30 * per_seq  # room for rows 0..29 of S
+    cache.bind(gen.disc)
+    leak = gen.disc.leak_fn()
+    first = torch.arange(0, 20)
+    torch.testing.assert_close(cache.features(gen, leak, S[first], first), gen.leaked_features(S[first]), rtol=0, atol=0)
+    assert cache.store.shape[0] == 30 and cache.filled.sum() == 20
+    mixed = torch.tensor([3, 25, 35, 7, 39, 0])  # kept, new, past the budget
+    got = cache.features(gen, leak, S[mixed], mixed)
+    torch.testing.assert_close(got, gen.leaked_features(S[mixed]), rtol=1e-6, atol=1e-6)
+    assert cache.filled.sum() == 21
+    with torch.no_grad():
+        cache.store[3] += 1.0  # a stored row is what the cache returns while D is the same
+    assert not torch.allclose(cache.features(gen, leak, S[[3]], torch.tensor([3])), gen.leaked_features(S[[3]]))
+    cache.bind(gen.disc)
+    assert cache.filled.sum() == 21
+    with torch.no_grad():
+        gen.disc.highway_hidden.bias.add_(0.5)
+    cache.bind(gen.disc)
+    assert cache.filled.sum() == 0
+    torch.testing.assert_close(cache.features(gen, gen.disc.leak_fn(), S[[3]], torch.tensor([3])),
+                               gen.leaked_features(S[[3]]), rtol=1e-6, atol=1e-6)
+
+
+def test_feature_cache_leaves_the_training_unchanged():
+    """Pre-training with D fixed over several epochs and one adversarial round with its interleaved MLE
+    epoch give the same weights with the cache and without it."""
+    torch.set_num_threads(1)
+    weights = []
+    for mb in (0, 64):
+        cfg = resolve("tiny", overrides=["train.algorithm=leakgan", "train.g_pretrain_epochs=4",
+                                         "train.d_pretrain_steps=2", "leakgan.pretrain_blocks=2", "leakgan.rounds=1",
+                                         "leakgan.mle_every=1", f"leakgan.feature_cache_mb={mb}"])
+        torch.manual_seed(cfg.seed)
+        real = build_oracle(cfg).sample(cfg.data.num_train)
+        alg = get_algorithm("leakgan")
+        m = build_models(cfg, alg, torch.device("cpu"))
+        leakgan(m, real, cfg, Quiet(), alg.position("mle"))
+        weights.append({n: p.detach().clone() for n, p in m.gen.named_parameters()})
+    for name, value in weights[0].items():
+        torch.testing.assert_close(weights[1][name], value, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_sample_rebuilds_leakgans_generator_from_the_checkpoint(tmp_path):

@@ -231,11 +231,12 @@ class LeakGANGenerator(nn.Module):
         return goals.repeat_interleave(self.step_size, dim=1)[:, :self.seq_len]
 
     # ---------------------------------------------------------------- whole sequences (teacher forcing)
-    def teacher_forced(self, tokens: torch.Tensor, leak: Callable | None = None
+    def teacher_forced(self, tokens: torch.Tensor, leak: Callable | None = None, feats: torch.Tensor | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """tokens (B, T) -> (features f_0..f_T (B, T+1, F), segment goals (B, K, F) with the Manager's
-        gradient, logits (B, T, V) with the Worker's gradient only: the goals enter them detached)."""
-        feats = self.leaked_features(tokens, leak)
+        gradient, logits (B, T, V) with the Worker's gradient only: the goals enter them detached).
+        ``feats``: the tokens' leaked features, if already computed (``train.leakgan.FeatureCache``)."""
+        feats = self.leaked_features(tokens, leak) if feats is None else feats
         goals = self.segment_goals(feats)
         h, _ = self.worker.lstm(self.worker.embedding(self.shift_right(tokens)))   # (B, T, H)
         return feats, goals, self.token_logits(h, self.token_goals(goals).detach().to(h.dtype))

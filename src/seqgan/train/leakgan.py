@@ -106,9 +106,13 @@ class LeakGANConfig:
     """One MLE epoch (Worker and Manager) after the G update of every this many rounds, from round 0
     (paper, "Interleaved Training"; the authors' Image COCO script: 15). 0: none (their synthetic script)."""
 
+    feature_cache_mb: int = 2048
+    """Memory (MiB) for D's leaked features of S's prefixes, kept across MLE epochs while D is unchanged
+    (not the authors': speed only, the same numbers; :class:`FeatureCache`). 0: none."""
+
     def validate(self) -> "LeakGANConfig":
-        for key in ("goal_size", "step_size", "rollouts", "pretrain_blocks", "rounds", "mle_every"):
-            value, low = getattr(self, key), 0 if key in ("rounds", "mle_every") else 1
+        for key in ("goal_size", "step_size", "rollouts", "pretrain_blocks", "rounds", "mle_every", "feature_cache_mb"):
+            value, low = getattr(self, key), 0 if key in ("rounds", "mle_every", "feature_cache_mb") else 1
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SeqGANError(f"leakgan.{key} must be an integer >= {low}, got {value!r}")
         for key in ("g_lr", "d_lr", "grad_clip", "delta"):
@@ -146,6 +150,67 @@ def segment_rewards(gen: LeakGANGenerator, seqs: torch.Tensor, scorer: Scorer, n
     return torch.cat([q.t(), last], dim=1)
 
 
+# ------------------------------------------------------------------------------------ leaked features of S
+
+
+class FeatureCache:
+    """D's leaked features f_0..f_T of the training set's sequences, kept while D does not change.
+
+    Pre-training runs several MLE epochs between D steps (authors: 8; the ``paper`` preset 12, ``fast`` 5),
+    and D's highway on every prefix is ~40% of an MLE batch; each row is computed the first time it is seen
+    after D changed, exactly as without the cache, then read back. Rows past the memory budget (the first
+    ``max_mb`` MiB of S's rows are kept) are always computed. D's weights are compared with a copy once per
+    epoch (:meth:`bind`), so no caller has to say when D changed."""
+
+    def __init__(self, num_seqs: int, max_mb: int):
+        self.num_seqs, self.max_bytes = num_seqs, max_mb << 20
+        self.store: torch.Tensor | None = None     # (rows, T + 1, F)
+        self.filled: torch.Tensor | None = None    # (rows,) bool
+        self.weights: list[torch.Tensor] = []      # D's weights the stored features were computed with
+
+    def bind(self, disc: torch.nn.Module) -> None:
+        """Forget every stored feature unless D's weights are bit for bit those they were computed with."""
+        params = [p.detach() for p in disc.parameters()]
+        same = len(params) == len(self.weights) and all(torch.equal(a, b) for a, b in zip(params, self.weights))
+        if not same:
+            self.weights = [p.clone() for p in params]
+            if self.filled is not None:
+                self.filled.zero_()
+
+    @torch.no_grad()
+    def features(self, gen: LeakGANGenerator, leak, seqs: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """The leaked features (b, T + 1, F) of seqs (b, T) = S[idx], through the cache."""
+        if self.store is None:
+            first = gen.leaked_features(seqs, leak)
+            per_seq = first[0].numel() * first.element_size()
+            rows = min(self.num_seqs, self.max_bytes // per_seq)
+            if rows == 0:
+                return first
+            self.store = first.new_empty((rows, *first.shape[1:]))
+            self.filled = torch.zeros(rows, dtype=torch.bool, device=first.device)
+            self._keep(idx, first)
+            return first
+        rows = self.store.shape[0]
+        kept = idx < rows
+        have = kept & self.filled[idx.clamp(max=rows - 1)]
+        if not bool(have.any()):
+            feats = gen.leaked_features(seqs, leak)
+        else:
+            feats = torch.empty((seqs.shape[0], *self.store.shape[1:]), dtype=self.store.dtype, device=seqs.device)
+            feats[have] = self.store[idx[have]]
+            if not bool(have.all()):
+                feats[~have] = gen.leaked_features(seqs[~have], leak).to(feats.dtype)
+        self._keep(idx, feats, ~have)
+        return feats
+
+    def _keep(self, idx: torch.Tensor, feats: torch.Tensor, new: torch.Tensor | None = None) -> None:
+        keep = idx < self.store.shape[0]
+        if new is not None:
+            keep &= new
+        self.store[idx[keep]] = feats[keep].to(self.store.dtype)
+        self.filled[idx[keep]] = True
+
+
 # ------------------------------------------------------------------------------------ losses
 
 
@@ -160,13 +225,14 @@ def feature_moves(gen: LeakGANGenerator, feats: torch.Tensor) -> tuple[torch.Ten
 
 
 def leakgan_losses(gen: LeakGANGenerator, seqs: torch.Tensor, rewards: torch.Tensor | None = None,
-                   leak=None, weights: torch.Tensor | None = None, scale: float = 1.0
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   leak=None, weights: torch.Tensor | None = None, scale: float = 1.0,
+                   feats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(the Manager's loss, the Worker's loss, the Worker's intrinsic rewards (b, T)) of seqs (b, T), this
     process's rows of a batch. rewards (b, K): the adversarial losses; None: pre-training (the same cosine
     without reward, and MLE with ``weights`` (b, T), the rows' MLE weights normalised by the whole batch;
-    default those of seqs). ``scale`` = W b / B makes DDP's mean of the W gradients the batch's (1 alone)."""
-    feats, goals, logits = gen.teacher_forced(seqs, leak)
+    default those of seqs). ``scale`` = W b / B makes DDP's mean of the W gradients the batch's (1 alone).
+    ``feats``: seqs' leaked features if computed already (:class:`FeatureCache`)."""
+    feats, goals, logits = gen.teacher_forced(seqs, leak, feats)
     seg_move, tok_move = feature_moves(gen, feats.float())
     cos_goal = F.cosine_similarity(seg_move, goals.float(), dim=-1)                       # (b, K)
     manager = -(cos_goal if rewards is None else rewards * cos_goal).mean() * scale       # -Q d_cos(f_{t+c} - f_t, g_t)
@@ -183,7 +249,7 @@ def leakgan_losses(gen: LeakGANGenerator, seqs: torch.Tensor, rewards: torch.Ten
 
 
 def g_update(m: Models, seqs: torch.Tensor, rewards: torch.Tensor | None, clip: float, leak=None,
-             weights: torch.Tensor | None = None, scale: float = 1.0
+             weights: torch.Tensor | None = None, scale: float = 1.0, feats: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of the Manager and of the Worker, each with its own optimiser (pre-training's when
     ``rewards`` is None), through DDP in a distributed run (``weights``, ``scale``: see
@@ -192,7 +258,7 @@ def g_update(m: Models, seqs: torch.Tensor, rewards: torch.Tensor | None, clip: 
     gen.train()
     kind = "mle" if rewards is None else "adv"
     opt_m, opt_w = m.opts[f"manager_{kind}"], m.opts[f"worker_{kind}"]
-    manager, worker, intrinsic = m.gen_replica(leakgan_losses, seqs, rewards, leak, weights, scale)
+    manager, worker, intrinsic = m.gen_replica(leakgan_losses, seqs, rewards, leak, weights, scale, feats)
     opt_m.zero_grad(set_to_none=True)
     opt_w.zero_grad(set_to_none=True)
     (manager + worker).backward()  # disjoint parameters: each loss reaches its own part only
@@ -201,10 +267,13 @@ def g_update(m: Models, seqs: torch.Tensor, rewards: torch.Tensor | None, clip: 
 
 
 def mle_epoch(m: Models, real: torch.Tensor, batch_size: int, clip: float,
-              generator: torch.Generator | None = None) -> dict[str, float]:
+              generator: torch.Generator | None = None, cache: FeatureCache | None = None) -> dict[str, float]:
     """One pre-training epoch over S: every batch trains the Worker by MLE and the Manager by the cosine.
-    Distributed: each process its rows of every batch (as SeqGAN's MLE); ``generator``: the batch order's."""
+    Distributed: each process its rows of every batch (as SeqGAN's MLE); ``generator``: the batch order's;
+    ``cache``: S's leaked features kept from an earlier epoch with the same D."""
     leak = m.gen.disc.leak_fn()  # D is fixed during the epoch
+    if cache is not None:
+        cache.bind(m.gen.disc)
     sums = torch.zeros(2, dtype=torch.float64, device=real.device)
     skipped = torch.zeros((), dtype=torch.bool, device=real.device)
     for idx in batches(real.shape[0], batch_size, real.device, generator=generator):
@@ -212,7 +281,12 @@ def mle_epoch(m: Models, real: torch.Tensor, batch_size: int, clip: float,
         rows, factor = dist.shard_batch(idx.numel())                # this process's rows of the batch
         mine = batch[rows]
         weights = mle_weights(m.gen, batch)[rows] * factor
-        manager, worker, _, bad = g_update(m, mine, None, clip, leak, weights, factor * mine.shape[0] / idx.numel())
+        feats = None
+        if cache is not None:
+            with m.gen_replica.autocast():  # the precision the features would have inside the replica
+                feats = cache.features(m.gen, leak, mine, idx[rows])
+        manager, worker, _, bad = g_update(m, mine, None, clip, leak, weights, factor * mine.shape[0] / idx.numel(),
+                                           feats)
         sums += torch.stack([worker, manager]).double() * idx.numel()
         skipped |= bad
     raise_if_skipped(skipped, "LeakGAN's G (MLE / goal loss)")
@@ -260,13 +334,15 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
     def d_train() -> float:
         return d_step(m.gen_replica, m.disc_replica, m.opts["d"], real, t.d_epochs, t.batch_size)   # SeqGAN's Eq. 5
 
+    cache = FeatureCache(real.shape[0], c.feature_cache_mb) if c.feature_cache_mb else None
+
     # Pre-training: "mle" holds it all; an epoch is its unit, with the D steps of a block that starts there.
     done = start.start_of("mle")
     if done >= 0:
         for epoch in range(done, t.g_pretrain_epochs):
             losses = [d_train() for _ in range(d_steps_before(epoch, t.g_pretrain_epochs, t.d_pretrain_steps,
                                                                c.pretrain_blocks))]
-            metrics = mle_epoch(m, real, t.batch_size, c.grad_clip)                 # Worker MLE, Manager cosine
+            metrics = mle_epoch(m, real, t.batch_size, c.grad_clip, cache=cache)    # Worker MLE, Manager cosine
             if losses:
                 metrics["disc/loss"] = losses[-1]
             hooks.step_done("mle", epoch + 1, metrics)
@@ -280,7 +356,7 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
     for rnd in range(done, c.rounds):
         metrics = adversarial_update(m, c, t.batch_size)                           # Eq. 8, Manager, Worker
         if c.mle_every and rnd % c.mle_every == 0:                                  # interleaved MLE
-            metrics |= mle_epoch(m, real, t.batch_size, c.grad_clip)
+            metrics |= mle_epoch(m, real, t.batch_size, c.grad_clip, cache=cache)
         for _ in range(t.d_steps):
             metrics["disc/loss"] = d_train()
         hooks.step_done("leakgan", rnd + 1, metrics)
