@@ -41,3 +41,12 @@ def test_levers_benchmark_runs():
     assert proc.returncode == 0, proc.stderr
     for line in ("head today", "head fused 1720x3440", "conv today", "conv one padded GEMM", "memory copy"):
         assert line in proc.stdout, line
+
+
+def test_leakgan_cache_benchmark_runs():
+    """bench_leakgan.py times both variants and finds the same weights (tiny shapes)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_leakgan.py"), "--preset", "tiny",
+                           "--seqs", "96", "--epochs", "2"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert proc.returncode == 0, proc.stderr
+    assert "with the cache" in proc.stdout and "weights after 2 epochs:" in proc.stdout
