@@ -261,6 +261,12 @@ def breakdown(m: Models, cfg, device: torch.device, reps: int) -> dict:
     return out
 
 
+def progress(res: dict, what: str) -> None:
+    """One line on stderr after each part: the whole run takes 6-12 minutes on 2 cores, silent otherwise."""
+    done = ", ".join(f"{k} {v:.3g}" for k, v in res.items() if isinstance(v, float))
+    print(f"[bench] {what}: {done}", file=sys.stderr, flush=True)
+
+
 def bench(args) -> dict:
     device = torch.device(args.device)
     quick, reps = args.quick, args.repeats
@@ -276,6 +282,7 @@ def bench(args) -> dict:
     res["mle_epoch_s"] = timed(lambda: mle_epoch(m.gen_replica, m.opts["mle"], real, t.batch_size, t.g_grad_clip),
                                reps, device) * scale
     res["eval_10k_s"] = timed(lambda: nll_oracle(m.gen, oracle, n), reps, device) * scale
+    progress(res, "sampling, MLE, evaluation")
 
     # One D epoch over 2n sequences.
     fake = m.gen.sample(n)
@@ -290,6 +297,7 @@ def bench(args) -> dict:
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     res["matmul_peak_gflops"] = matmul_gflops(device, dtype, reps)
     res["d_fraction_of_peak"] = res["d_epoch_gflops"] / res["matmul_peak_gflops"]
+    progress({k: res[k] for k in ("d_epoch_s", "matmul_peak_gflops")}, "D epoch")
 
     # Generator update: vectorised vs naive.
     res["g_update_s"] = timed(lambda: g_update(m, cfg), reps, device)
@@ -298,6 +306,7 @@ def bench(args) -> dict:
         lambda: naive_g_update(m.gen, m.disc, m.opts["pg"], t.batch_size, naive_rollouts, t.g_grad_clip),
         1 if not quick else reps, device, warmup=0 if not quick else 1) * (t.rollouts / naive_rollouts)
     res["g_update_speedup"] = res["g_update_naive_s"] / res["g_update_s"]
+    progress({k: res[k] for k in ("g_update_s", "g_update_naive_s")}, "generator update")
 
     # BLEU-4, 10,000 x 10,000 (quick: 1,000 x 1,000) and NLTK on a few hypotheses.
     hyps = m.gen.sample(n).tolist()
@@ -306,6 +315,7 @@ def bench(args) -> dict:
     res["bleu_nltk_200_s"] = nltk_bleu_seconds(hyps[:args.nltk_hyps], refs) * 200 / args.nltk_hyps
 
     res.update(breakdown(m, cfg, device, reps))
+    progress({k: res[k] for k in ("bleu_10k_s", "bleu_nltk_200_s")}, "BLEU and the breakdown; one paper round next")
 
     # One paper round in a child process (its own peak memory), then the whole protocol.
     res.update(child_round(args))
