@@ -73,6 +73,26 @@ def test_the_papers_numbers_only_beside_the_papers_task():
     assert not table1.paper_task(resolve("fast", overrides=["model.seq_len=40"]))
 
 
+def test_figure_draws_a_method_with_its_own_generator_from_its_own_pretraining(tmp_path):
+    """Figure 2: MLE continues the shared pre-training's line; LeakGAN (its own G and pre-training) draws its
+    own curve from its first evaluation, not from the shared LSTM's last point."""
+    cfg = resolve("tiny")
+    E, R = cfg.train.g_pretrain_epochs, cfg.train.adv_rounds
+
+    def write(d, points):
+        d.mkdir()
+        (d / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "eval/nll_oracle": v}) + "\n"
+                                                 for e, v in points))
+
+    write(tmp_path / "pretrain", [(0, 11.0), (E, 9.0)])
+    write(tmp_path / "mle", [(E + R, 8.9)])
+    write(tmp_path / "leakgan", [(E, 9.6), (E + R, 9.3)])    # its own MLE phase ends at epoch E
+    runs = {"mle": tmp_path / "mle", "leakgan": tmp_path / "leakgan"}
+    curves = tables.method_curves(tmp_path / "pretrain", runs, table1.METHODS, cfg)
+    assert curves["MLE"] == [(E, 9.0), (E + R, 8.9)]
+    assert curves["LeakGAN (its own pre-training, then rounds)"] == [(E, 9.6), (E + R, 9.3)]
+
+
 def test_every_method_trained_from_the_shared_pretraining(run):
     cfg = resolve("tiny")
     results = {k: json.loads((run / k / "result.json").read_text()) for k in table1.PAPER_METHODS}

@@ -24,7 +24,7 @@ from seqgan.metrics.nll import sequence_nll
 from seqgan.metrics.stats import welch_ttest
 from seqgan.models.generator import Generator
 from seqgan.plots import plot_curves
-from seqgan.train.registry import generator_class
+from seqgan.train.registry import ALGORITHMS, generator_class
 
 PAPER = {"random": 10.310, "mle": 9.038, "ss": 8.985, "pg_bleu": 8.946, "seqgan": 8.736}  # Table 1
 
@@ -40,8 +40,9 @@ def curve(out: Path, epoch_from: int = 0, metric: str = "eval/nll_oracle") -> li
 
 def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], cfg: Config,
                   metric: str = "eval/nll_oracle", random_value: float | None = None) -> dict[str, list]:
-    """Figure 2's lines: pre-training once, then each method continuing from its last point; Random is
-    a flat line at its final value (``random_value``, else result.json's NLL-oracle)."""
+    """Figure 2's lines: pre-training once, then each method continuing from its last point; a method
+    with a generator of its own (RelGAN, LeakGAN) draws its own pre-training from epoch 0 on the same axis;
+    Random is a flat line at its final value (``random_value``, else result.json's NLL-oracle)."""
     pre = curve(pre_dir, metric=metric)
     end = [p for p in pre if p[0] == cfg.train.g_pretrain_epochs][-1:]
     curves = {"MLE pre-training (shared)": pre}
@@ -50,6 +51,8 @@ def method_curves(pre_dir: Path, runs: dict[str, Path], labels: dict[str, str], 
             value = json.loads((out / "result.json").read_text())["nll_oracle"] if random_value is None \
                 else random_value
             curves[labels[key]] = [(0, value), (cfg.train.g_pretrain_epochs + cfg.train.adv_rounds, value)]
+        elif key in ALGORITHMS and ALGORITHMS[key].models is not None:
+            curves[f"{labels[key]} (its own pre-training, then rounds)"] = curve(out, metric=metric)
         else:
             curves[labels[key]] = end + curve(out, epoch_from=cfg.train.g_pretrain_epochs + 1, metric=metric)
     return curves
