@@ -15,10 +15,13 @@ def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pr
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, points in curves.items():
+    # more lines than the default cycle's 10 colours (every algorithm in one table): tab20's dark then light
+    tab20 = plt.get_cmap("tab20").colors
+    colors = tab20[0::2] + tab20[1::2] if len(curves) > 10 else [None] * len(curves)
+    for (label, points), color in zip(curves.items(), colors):
         if points:
             xs, ys = zip(*points)
-            ax.plot(xs, ys, label=label, marker="." if len(xs) < 60 else None)
+            ax.plot(xs, ys, label=label, marker="." if len(xs) < 60 else None, color=color)
     if pretrain_end is not None:
         ax.axvline(pretrain_end, color="grey", linestyle="--", linewidth=1)
         ax.text(pretrain_end, ax.get_ylim()[1], " pre-training ends", va="top", fontsize=8, color="grey")
