@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from seqgan.errors import SeqGANError
 from seqgan.metrics import bleu as bleu_module
-from seqgan.metrics.bleu import BleuReference, TensorBleu, bleu, bleu_scores, self_bleu, self_bleu_scores
+from seqgan.metrics.bleu import BleuReference, bleu, bleu_scores, self_bleu, self_bleu_scores
+from seqgan.metrics.tensor_bleu import TensorBleu
 
 nltk_bleu = pytest.importorskip("nltk.translate.bleu_score")
 

@@ -12,7 +12,7 @@ import torch
 
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
-from seqgan.metrics.bleu import TensorBleu
+from seqgan.metrics.tensor_bleu import TensorBleu
 from seqgan.rollout import Scorer
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
 from seqgan.train.policy_gradient import generator_update
@@ -47,7 +47,7 @@ def bleu_scorer(references: torch.Tensor, order: int) -> Scorer:
     """The PG-BLEU reward: complete sequences (R, T) -> (R,) float32 sentence BLEU-``order`` of each
     against all of ``references`` (N, T) (the training set S), with uniform weights and NLTK's
     method1 smoothing. Each reference n-gram's maximum count is tabled once here
-    (:class:`~seqgan.metrics.bleu.TensorBleu`); a call only looks the completions up."""
+    (:class:`~seqgan.metrics.tensor_bleu.TensorBleu`); a call only looks the completions up."""
     table = TensorBleu(references, order)
 
     def score(seqs: torch.Tensor) -> torch.Tensor:
