@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from seqgan.cli import build_parser, main
-from seqgan.config import config_from_args, resolve
+from seqgan.config import resolve
+from seqgan.experiments.args import config_from_args
 from seqgan.distributed import Replica
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import cpu_has_bf16

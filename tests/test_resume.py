@@ -146,7 +146,8 @@ def test_a_section_the_run_never_had_comes_from_its_preset(tmp_path, capsys):
     section from the run's preset, not the library defaults, which for RelGAN are the authors' far larger
     shapes; where the file names no preset, the command says so and --preset NAME supplies it."""
     from seqgan.cli import build_parser
-    from seqgan.config import Config, config_from_args, resolve, run_config
+    from seqgan.config import Config, resolve
+    from seqgan.experiments.args import config_from_args, run_config
     from seqgan.experiments.common import check_resume_config
 
     started = resolve("tiny")

@@ -115,7 +115,7 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
 
 
 def add_parser(sub) -> None:
-    from seqgan.config import add_config_args
+    from seqgan.experiments.args import add_config_args
 
     p = sub.add_parser("paper-task", help="the paper's real-data tables (poems, speech, music) and COCO",
                        description="Fetch a corpus, train MLE and SeqGAN from one pre-trained generator, and print "

@@ -47,7 +47,8 @@ import torch
 
 from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint
-from seqgan.config import Config, add_config_args, config_from_args, run_config
+from seqgan.config import Config
+from seqgan.experiments.args import add_config_args, config_from_args, run_config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir, setup_torch,
                                        write_json, write_sequences)

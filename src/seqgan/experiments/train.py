@@ -344,7 +344,7 @@ def data_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_parser(sub) -> None:
-    from seqgan.config import add_config_args
+    from seqgan.experiments.args import add_config_args
 
     p = sub.add_parser("train", help="SeqGAN on your own corpus (one sequence per line)",
                        description="Vocabulary from --data -> MLE pre-training -> D pre-training -> Algorithm 1, "
@@ -362,7 +362,7 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from seqgan.config import config_from_args
+    from seqgan.experiments.args import config_from_args
 
     missing = [flag for flag, value in (("--data", args.data), ("--tokenizer", args.tokenizer),
                                         ("--max-len", args.max_len)) if value is None]
