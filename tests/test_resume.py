@@ -43,6 +43,27 @@ def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys,
     assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
 
 
+def test_resume_may_change_how_often_it_checkpoints(reference, tmp_path, monkeypatch):
+    """train.checkpoint_every only says when the run saves: --resume accepts a new value, keeps it in
+    config.json for the next resume, and the results stay those of the uninterrupted run."""
+    original = oracle_exp.OracleRun.step_done
+
+    def interrupting(self, ph, st, metrics):
+        if (ph, st) == ("adversarial", 1):
+            self.interrupt.requested = True
+        return original(self, ph, st, metrics)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", interrupting)
+    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 130
+    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", original)
+    assert json.loads((out / "config.json").read_text())["train"]["checkpoint_every"] == 2
+    assert main(["oracle", "--resume", "--out", str(out), "--no-progress", "--set", "train.checkpoint_every=1"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["checkpoint_every"] == 1
+    assert results(out) == results(reference)
+    assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
+
+
 def test_resume_refuses_changed_flags(reference, capsys):
     for flags in (["--preset", "tiny", "--set", "train.rollouts=5"], ["--set", "train.rollouts=5"]):
         assert main(["oracle", *flags, "--out", str(reference), "--resume", "--no-progress"]) == 2

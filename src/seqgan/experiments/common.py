@@ -127,9 +127,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# Keys that change when a run saves, not what it computes: --resume may set them anew (a long run that a
+# session's end kills mid-interval loses less with checkpoints every round).
+RESUME_MAY_CHANGE = frozenset({"train.checkpoint_every"})
+
+
 def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "config.json") -> None:
-    """--resume continues the saved run: any key the flags change is an error that names it. ``source``:
-    where ``saved`` comes from (config.json, or the checkpoint)."""
+    """--resume continues the saved run: any key the flags change is an error that names it, but those
+    of ``RESUME_MAY_CHANGE``. ``source``: where ``saved`` comes from (config.json, or the checkpoint)."""
     now, default = cfg.to_dict(), Config().to_dict()
     diffs = []
     # A key missing from the saved config (written by an older seqgan) had its default value.
@@ -137,7 +142,7 @@ def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "conf
         if isinstance(value, dict):
             for key, v in value.items():
                 was = saved.get(section, {}).get(key, default[section][key])
-                if was != v:
+                if was != v and f"{section}.{key}" not in RESUME_MAY_CHANGE:
                     diffs.append(f"{section}.{key}: run has {was!r}, flags give {v!r}")
         elif section not in ("device", "threads", "preset") and saved.get(section, default[section]) != value:
             diffs.append(f"{section}: run has {saved.get(section, default[section])!r}, flags give {value!r}")
