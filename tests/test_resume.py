@@ -22,21 +22,26 @@ def reference(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("phase, step", [("mle", 3), ("d_pretrain", 1), ("adversarial", 2)])
-def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys, phase, step):
+def run_interrupted(out, monkeypatch, phase, step):
+    """The tiny oracle run, stopped as if Ctrl-C arrived during ``step`` of ``phase``."""
     original = oracle_exp.OracleRun.step_done
 
     def interrupting(self, ph, st, metrics):
         if (ph, st) == (phase, step):
-            self.interrupt.requested = True  # as if Ctrl-C arrived during this step
+            self.interrupt.requested = True
         return original(self, ph, st, metrics)
 
+    with monkeypatch.context() as m:
+        m.setattr(oracle_exp.OracleRun, "step_done", interrupting)
+        return main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"])
+
+
+@pytest.mark.parametrize("phase, step", [("mle", 3), ("d_pretrain", 1), ("adversarial", 2)])
+def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys, phase, step):
     out = tmp_path / "run"
-    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", interrupting)
-    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 130
+    assert run_interrupted(out, monkeypatch, phase, step) == 130
     assert f"Resume with: seqgan oracle --resume --out {out}\n" in capsys.readouterr().err
     assert not (out / "summary.json").exists()
-    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", original)
     # the run alone: its config.json gives the preset and every setting
     assert main(["oracle", "--resume", "--out", str(out), "--no-progress"]) == 0
     assert results(out) == results(reference)
@@ -46,17 +51,8 @@ def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys,
 def test_resume_may_change_how_often_it_checkpoints(reference, tmp_path, monkeypatch):
     """train.checkpoint_every only says when the run saves: --resume accepts a new value, keeps it in
     config.json for the next resume, and the results stay those of the uninterrupted run."""
-    original = oracle_exp.OracleRun.step_done
-
-    def interrupting(self, ph, st, metrics):
-        if (ph, st) == ("adversarial", 1):
-            self.interrupt.requested = True
-        return original(self, ph, st, metrics)
-
     out = tmp_path / "run"
-    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", interrupting)
-    assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 130
-    monkeypatch.setattr(oracle_exp.OracleRun, "step_done", original)
+    assert run_interrupted(out, monkeypatch, "adversarial", 1) == 130
     assert json.loads((out / "config.json").read_text())["train"]["checkpoint_every"] == 2
     assert main(["oracle", "--resume", "--out", str(out), "--no-progress", "--set", "train.checkpoint_every=1"]) == 0
     assert json.loads((out / "config.json").read_text())["train"]["checkpoint_every"] == 1
