@@ -48,6 +48,31 @@ def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys,
     assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
 
 
+def test_ctrl_c_in_a_phase_end_evaluation_stops_at_the_phase_boundary(reference, tmp_path, monkeypatch, capsys):
+    """A Ctrl-C during the evaluation that ends MLE pre-training stops the run there, before D pre-training's
+    first step (a minute and a half at the paper's shapes), with the phase's checkpoint; resumed, it is exact."""
+    import os
+    import signal
+
+    from seqgan.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    original = oracle_exp.OracleRun.final_evaluation
+
+    def ctrl_c(self, name):
+        os.kill(os.getpid(), signal.SIGINT)
+        return original(self, name)
+
+    with monkeypatch.context() as m:
+        m.setattr(oracle_exp.OracleRun, "final_evaluation", ctrl_c)
+        assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"]) == 130
+    assert "interrupted at the end of phase 'mle'; checkpoint written" in capsys.readouterr().err
+    assert load_checkpoint(out / "checkpoints" / "latest.pt")["position"] == {"phase": "d_pretrain", "step": 0}
+    assert main(["oracle", "--resume", "--out", str(out), "--no-progress"]) == 0
+    assert results(out) == results(reference)
+    assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
+
+
 def test_resume_may_change_how_often_it_checkpoints(reference, tmp_path, monkeypatch):
     """train.checkpoint_every only says when the run saves: --resume accepts a new value, keeps it in
     config.json for the next resume, and the results stay those of the uninterrupted run."""

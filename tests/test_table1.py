@@ -217,6 +217,33 @@ def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatc
     assert len((out / "ss" / "metrics.jsonl").read_text().splitlines()) == resolve("tiny").train.adv_rounds
 
 
+def test_ctrl_c_in_randoms_evaluation_stops_the_command_before_mle(run, tmp_path, monkeypatch):
+    """Random has no step to stop after: a Ctrl-C during its final evaluation (a minute at the paper's
+    100,000 samples) stops the command before MLE begins (it was lost, and the command ran on)."""
+    import os
+    import signal
+
+    out = tmp_path / "again"
+    flags = ["--methods", "random,mle", "--pretrained", str(run / "pretrain"), "--out", str(out)]
+    original = MethodRun.phase_done
+
+    def ctrl_c_in_random(self, phase):
+        if phase == "random":
+            os.kill(os.getpid(), signal.SIGINT)  # the real signal, to the handler the run installed
+        original(self, phase)
+
+    monkeypatch.setattr(MethodRun, "phase_done", ctrl_c_in_random)
+    with pytest.raises(Interrupted, match=r"^MLE: not started: Ctrl-C came after the previous run's last step\. "
+                                          rf"Resume with: seqgan table1 --resume {' '.join(flags)}$"):
+        cli("table1", *FAST, *flags)
+    assert (out / "random" / "result.json").exists() and not (out / "mle" / "result.json").exists()
+    monkeypatch.setattr(MethodRun, "phase_done", original)
+    assert cli("table1", "--resume", *flags, "--no-progress", "--threads", "1") == 0
+    for key in ("random", "mle"):
+        assert json.loads((out / key / "result.json").read_text())["nll_oracle"] == \
+            json.loads((run / key / "result.json").read_text())["nll_oracle"]
+
+
 def test_non_finite_gradient_names_method_phase_and_step(run, tmp_path, monkeypatch):
     def diverged(*args, **kwargs):
         raise NonFiniteError("the gradient of G (MLE loss) is nan")

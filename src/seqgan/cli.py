@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from seqgan import distributed
 from seqgan.errors import SeqGANError
 from seqgan.precision import flush_denormals
-from seqgan.experiments.common import Interrupted
+from seqgan.experiments.common import Interrupt, Interrupted
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     flush_denormals()  # before torch's threads start: they inherit the setting (sampling, eval, training)
+    Interrupt.carried = False  # a Ctrl-C that an earlier command in this process left unanswered is not this one's
     try:
         if distributed.launched() and args.command not in DISTRIBUTED:
             raise SeqGANError(f"seqgan {args.command} runs in one process; start it without torchrun (the commands "

@@ -293,6 +293,14 @@ class Interrupt:
     The processes agree on stopping at the same step (``seqgan.distributed.any_true``)."""
 
     RELAY_WINDOW_S = 2.0
+    carried = False
+    """A request that no step saw (it came during a run's final evaluation, or in Random, which has no
+    steps): the command's next run stops before it begins. Class-wide, as a process has one Ctrl-C."""
+
+    @classmethod
+    def take_carried(cls) -> bool:
+        carried, cls.carried = cls.carried, False
+        return carried
 
     def __init__(self) -> None:
         self.requested = False

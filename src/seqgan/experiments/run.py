@@ -110,16 +110,21 @@ class Run:
         """The algorithm from ``start`` under the Ctrl-C handler. A NaN or infinity ends the run with one
         error naming the phase and step, the last good checkpoint kept; an interrupt ends it with the
         command that resumes it (``resume``), if given. ``what`` starts both messages (e.g. 'MLE: ')."""
+        hint = f". Resume with: {resume}" if resume else ""
+        if dist.any_true(Interrupt.take_carried()):
+            self.progress.end()
+            self.logger.close()
+            raise Interrupted(f"{what}not started: Ctrl-C came after the previous run's last step{hint}")
         try:
             with self.interrupt.installed():
                 self.algorithm.train(self.models, self.real, self.cfg, self, start)
+            Interrupt.carried = self.interrupt.requested  # too late for this run: it stops the command's next
         except NonFiniteError as exc:
             raise SeqGANError(
                 f"{what}{exc} in phase '{self.position.phase}' at step {self.position.step + 1}; stopping. The last "
                 f"good checkpoint in {self.out / 'checkpoints'} is kept: lower the learning rate (--set "
                 "train.g_lr=... / train.d_lr=...) and --resume, or rerun") from None
         except Interrupted as exc:
-            hint = f". Resume with: {resume}" if resume else ""
             raise Interrupted(f"{what}{exc}; checkpoint written{hint}") from None
         finally:
             self.progress.end()
@@ -175,6 +180,8 @@ class Run:
         self.save(self.position, tag=phase)
         self.phase_started = time.perf_counter()
         if self.position.phase != "done":
+            if dist.any_true(self.interrupt.requested):  # it came during the phase's final evaluation
+                raise Interrupted(f"interrupted at the end of phase '{phase}'")
             self.progress.begin(self.position.phase, self.phase_total(self.position.phase))
 
     def elapsed(self) -> float:
