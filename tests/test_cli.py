@@ -48,6 +48,7 @@ def test_oracle_command_writes_every_output(tiny_run):
     evals = [r for r in records if "eval/nll_oracle" in r]
     assert {r["phase"] for r in evals} == {"mle", "adversarial"}
     assert all("disc/acc_real" in r and "disc/acc_fake" in r and "eval/nll_test" in r for r in evals)
+    assert all(0 <= r["disc/acc_train"] <= 1 for r in evals)  # D on rows of S beside fresh oracle rows
     assert evals[-1]["eval/nll_test"] == summary["nll_test"]["seqgan"]  # the same G, the same held-out set
     assert any("gen/pg_loss" in r for r in records) and any("gen/mle_loss" in r for r in records)
 

@@ -106,3 +106,20 @@ def test_frozen_scorer_of_a_float64_discriminator():
     scores = disc.frozen_scorer()(x)
     assert scores.dtype == torch.float64
     torch.testing.assert_close(scores, disc.prob_real(x), atol=1e-6, rtol=0)
+
+
+def test_d_accuracy_on_seen_rows_exposes_a_d_that_learnt_its_rows():
+    """Real and generated rows from one distribution (uniform tokens): D can only learn S by heart, which
+    acc_train shows and acc_real on fresh real rows does not."""
+    from seqgan.train.discriminator import d_accuracy
+    torch.manual_seed(0)
+    disc = Discriminator(20, 8, 6, [2, 3], [32, 32], dropout_keep=1.0)
+    opt = torch.optim.Adam(disc.parameters(), lr=5e-3)
+    seen = torch.randint(0, 20, (64, 8))
+    for _ in range(40):  # fresh negatives each time, as in Algorithm 1
+        d_epochs(disc, opt, seen, torch.randint(0, 20, (64, 8)), epochs=1, batch_size=16)
+    real, fake = torch.randint(0, 20, (500, 8)), torch.randint(0, 20, (500, 8))
+    acc_real, acc_fake, acc_train = d_accuracy(disc, real, fake, seen)
+    assert (acc_real, acc_fake) == d_accuracy(disc, real, fake)  # the third set changes nothing else
+    assert acc_train == (disc.prob_real(seen) > 0.5).double().mean().item()
+    assert acc_train > 0.95 and acc_real < 0.25 and acc_fake > 0.75

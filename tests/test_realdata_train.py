@@ -90,6 +90,7 @@ def test_run_writes_the_oracle_outputs_with_nll_test(word_run):
     evals = [r for r in records if "eval/nll_test" in r]
     assert {r["phase"] for r in evals} == {"mle", "adversarial"}
     assert all("eval/nll_train" in r and "disc/acc_real" in r and "eval/sample_len" in r for r in evals)
+    assert all(0 <= r["disc/acc_train"] <= 1 for r in evals)  # D on training lines beside held-out ones
     assert not any("eval/nll_oracle" in r for r in records)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["nll_test"]) == {"random", "mle", "seqgan"}

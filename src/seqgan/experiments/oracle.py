@@ -97,13 +97,15 @@ class OracleRun(Run):
 
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
         """NLL-oracle and NLL-test (:meth:`nll_metrics`), and D's accuracy on fresh real and generated
-        sequences (each process its share of them, in float32)."""
+        sequences and on the first ``eval.d_samples`` rows of S (each process its share, in float32)."""
         e, out = self.cfg.eval, {}
         if with_nll:
             out |= self.nll_metrics()
         real = self.oracle.sample(dist.share(e.d_samples), generator=self.eval_rng)
         fake = self.models.gen.sample(dist.share(e.d_samples), generator=self.eval_rng)
-        out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
+        seen = dist.shard(self.real[:e.d_samples])
+        out["disc/acc_real"], out["disc/acc_fake"], out["disc/acc_train"] = d_accuracy(self.models.disc, real, fake,
+                                                                                        seen)
         return out
 
     def task_payload(self) -> dict[str, Any]:

@@ -196,15 +196,20 @@ class RealDataRun(Run):
         return out
 
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
-        """NLL on held-out and training rows; D's accuracy on real (held-out if given) and fresh generated
-        rows; the mean length of the generated sequences (tokens before <eos>)."""
+        """NLL on held-out and training rows; D's accuracy on real (held-out if given, then also on training
+        rows) and fresh generated rows; the mean length of the generated sequences (tokens before <eos>)."""
         e, gen = self.cfg.eval, self.models.gen
         out = self.nlls() if with_nll else {}
         pool = self.corpus.valid if self.corpus.valid is not None else self.corpus.train
         n = dist.share(e.d_samples)  # each process its share, from its own stream
         real = pool[torch.randint(pool.shape[0], (n,), generator=self.eval_rng, device=pool.device)]
         fake = gen.sample(n, generator=self.eval_rng)
-        out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
+        if self.corpus.valid is None:
+            out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
+        else:  # and on training rows: well above acc_real, D has learnt its rows, not the language
+            seen = dist.shard(self.probe[:e.d_samples])
+            out["disc/acc_real"], out["disc/acc_fake"], out["disc/acc_train"] = d_accuracy(
+                self.models.disc, real, fake, seen)
         out["eval/sample_len"] = dist.mean((~gen.ended(fake)).sum(dim=1).double())  # tokens before <eos>
         return out
 

@@ -62,11 +62,15 @@ def d_step(gen: Generator | Replica, disc: Discriminator | Replica, opt: torch.o
 
 
 @torch.no_grad()
-def d_accuracy(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple[float, float]:
-    """Fraction of real sequences D calls real and of generated ones it calls generated (dropout off).
-    Distributed: real and fake are this process's share; the fractions are over all processes'."""
+def d_accuracy(disc: Discriminator, real: torch.Tensor, fake: torch.Tensor,
+               seen: torch.Tensor | None = None) -> tuple[float, ...]:
+    """Fraction of real sequences D calls real and of generated ones it calls generated (dropout off),
+    and, given ``seen`` (real rows D trained on), the fraction of those it calls real: far above the
+    first, D has learnt its training rows rather than the real distribution.
+    Distributed: each set is this process's share; the fractions are over all processes'."""
     disc.eval()
-    counts = torch.stack([(disc.prob_real(real) > 0.5).sum(), (disc.prob_real(fake) <= 0.5).sum()]).double()
-    sizes = torch.tensor([real.shape[0], fake.shape[0]], dtype=torch.float64, device=counts.device)
-    right_real, right_fake, n_real, n_fake = dist.all_reduce_sum(torch.cat([counts, sizes])).tolist()
-    return right_real / n_real, right_fake / n_fake
+    sets = [(real, True), (fake, False)] + ([(seen, True)] if seen is not None else [])
+    counts = torch.stack([((disc.prob_real(x) > 0.5) == is_real).sum() for x, is_real in sets]).double()
+    sizes = torch.tensor([x.shape[0] for x, _ in sets], dtype=torch.float64, device=counts.device)
+    totals = dist.all_reduce_sum(torch.cat([counts, sizes])).tolist()
+    return tuple(right / n for right, n in zip(totals[:len(sets)], totals[len(sets):]))
