@@ -193,6 +193,17 @@ def test_resume_skips_finished_methods(run, capsys):
         cli("table1", *FAST, "--out", str(run), "--resume", "--methods", "mle,gan")
 
 
+def test_the_table_is_written_when_a_hard_kill_lost_the_pretrainings_summary(run, tmp_path):
+    import shutil
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns(".lock"))
+    (copy / "pretrain" / "summary.json").unlink()  # killed between d_pretrain.pt and summary.json
+    assert cli("table1", *FAST, "--out", str(copy), "--resume") == 0
+    saved = json.loads((run / "table1.json").read_text())["pretrain"]
+    again = json.loads((copy / "table1.json").read_text())["pretrain"]
+    assert again == {**saved, "dir": str(copy / "pretrain")}
+
+
 def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatch):
     """Stop Scheduled Sampling after its first epoch, resume: the result equals the uninterrupted run's."""
     out = tmp_path / "again"
@@ -269,6 +280,8 @@ def test_strategy_from_a_shared_pretraining(run, tmp_path, capsys):
     records = [json.loads(l) for l in (out / "g2_d0_k1_n2" / "metrics.jsonl").read_text().splitlines()]
     assert all("disc/loss" not in r for r in records)  # d = 0: D is never trained
     assert "| g=1, d=1, k=1 |" in capsys.readouterr().out
+    assert cli("strategy", *FAST, "--out", str(out), "--resume") == 0  # its --pretrained is kept with it
+    assert not (out / "pretrain").exists() and "| g=1, d=1, k=1 |" in capsys.readouterr().out
     with pytest.raises(SeqGANError, match="does not fit this run.*train.g_pretrain_epochs"):
         cli("strategy", *FAST, "--out", str(tmp_path / "other"), "--pretrained", str(run / "pretrain"),
             "--set", "train.g_pretrain_epochs=3")

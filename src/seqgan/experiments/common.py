@@ -53,6 +53,7 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
                 f"{out} already holds a run; pass --resume to continue it, --overwrite to replace it, "
                 "or choose another --out"
             )
+        lock_run_dir(out)  # before anything is removed: a run still writing here keeps its files
         for m in RUN_MARKERS + ("samples", "tensorboard", "nll_oracle.png", "data"):
             target = out / m
             if target.is_dir():

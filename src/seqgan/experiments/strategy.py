@@ -30,8 +30,9 @@ from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
 from seqgan.experiments.seeds import run_seeds
-from seqgan.experiments.table1 import (add_shared_args, check_pretrained, open_run, resume_hint, run_method,
-                                       run_pretraining, synthetic_config)
+from seqgan.experiments.study_dir import open_run, pretrained_of
+from seqgan.experiments.table1 import (add_shared_args, check_pretrained, resume_hint, run_method, run_pretraining,
+                                       synthetic_config)
 from seqgan.experiments.tables import build_table, plot_figures, write_table
 
 DEFAULT_SETTINGS = "100,1,10;30,1,30;1,1,10;1,5,3"
@@ -112,14 +113,25 @@ def settings_of(args: argparse.Namespace) -> str:
     return saved.read_text(encoding="utf-8").strip() if args.resume and saved.is_file() else DEFAULT_SETTINGS
 
 
+def keep_settings(out: Path, args: argparse.Namespace) -> None:
+    """Write a --seeds study's settings.txt, never over another study's settings unless --overwrite."""
+    record = out / SETTINGS_FILE
+    saved = record.read_text(encoding="utf-8").strip() if record.is_file() else None
+    if saved not in (None, args.settings) and not args.overwrite:
+        raise SeqGANError(f"{out} holds a strategy study of --settings \"{saved}\", not \"{args.settings}\"; pass "
+                          "--resume without --settings to continue it, --overwrite to replace it, or choose "
+                          "another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(args.settings + "\n", encoding="utf-8")
+
+
 def main(args: argparse.Namespace) -> int:
     args.settings = settings_of(args)
     settings = parse_settings(args.settings)
     cfg = synthetic_config(args)
     if getattr(args, "seeds", None):
         if dist.is_main() and not Path(args.out).is_file():  # a file is refused by run_seeds
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            (Path(args.out) / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
+            keep_settings(Path(args.out), args)
         return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings},
                          cfg.device)
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
@@ -128,6 +140,7 @@ def main(args: argparse.Namespace) -> int:
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv",
                                                     "figure3.png", "figure3_nll_test.png", SETTINGS_FILE))
+    args.pretrained = dist.on_main(pretrained_of, args, out)
     if dist.is_main():
         (out / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
     progress, started = not args.no_progress, time.perf_counter()

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,12 +47,12 @@ import torch
 from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.config import Config
-from seqgan.experiments.args import add_config_args, config_from_args, run_config
+from seqgan.experiments.args import add_config_args, config_from_args
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, Interrupted, check_resume_config, prepare_out_dir, setup_torch,
-                                       write_json, write_sequences)
+from seqgan.experiments.common import Interrupt, Interrupted, setup_torch, write_json, write_sequences
 from seqgan.experiments.oracle import OracleRun, build_oracle
 from seqgan.experiments.run import build_models, launcher
+from seqgan.experiments.study_dir import open_run, pretrained_of
 from seqgan.experiments.seeds import run_seeds
 from seqgan.experiments.tables import PAPER, build_table, plot_figures, write_table
 from seqgan.logger import MetricsLogger, Progress
@@ -142,6 +141,15 @@ def synthetic_config(args: argparse.Namespace) -> Config:
         raise SeqGANError(f"seqgan {command} is the synthetic (oracle) experiment: NLL-oracle needs an oracle, "
                           "so leave data.train_path unset")
     return cfg
+
+
+def pretrain_summary(pre_dir: Path) -> dict[str, Any]:
+    """pretrain/summary.json, or the same from d_pretrain.pt where a hard kill came between the two."""
+    path = pre_dir / "summary.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    ckpt = load_checkpoint(pre_dir / "checkpoints" / "d_pretrain.pt")
+    return {**ckpt["summary"], "timings_s": {k: round(v, 2) for k, v in ckpt["timings"].items() if k[0] != "_"}}
 
 
 def check_pretrained(path: Path, cfg: Config) -> Path:
@@ -334,26 +342,6 @@ def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
                        f"--out {out}")
 
 
-def open_run(args: argparse.Namespace, cfg: Config, own: tuple[str, ...]) -> Path:
-    """--out DIR for a multi-run experiment: refuse, resume (checking the settings) or overwrite."""
-    out = Path(args.out)
-    if args.overwrite and out.is_dir():
-        for name in own:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    out = prepare_out_dir(out, resume=args.resume, overwrite=args.overwrite)
-    if args.resume:
-        saved = run_config(args)
-        if saved is None:
-            raise SeqGANError(f"--resume {out}: no config.json there; the run cannot be checked, so start a new one")
-        check_resume_config(saved, cfg, out)
-    write_json(out / "config.json", cfg.to_dict())
-    return out
-
-
 def paper_task(cfg: Config) -> bool:
     """Whether the paper's numbers belong beside this run: they are for its task (vocabulary 5000, length
     20), and beside other shapes (say ``--set model.seq_len=40``, LeakGAN's long-text check) they mislead."""
@@ -368,6 +356,7 @@ def main(args: argparse.Namespace) -> int:
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
                                                              "figure2.png", "figure2_nll_test.png"))
+    args.pretrained = dist.on_main(pretrained_of, args, out)
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results = {}
@@ -390,7 +379,7 @@ def main(args: argparse.Namespace) -> int:
     paper = paper_task(cfg)
     if not paper:
         rows = [{**r, "paper_nll_oracle": None} for r in rows]
-    pre_summary = json.loads((pre_dir / "summary.json").read_text())
+    pre_summary = pretrain_summary(pre_dir)
     extra = {"config": cfg.to_dict(),
              "pretrain": {"dir": str(pre_dir), "nll_oracle_after_mle": pre_summary.get("nll_oracle", {}).get("mle"),
                           "timings_s": pre_summary.get("timings_s", {})},
