@@ -352,6 +352,9 @@ def test_seeds_resume_adds_a_seed_without_retraining_the_others(seeds_run, tmp_p
     done = {s: (out / f"seed{s}" / "seqgan" / "result.json").stat().st_mtime_ns for s in (0, 1)}
     with pytest.raises(SeqGANError, match=r"seed0 already holds a run; pass --resume"):
         cli("table1", *FAST, "--seeds", "0,1,2", "--out", str(out))
+    with pytest.raises(SeqGANError, match=r"seed0: the flags differ .* train.g_lr"):  # before seed 2 trains
+        cli("table1", *FAST, "--seeds", "2,0,1", "--resume", "--out", str(out), "--set", "train.g_lr=0.02")
+    assert not (out / "seed2").exists()
     assert cli("table1", "--seeds", "0,1,2", "--resume", "--no-progress", "--threads", "1", "--out", str(out)) == 0
     assert {s: (out / f"seed{s}" / "seqgan" / "result.json").stat().st_mtime_ns for s in (0, 1)} == done
     rows = json.loads((out / "table1_seeds.json").read_text())["rows"]

@@ -74,7 +74,7 @@ def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], 
     if out.exists() and not out.is_dir():
         raise SeqGANError(f"--out {out} is a file; give a directory")
     begun = [s for s in seeds if args.resume and dist.on_main(holds_run, seed_dir(out, s))]
-    for seed in seeds:
+    for seed in sorted(seeds, key=lambda s: s not in begun):  # begun seeds first: they check the flags
         one = copy.copy(args)
         one.seeds, one.seed, one.out = None, seed, str(seed_dir(out, seed))
         # a seed added to a resumed study starts fresh, with the settings of the seeds begun before;
