@@ -253,6 +253,18 @@ def test_init_from_starts_at_the_source_generator(word_run, tmp_path):
 # ---------------------------------------------------------------------------- bad input
 
 
+def test_init_from_a_relgan_generator_is_one_clear_error(word_run, tmp_path, capsys):
+    from seqgan.checkpoint import load_checkpoint, model_entry, save_checkpoint
+    from seqgan.models.relational import RelationalGenerator
+    ckpt = load_checkpoint(word_run / "run" / "checkpoints" / "mle.pt")
+    g = ckpt["generator"]["config"]
+    ckpt["generator"] = model_entry(RelationalGenerator(g["vocab_size"], 8, g["seq_len"], head_size=8))
+    save_checkpoint(tmp_path / "relgan.pt", ckpt)
+    assert cli(train_args(word_run / "train.txt", tmp_path / "new", extra=["--init-from", str(tmp_path / "relgan.pt")])) == 2
+    assert "its generator is not an LSTM" in one_line_error(capsys)
+    assert not (tmp_path / "new").exists()
+
+
 def test_resume_or_init_from_with_another_vocabulary_is_refused(word_run, tmp_path, capsys):
     other = tmp_path / "other.txt"
     other.write_text((word_run / "train.txt").read_text() + "zebra giraffe\n", encoding="utf-8")

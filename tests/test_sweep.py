@@ -254,6 +254,19 @@ def test_sweep_of_a_real_data_run(tmp_path, capsys):
     assert [r["reverse_lm"] for r in again] == [r["reverse_lm"] for r in res["rows"]]  # seeded
 
 
+def test_sweep_of_a_subword_run_uses_the_tokenizer_it_learnt(tmp_path):
+    write_corpus(tmp_path / "train.txt", "word", 200, seed=1)
+    write_corpus(tmp_path / "valid.txt", "word", 40, seed=2)
+    run = tmp_path / "run"
+    assert seqgan(["train", "--data", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
+                   "--tokenizer", "bpe", "--vocab-size", "60", "--max-len", "24", "--preset", "tiny", *FAST,
+                   "--out", str(run)]) == 0
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "30", "--lm-epochs", "1",
+                   "--methods", "mle", "--threads", "1", "--out", str(tmp_path / "sw")]) == 0
+    row, = json.loads((tmp_path / "sw" / "sweep.json").read_text())["rows"]
+    assert 0 < row["bleu5"] <= 1 and row["lm"] > 0
+
+
 @pytest.mark.parametrize("algorithm, cls", [("maligan", "Generator"), ("relgan", "RelationalGenerator")])
 def test_sweep_of_an_oracle_run_finds_its_algorithm_and_generator(algorithm, cls, tmp_path):
     """An oracle run's method is its algorithm's (the checkpoint of its last phase), rebuilt as its own G class."""

@@ -40,6 +40,7 @@ from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.config import Config
 from seqgan.data.corpora import default_cache_dir
 from seqgan.data.text import load_lines
+from seqgan.data.tokenizers import Tokenizer
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import write_json, write_sequences
 from seqgan.seeding import rng
@@ -177,7 +178,7 @@ class TextTask:
     """What every real-data point is scored against: the corpus, the scorer and the real-data LM."""
 
     vocab: Any
-    tokenizer: str
+    tokenizer: Tokenizer | str  # the object for bpe / unigram
     valid: torch.Tensor
     scorer: Scorer
     lm: Generator
@@ -192,12 +193,13 @@ def text_task(run: Run, like: Generator, lm_cfg: LMConfig, cache: Path | None, d
         raise SeqGANError(f"--run {run.path}: the run has no held-out file (seqgan train --valid); BLEU-5 and the "
                           "reverse-LM score need one")
     train.check_vocab(load_checkpoint(run.methods[0].checkpoint), corpus, run.methods[0].checkpoint, "--run")
-    refs = tokenize_lines(load_lines(run.cfg.data.valid_path), corpus.tokenizer, run.cfg.data.valid_path)
+    tok = corpus.tok or corpus.tokenizer  # bpe / unigram: the tokenizer learnt from the run's data, not its name
+    refs = tokenize_lines(load_lines(run.cfg.data.valid_path), tok, run.cfg.data.valid_path)
     started = time.perf_counter()
     lm, hit = cached_lm(corpus.train.to(device), like, lm_cfg, cache)
     print(f"real-data LM: {'from the cache' if hit else f'trained in {time.perf_counter() - started:.0f} s'}"
           f"{f' ({cache})' if cache else ''}", file=sys.stderr, flush=True)
-    return TextTask(corpus.vocab, corpus.tokenizer, corpus.valid.to(device), Scorer(refs, (5,), (5,)), lm, lm_cfg)
+    return TextTask(corpus.vocab, tok, corpus.valid.to(device), Scorer(refs, (5,), (5,)), lm, lm_cfg)
 
 
 def text_point(gen_t: Generator, task: TextTask, num: int, g: torch.Generator,

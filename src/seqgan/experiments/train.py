@@ -251,6 +251,9 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
         source = load_checkpoint(init)
         check_vocab(source, corpus, Path(init), "--init-from")
         g = source["generator"]["config"]
+        if "hidden_dim" not in g:  # not an LSTM G: e.g. RelGAN's relational memory
+            raise SeqGANError(f"--init-from {init}: its generator is not an LSTM (it has no hidden size: "
+                              f"{', '.join(sorted(g))}); start from a checkpoint of an LSTM run")
         if (g["emb_dim"], g["hidden_dim"]) != (cfg.model.g_emb_dim, cfg.model.g_hidden_dim):
             raise SeqGANError(
                 f"--init-from {init}: its generator has embedding {g['emb_dim']} and hidden size {g['hidden_dim']}, "
