@@ -114,7 +114,8 @@ def test_sample_on_a_full_disk_one_line_no_temporary_and_the_old_file_kept(run_d
     out = tmp_path / "samples.txt"
     out.write_text("previous samples\n", encoding="utf-8")
     full_disk_after(monkeypatch, 0)
-    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "mle.pt"), "-n", "20", "--out", str(out)]) == 2
+    assert cli(["sample", "--checkpoint", str(run_dir / "checkpoints" / "mle.pt"), "-n", "20", "--out", str(out),
+                "--overwrite"]) == 2
     msg = one_line_error(capsys)
     assert f"{tmp_path} is out of space" in msg and "samples.txt" in msg
     assert out.read_text(encoding="utf-8") == "previous samples\n" and temporaries(tmp_path) == []

@@ -69,6 +69,14 @@ def test_sample_bad_input(ckpt, tmp_path, capsys):
     assert "cannot be read safely" in one_line_error(capsys)
     assert cli(["sample", "--checkpoint", str(ckpt), "--pitch-names"]) == 2
     assert "--pitch-names is for music" in one_line_error(capsys)
+    mine = tmp_path / "train.txt"  # say, the user's data: never replaced without --overwrite
+    mine.write_text("my data\n")
+    assert cli(["sample", "--checkpoint", str(ckpt), "--out", str(mine)]) == 2
+    assert "exists; pass --overwrite" in one_line_error(capsys) and mine.read_text() == "my data\n"
+    assert cli(["sample", "--checkpoint", str(ckpt), "-n", "3", "--out", str(mine), "--overwrite"]) == 0
+    assert len(mine.read_text().splitlines()) == 3
+    assert cli(["sample", "--checkpoint", str(ckpt), "--out", str(tmp_path)]) == 2
+    assert "is a directory" in one_line_error(capsys)
 
 
 def test_pitch_names():
@@ -137,6 +145,9 @@ def test_compare_gives_welch_p_values_and_per_sequence_scores(tmp_path, capsys):
         y = [float(r[f"bleu{n}"]) for r in rows if r["set"] == "compare"]
         assert abs(np.mean(x) - res["samples"]["metrics"][f"bleu{n}"]["mean"]) < 1e-12
         assert math.isclose(res["p_values"][f"bleu{n}"], stats.ttest_ind(x, y, equal_var=False).pvalue, rel_tol=1e-9)
+    before = a.read_text()
+    assert cli(["eval", "--samples", str(a), "--references", str(refs), "--per-sequence", str(a)]) == 2
+    assert "exists; pass --overwrite" in one_line_error(capsys) and a.read_text() == before
     assert cli(["eval", "--samples", str(a), "--compare", str(b), "--references", str(refs)]) == 0
     table = capsys.readouterr().out
     assert "| bleu5 |" in table and "p-value" in table

@@ -66,6 +66,16 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
     return out
 
 
+def check_new_file(path: str | Path, flag: str, overwrite: bool) -> None:
+    """An output file of a command (not a run directory): an existing one is replaced only with --overwrite,
+    and this is checked before the work, not after it."""
+    path = Path(path)
+    if path.is_dir():
+        raise SeqGANError(f"{flag} {path} is a directory; give a file name")
+    if path.exists() and not overwrite:
+        raise SeqGANError(f"{flag} {path} exists; pass --overwrite to replace it, or choose another file")
+
+
 def refuse_foreign_dir(out: Path) -> None:
     """A non-empty directory that holds no run is someone's files: writing a run among them needs --overwrite
     (which then adds the run's files and removes none of theirs)."""

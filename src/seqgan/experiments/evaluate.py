@@ -35,6 +35,7 @@ from seqgan.data.text import load_lines
 from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK
 from seqgan.errors import SeqGANError
+from seqgan.experiments.common import check_new_file
 from seqgan.metrics.bleu import BleuReference, self_bleu_scores
 from seqgan.metrics.music import nearest_mse
 from seqgan.metrics.stats import welch_ttest
@@ -210,6 +211,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tokenizer-from", metavar="CKPT",
                    help="split lines with the tokenizer of this seqgan train checkpoint (needed for bpe, unigram)")
     p.add_argument("--per-sequence", metavar="FILE", help="write every sequence's scores here (CSV)")
+    p.add_argument("--overwrite", action="store_true", help="replace --per-sequence if it exists")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=main)
 
@@ -228,6 +230,8 @@ def eval_tokenizer(name: str | None, ckpt_path: str | None) -> Tokenizer:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.per_sequence:
+        check_new_file(args.per_sequence, "--per-sequence", args.overwrite)
     tok = eval_tokenizer(args.tokenizer, getattr(args, "tokenizer_from", None))
     if args.mse and tok.name != "ids":
         raise SeqGANError("--mse scores pitches: use it with --tokenizer ids (the music corpus's format)")

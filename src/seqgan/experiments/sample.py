@@ -30,6 +30,7 @@ from seqgan.checkpoint import build_model, check_finite_weights, load_checkpoint
 from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
+from seqgan.experiments.common import check_new_file
 from seqgan.mcts import mcts_sample, rollout_leaf, value_leaf
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
@@ -185,6 +186,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--pitch-names", action="store_true",
                    help="music (ids tokenizer): write pitch names such as C4 instead of numbers (token = MIDI - 21)")
     p.add_argument("--mcts", type=int, default=0, metavar="SIMULATIONS",
@@ -205,6 +207,8 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.mcts < 0:
         raise SeqGANError(f"--mcts must be 0 (sample) or a number of simulations, got {args.mcts}")
+    if args.out:
+        check_new_file(args.out, "--out", args.overwrite)
     lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device,
                          args.mcts, args.c_puct, args.leaf, args.move_temperature)
     empty = sum(1 for line in lines if not line)
