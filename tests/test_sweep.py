@@ -229,6 +229,21 @@ def test_runs_without_finished_methods_are_refused(table1_run, tmp_path, capsys)
     assert seqgan(["sweep", "--run", str(table1_run / "seed0"), "--temperatures", "0,1", "--out",
                    str(tmp_path / "d")]) == 2
     assert "--temperatures" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "config.json").write_text('{"model": ')  # cut short
+    assert seqgan(["sweep", "--run", str(damaged), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be read as JSON" in err and "Traceback" not in err
+
+
+def test_sweep_never_writes_among_other_files(table1_run, tmp_path, capsys):
+    task = tmp_path / "poems"  # a paper-task directory: its run in run/, its samples in samples/
+    (task / "samples").mkdir(parents=True)
+    (task / "samples" / "mle.txt").write_text("mine\n")
+    assert seqgan(["sweep", "--run", str(table1_run / "seed0"), "--out", str(task), "--overwrite"]) == 2
+    assert "holds other files (samples) and no sweep" in capsys.readouterr().err
+    assert (task / "samples" / "mle.txt").read_text() == "mine\n"
 
 
 def test_sweep_of_a_real_data_run(tmp_path, capsys):

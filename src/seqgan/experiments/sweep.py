@@ -128,17 +128,25 @@ def find_runs(path: Path) -> list[Run]:
     return [_one_run(path, required=True)]
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SeqGANError(f"--run: {path} cannot be read as JSON ({str(exc).splitlines()[0][:120]}); the run "
+                          "directory is damaged") from None
+
+
 def _one_run(path: Path, required: bool) -> Run | None:
     if not (path / "config.json").exists():
         raise SeqGANError(f"--run {path}: no config.json there; it is not a seqgan run directory")
-    cfg = Config.from_dict(json.loads((path / "config.json").read_text()))
+    cfg = Config.from_dict(read_json(path / "config.json"))
     kind = "text" if cfg.data.train_path else "oracle"
     methods, oracle_ckpt = [], None
     if (path / "pretrain").is_dir():  # table1 / strategy: every finished method directory
         for d in sorted(p for p in path.iterdir() if p.is_dir() and p.name != "pretrain"):
             final = d / "checkpoints" / "final.pt"
             if (d / "result.json").exists() and _has_generator(final):
-                label = json.loads((d / "result.json").read_text()).get("label") or _label(d.name)
+                label = read_json(d / "result.json").get("label") or _label(d.name)
                 methods.append(Method(d.name, label, final))
         oracle_ckpt = path / "pretrain" / "checkpoints" / "init.pt"
     else:  # oracle / train: the end of pre-training and of the algorithm's last phase
@@ -306,6 +314,10 @@ def open_out(out: Path, overwrite: bool) -> Path:
     """--out: refuse a directory that holds a sweep or a run unless --overwrite (then the sweep's own files go)."""
     if out.exists() and not out.is_dir():
         raise SeqGANError(f"--out {out} is a file; give a directory")
+    theirs = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if theirs and not (out / "sweep.json").exists() and not (out / "config.json").exists():
+        raise SeqGANError(f"--out {out} holds other files ({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''}) "
+                          "and no sweep; choose a new or empty directory")  # e.g. a paper-task's samples/
     if (out / "sweep.json").exists() or (out / "config.json").exists():
         if not overwrite:
             raise SeqGANError(f"--out {out} already holds a sweep or a run; pass --overwrite to replace the sweep, "
