@@ -223,6 +223,22 @@ def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeyp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resume_refuses_a_data_file_that_changed(word_run, tmp_path, capsys):
+    import shutil
+    run, valid = tmp_path / "run", word_run / "valid.txt"
+    shutil.copytree(word_run / "run", run, ignore=shutil.ignore_patterns(".lock"))
+    original = valid.read_text(encoding="utf-8")
+    lines = original.splitlines()
+    args = train_args(word_run / "train.txt", run, valid=valid) + ["--resume"]
+    try:  # the same words and counts, two lines swapped: only the content tells
+        valid.write_text("\n".join([lines[1], lines[0], *lines[2:]]) + "\n", encoding="utf-8")
+        assert cli(args) == 2
+        assert "the valid file changed since the run began (sha256:" in one_line_error(capsys)
+    finally:
+        valid.write_text(original, encoding="utf-8")
+    assert cli(args) == 0
+
+
 def test_nan_names_phase_and_step_and_keeps_the_checkpoint(word_run, tmp_path, monkeypatch, capsys):
     """As for seqgan oracle (tests/test_train.py): before, train let the bare error through, without
     where it happened or that the last good checkpoint is kept."""

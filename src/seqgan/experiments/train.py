@@ -18,6 +18,7 @@ checkpoint stores the vocabulary and the tokenizer name, so ``seqgan sample`` ne
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,8 @@ def _encode(path: str, vocab: Vocab, cfg: Config, tok: Tokenizer) -> tuple[torch
     if cfg.data.fixed_length:
         enc.tokens, enc.lengths = enc.tokens[:, :T], enc.lengths - 1
     stats = {"lines": len(lines), "kept": len(enc), "truncated": enc.n_truncated, "skipped": enc.n_skipped,
-             "unk_tokens": enc.n_unk, "tokens": int(enc.lengths.sum())}
+             "unk_tokens": enc.n_unk, "tokens": int(enc.lengths.sum()),
+             "sha256": hashlib.sha256(enc.tokens.contiguous().numpy().tobytes()).hexdigest()[:16]}  # resume checks it
     return enc.tokens, stats
 
 
@@ -116,6 +118,17 @@ def load_corpus(cfg: Config) -> Corpus:
     if d.valid_path is not None:
         valid, stats["valid"] = _encode(d.valid_path, vocab, cfg, tok)
     return Corpus(vocab, d.tokenizer, train, valid, stats, tok)
+
+
+def check_same_data(saved: dict[str, Any], now: dict[str, Any], out: Path) -> None:
+    """--resume reads --data and --valid again: they must encode to the rows the run began with (an edited or
+    re-fetched file would change NLL-test midway). Checkpoints of older runs hold fewer keys; those are compared."""
+    for split in ("train", "valid"):
+        was, new = saved.get(split) or {}, now.get(split) or {}
+        diff = [k for k in sorted(was.keys() & new.keys()) if was[k] != new[k]]
+        if diff:
+            raise SeqGANError(f"--resume {out}: the {split} file changed since the run began ({diff[0]}: {was[diff[0]]} "
+                              f"then, {new[diff[0]]} now); give the files it began with, or start a new run")
 
 
 def describe(stats: dict[str, Any], cfg: Config) -> str:
@@ -264,6 +277,7 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
         check_vocab(ckpt, corpus, out / "checkpoints" / "latest.pt", "--resume")
+        check_same_data(ckpt.get("data_stats") or {}, corpus.stats, out)
         check_resume_config(ckpt["config"], cfg, out, "checkpoint")
     write_json(out / "config.json", cfg.to_dict())
     (out / "data").mkdir(exist_ok=True)
