@@ -269,6 +269,15 @@ def test_init_from_starts_at_the_source_generator(word_run, tmp_path):
 # ---------------------------------------------------------------------------- bad input
 
 
+def test_init_from_inside_the_run_it_would_overwrite_is_refused(word_run, tmp_path, capsys):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(word_run / "run", run, ignore=shutil.ignore_patterns(".lock"))
+    args = train_args(word_run / "train.txt", run, extra=["--init-from", str(run / "checkpoints" / "mle.pt"), "--overwrite"])
+    assert cli(args) == 2
+    assert "which --overwrite empties" in one_line_error(capsys) and (run / "checkpoints" / "mle.pt").exists()
+
+
 def test_init_from_a_relgan_generator_is_one_clear_error(word_run, tmp_path, capsys):
     from seqgan.checkpoint import load_checkpoint, model_entry, save_checkpoint
     from seqgan.models.relational import RelationalGenerator

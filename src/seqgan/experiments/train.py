@@ -260,6 +260,9 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     before the run directory is touched), the run directory, the checkpoint to resume from, config.json
     and the vocabulary. Returns (out, checkpoint to resume or None, --init-from checkpoint or None)."""
     source = None
+    if init is not None and overwrite and Path(init).resolve().is_relative_to(Path(out).resolve()):
+        raise SeqGANError(f"--init-from {init} lies in --out {out}, which --overwrite empties; copy it elsewhere "
+                          "first, or choose another --out")
     if init is not None:
         source = load_checkpoint(init)
         check_vocab(source, corpus, Path(init), "--init-from")
