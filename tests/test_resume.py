@@ -171,6 +171,32 @@ def test_resume_refuses_a_checkpoint_of_another_shape(reference, tmp_path, capsy
     assert "model.g_hidden_dim: run has 8, flags give 16" in capsys.readouterr().err
 
 
+def test_resume_takes_the_runs_device_and_refuses_another(reference, tmp_path, capsys):
+    """A run begun on CUDA (its config and checkpoint say so), resumed here without a GPU: `--resume --out`
+    alone asks for CUDA (the run's device, not cpu: before, it took cpu and crashed in set_state), and
+    --device cpu is one line, since the random streams are device-specific."""
+    import shutil
+
+    import torch
+
+    from seqgan.checkpoint import load_checkpoint, save_checkpoint
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    run = tmp_path / "run"
+    shutil.copytree(reference, run, ignore=shutil.ignore_patterns(".lock"))
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "device": "cuda"}))
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.pt")
+    ckpt["config"]["device"] = "cuda"
+    save_checkpoint(run / "checkpoints" / "latest.pt", ckpt)
+    capsys.readouterr()
+    assert main(["oracle", "--resume", "--out", str(run), "--no-progress"]) == 2
+    assert "--device cuda: CUDA is not available here" in capsys.readouterr().err
+    assert main(["oracle", "--resume", "--out", str(run), "--no-progress", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "the run began on cuda" in err and "Traceback" not in err
+
+
 def test_checkpoint_of_another_format_version_is_refused(tmp_path):
     import torch
 

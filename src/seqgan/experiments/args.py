@@ -45,8 +45,19 @@ def config_from_args(args: argparse.Namespace, **extra: Any) -> Config:
         print(f"seqgan: the run's config.json has no {', '.join(missing)} section (an older seqgan wrote it): "
               "those settings are the defaults; resume with --preset NAME to take them from the run's preset",
               file=sys.stderr)
-    return resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=args.device,
+    device = args.device or (saved_device(args) if getattr(args, "resume", False) else None)
+    return resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=device,
                    threads=args.threads, **{"train.precision": args.precision}, **extra)
+
+
+def saved_device(args: argparse.Namespace) -> str | None:
+    """The device of the run that --resume continues: its default, since its random streams live there."""
+    try:
+        saved = json.loads((Path(args.out) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # run_config says what is wrong
+    device = saved.get("device") if isinstance(saved, dict) else None
+    return device if isinstance(device, str) else None
 
 
 def run_config(args: argparse.Namespace) -> dict[str, Any] | None:

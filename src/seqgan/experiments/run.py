@@ -246,6 +246,10 @@ class Run:
                     opt.load_state_dict(ckpt["optimizers"][name])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise SeqGANError(f"the checkpoint does not fit this run's models: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
+        began = torch.device(ckpt["config"].get("device") or "cpu")
+        if began.type != self.device.type:  # a generator's state is device-specific: no exact resume elsewhere
+            raise SeqGANError(f"the run began on {began.type}, and its random streams live there; resume it with "
+                              f"--device {began}")
         restore_rng_states(ckpt, self.eval_rng, self.device, self.cfg.seed)
         self.summary = ckpt["summary"]
         timings = dict(ckpt["timings"])
