@@ -106,6 +106,19 @@ def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys
     mle_samples = (out / "samples" / "mle.txt").read_text().split("\n")[:-1]
     assert len(mle_samples) == 60 and (out / "table.md").read_text().startswith("| model | BLEU-2 |")
     assert np.isfinite(res["rows"]["SeqGAN"]["nll_test"])
+    base = ["paper-task", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "cache"), "--threads", "1",
+            "--no-progress"]
+    assert cli(base + ["--resume", "--out", str(out)]) == 0  # the run's own settings: no --preset or --set needed
+    again = json.loads((out / "results.json").read_text())
+    assert again["rows"] == res["rows"] and again["preset"] == "tiny"
+    assert cli(base + ["--out", str(tmp_path / "m"), "--preset", "tiny", "--set", "train.algorithm=maligan"]) == 2
+    assert "paper-task compares MLE with SeqGAN" in capsys.readouterr().err and not (tmp_path / "m" / "run").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "results.json").write_text("my results")
+    assert cli(base + ["--out", str(mine), "--preset", "tiny"]) == 2
+    assert "holds other files (results.json) and no paper-task run" in capsys.readouterr().err
+    assert (mine / "results.json").read_text() == "my results"
 
 
 # ------------------------------------------------------------------------------- slow

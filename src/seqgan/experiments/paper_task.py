@@ -17,20 +17,24 @@ so that the held-out real data can be a row of the same table (it cannot be its 
 from __future__ import annotations
 
 import argparse
+import copy
+import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from seqgan.config import resolve
 from seqgan.data.corpora import CORPORA
 from seqgan.data.text import load_lines
 from seqgan.errors import SeqGANError
 from seqgan.experiments import train
-from seqgan.experiments.common import write_json
+from seqgan.experiments.args import config_from_args
+from seqgan.experiments.common import prepare_out_dir, write_json
 from seqgan.experiments.data_cmd import add_fetch_args, fetch_corpus
 from seqgan.experiments.evaluate import (Scorer, fmt, fmt_p, p_values, summarize, tokenize_lines,
                                          write_per_sequence)
+from seqgan.experiments.run import launcher
 from seqgan.experiments.sample import sample_lines, write_lines
 
 #: The paper's metrics per task (Tables 2-4); coco: Texygen's BLEU-2..5.
@@ -67,21 +71,64 @@ def table(corpus: str, result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+OWN_FILES = ("table.md", "results.json", "per_sequence.csv", "samples")  # beside run/, written at the end
+HINT_FLAGS = ("cache", "source", "simplified", "president", "since", "unit", "min_tokens", "limit", "split_seed",
+              "variable_length", "num_samples")  # the flags that choose the data or the scoring, not the run
+
+
+def open_task_dir(out: Path, args: argparse.Namespace, checked: bool = False) -> None:
+    """--out holds a paper-task (its run/ and the files above) or nothing: never a user's other files. Once
+    the flags are ``checked``, a new run (--overwrite) drops the old table, so a failed run cannot leave it
+    beside the new one (the run's lock is taken first)."""
+    theirs = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if theirs and not (out / "run").is_dir():
+        raise SeqGANError(f"--out {out} holds other files ({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''}) "
+                          "and no paper-task run; choose a new or empty directory")
+    if checked and args.overwrite and not args.resume and (out / "run").is_dir():
+        prepare_out_dir(out / "run", overwrite=True)
+        for name in OWN_FILES:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+
+
+def resume_hint(corpus: str, out: Path, args: argparse.Namespace) -> str:
+    """What an interrupted paper-task prints: this command again with --resume (train's hint would skip the table)."""
+    parts = [f"{launcher()}seqgan paper-task {corpus} --resume"]
+    for dest in HINT_FLAGS:
+        value, flag = getattr(args, dest, None), "--" + dest.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif value not in (None, False) and not (dest == "split_seed" and value == 0):
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts + [f"--out {shlex.quote(str(out))}"])
+
+
 def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     out = Path(out)
     spec = TASKS[corpus]
     info = CORPORA[corpus]
+    open_task_dir(out, args)
     entry = fetch_corpus(corpus, args, progress=not args.no_progress)
-    preset = PRESET_ALIASES.get(args.preset or args.default_preset, args.preset or args.default_preset)
     fixed = corpus in FIXED_LENGTH and not args.variable_length
-    cfg = resolve(preset, args.config, args.overrides, seed=args.seed, device=args.device, threads=args.threads,
-                  **{"train.precision": args.precision,
-                     "data.train_path": str((entry / "train.txt").resolve()),
-                     "data.valid_path": str((entry / "test.txt").resolve()), "data.fixed_length": fixed,
-                     "data.tokenizer": info.tokenizer, "model.seq_len": info.max_len - 1 if fixed else info.max_len})
+    run_args = copy.copy(args)  # --resume reads run/config.json, so that --resume --out DIR needs no other flag
+    run_args.out = str(out / "run")
+    run_args.preset = PRESET_ALIASES.get(args.preset, args.preset)
+    run_args.default_preset = PRESET_ALIASES.get(args.default_preset, args.default_preset)
+    cfg = config_from_args(run_args, **{"data.train_path": str((entry / "train.txt").resolve()),
+                                        "data.valid_path": str((entry / "test.txt").resolve()),
+                                        "data.fixed_length": fixed, "data.tokenizer": info.tokenizer,
+                                        "model.seq_len": info.max_len - 1 if fixed else info.max_len})
+    if cfg.train.algorithm != "seqgan":
+        raise SeqGANError(f"paper-task compares MLE with SeqGAN, as the paper's tables do; for train.algorithm="
+                          f"{cfg.train.algorithm} use seqgan train --algorithm {cfg.train.algorithm}, then seqgan eval")
+    open_task_dir(out, args, checked=True)
+    preset = cfg.preset
     summary = train.run(cfg, out / "run", resume=args.resume, overwrite=args.overwrite,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, resume_hint=resume_hint(corpus, out, args))
 
     refs = tokenize_lines(load_lines(entry / "train.txt"), info.tokenizer, str(entry / "train.txt"))
     test_lines = load_lines(entry / "test.txt")

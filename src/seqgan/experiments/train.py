@@ -292,7 +292,8 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
 
 
 def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool = False,
-        init: str | Path | None = None, progress: bool = True, tensorboard: bool = True) -> dict[str, Any]:
+        init: str | Path | None = None, progress: bool = True, tensorboard: bool = True,
+        resume_hint: str | None = None) -> dict[str, Any]:
     """Train on the real corpus of ``cfg.data`` into ``out``; returns the summary (also summary.json).
     Under torchrun every process calls this and reads the data files itself (give them on every node)."""
     if init is not None and resume:
@@ -335,7 +336,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         start = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
-    state.run_algorithm(start, resume=f"{launcher()}seqgan train --resume --out {out}")
+    state.run_algorithm(start, resume=resume_hint or f"{launcher()}seqgan train --resume --out {out}")
     return state.finish(device, "nll.png", {"NLL-test (held-out data)": "eval/nll_test", "NLL-train": "eval/nll_train"},
                         "NLL (nats per token)", "Real data: NLL learning curves")
 
