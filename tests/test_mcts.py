@@ -236,6 +236,16 @@ def test_sample_mcts_command(value_run, tmp_path, leaf):
     assert len(drawn.read_text().splitlines()) == 5
 
 
+@pytest.mark.parametrize("name, leaf, message", [("mle.pt", "rollout", "saved before D's pre-training"),
+                                                  ("d_pretrain.pt", "value", "needs a trained value network")])
+def test_sample_mcts_refuses_an_untrained_scorer(value_run, capsys, name, leaf, message):
+    """mle.pt's D is its initial one, and V trains only in the rounds: the search would follow noise."""
+    assert main(["sample", "--checkpoint", str(value_run.parent / name), "--mcts", "2", "--leaf", leaf]) == 2
+    assert message in capsys.readouterr().err
+    if name == "d_pretrain.pt":  # D is trained there: roll-out leaves are fine
+        assert main(["sample", "--checkpoint", str(value_run.parent / name), "-n", "2", "--mcts", "2"]) == 0
+
+
 @pytest.mark.parametrize("flags, message", [(["--mcts", "-1"], "--mcts must be 0"),
                                             (["--mcts", "2", "--move-temperature", "-1"], "--move-temperature must be"),
                                             (["--mcts", "2", "--c-puct", "0"], "--c-puct must be positive")])

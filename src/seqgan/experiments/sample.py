@@ -127,6 +127,16 @@ def search(gen: Generator, ckpt: dict[str, Any], num: int, simulations: int, c_p
     if generator_class(ckpt.get("algorithm")) is not Generator:
         raise SeqGANError(f"--mcts searches with SeqGAN's LSTM generator and CNN discriminator; this checkpoint "
                           f"is of {ckpt.get('algorithm')!r}, which has models of its own: sample it without --mcts")
+    if ckpt.get("algorithm") == "rankgan":
+        raise SeqGANError("--mcts scores leaves by D's probability of real, and RankGAN's D is a ranker (its "
+                          "classifier output is left from pre-training): sample it without --mcts")
+    phase, step = (ckpt.get("position") or {}).get("phase"), (ckpt.get("position") or {}).get("step", 0)
+    if phase == "mle" or (phase == "d_pretrain" and step == 0):
+        raise SeqGANError("--mcts needs a trained discriminator, and this checkpoint was saved before D's "
+                          "pre-training (e.g. mle.pt): use d_pretrain.pt, adversarial.pt or latest.pt of a later phase")
+    if leaf == "value" and (phase in ("mle", "d_pretrain") or (phase == "adversarial" and step == 0)):
+        raise SeqGANError("--leaf value needs a trained value network, and it trains only in the adversarial "
+                          "rounds: use a checkpoint saved after them (adversarial.pt), or --leaf rollout")
     device = gen.output.weight.device
     if "discriminator" not in ckpt:
         raise SeqGANError("--mcts needs the checkpoint's discriminator, and this checkpoint has none")
