@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
 import random
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -14,7 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seqgan.cli import build_parser
 from seqgan.data.corpora import store
+from seqgan.experiments.data_cmd import add_fetch_args
+from seqgan.experiments.paper_task import HINT_FLAGS, resume_hint
 from seqgan.metrics.bleu import bleu_scores
 from seqgan.metrics.stats import welch_ttest
 from test_realdata_train import WORDS, cli, one_line_error
@@ -119,6 +124,30 @@ def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys
     assert cli(base + ["--out", str(mine), "--preset", "tiny"]) == 2
     assert "holds other files (results.json) and no paper-task run" in capsys.readouterr().err
     assert (mine / "results.json").read_text() == "my results"
+
+
+def test_paper_task_resume_hint_is_the_same_command(tmp_path):
+    """The hint an interrupted paper-task prints, parsed again, chooses the same data and scoring, with --resume."""
+    out = tmp_path / "an out dir"
+    argv = ["paper-task", "speech", "--president", "Obama", "--since", "2009", "--unit", "paragraph",
+            "--min-tokens", "4", "--split-seed", "3", "--num-samples", "20", "--variable-length",
+            "--cache", str(tmp_path / "my cache"), "--preset", "tiny", "--out", str(out)]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    hint = resume_hint("speech", out, args)
+    words = shlex.split(hint)
+    assert words[0] == "seqgan"
+    again = parser.parse_args(words[1:])
+    assert again.resume and again.corpus == "speech" and again.out == str(out)
+    for dest in HINT_FLAGS:
+        assert getattr(again, dest) == getattr(args, dest), dest
+    fetch = argparse.ArgumentParser()
+    add_fetch_args(fetch)
+    how_to_fetch = {"npm", "python"}  # which executables fetch the corpus: the cached data does not depend on them
+    assert {a.dest for a in fetch._actions} - {"help"} - how_to_fetch <= set(HINT_FLAGS)  # a new data flag is kept
+    defaults = parser.parse_args(["paper-task", "speech", "--out", str(out)])
+    assert shlex.split(resume_hint("speech", out, defaults)) == ["seqgan", "paper-task", "speech", "--resume",
+                                                                "--out", str(out)]
 
 
 # ------------------------------------------------------------------------------- slow

@@ -81,9 +81,14 @@ def refuse_foreign_dir(out: Path) -> None:
     (which then adds the run's files and removes none of theirs)."""
     theirs = sorted(p.name for p in out.iterdir() if p.name != ".lock") if out.is_dir() else []
     if theirs:
-        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
-        raise SeqGANError(f"--out {out} is a directory with other files ({shown}) and no run; choose a new or empty "
-                          "directory, or pass --overwrite to write the run among them (none of them is removed)")
+        raise SeqGANError(f"--out {out} is a directory with other files ({first_names(theirs)}) and no run; "
+                          "choose a new or empty directory, or pass --overwrite to write the run among them "
+                          "(none of them is removed)")
+
+
+def first_names(names: list[str]) -> str:
+    """The first three of a directory's entries, for an error that says what is in the way."""
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
 
 
 def make_run_dir(out: Path) -> None:

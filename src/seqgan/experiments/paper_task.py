@@ -30,7 +30,7 @@ from seqgan.data.text import load_lines
 from seqgan.errors import SeqGANError
 from seqgan.experiments import train
 from seqgan.experiments.args import config_from_args
-from seqgan.experiments.common import prepare_out_dir, write_json
+from seqgan.experiments.common import first_names, prepare_out_dir, write_json
 from seqgan.experiments.data_cmd import add_fetch_args, fetch_corpus
 from seqgan.experiments.evaluate import (Scorer, fmt, fmt_p, p_values, summarize, tokenize_lines,
                                          write_per_sequence)
@@ -82,7 +82,7 @@ def open_task_dir(out: Path, args: argparse.Namespace, checked: bool = False) ->
     beside the new one (the run's lock is taken first)."""
     theirs = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if theirs and not (out / "run").is_dir():
-        raise SeqGANError(f"--out {out} holds other files ({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''}) "
+        raise SeqGANError(f"--out {out} holds other files ({first_names(theirs)}) "
                           "and no paper-task run; choose a new or empty directory")
     if checked and args.overwrite and not args.resume and (out / "run").is_dir():
         prepare_out_dir(out / "run", overwrite=True)

@@ -42,7 +42,8 @@ from seqgan.data.corpora import default_cache_dir
 from seqgan.data.text import load_lines
 from seqgan.data.tokenizers import Tokenizer
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import write_json, write_sequences
+from seqgan.experiments.common import first_names, write_json, write_sequences
+from seqgan.experiments.corpus import check_vocab, load_corpus
 from seqgan.seeding import rng
 from seqgan.experiments.evaluate import Scorer, tokenize_lines
 from seqgan.experiments.oracle import held_out_set
@@ -194,13 +195,11 @@ class TextTask:
 
 
 def text_task(run: Run, like: Generator, lm_cfg: LMConfig, cache: Path | None, device: torch.device) -> TextTask:
-    from seqgan.experiments import train
-
-    corpus = train.load_corpus(run.cfg)
+    corpus = load_corpus(run.cfg)
     if corpus.valid is None:
         raise SeqGANError(f"--run {run.path}: the run has no held-out file (seqgan train --valid); BLEU-5 and the "
                           "reverse-LM score need one")
-    train.check_vocab(load_checkpoint(run.methods[0].checkpoint), corpus, run.methods[0].checkpoint, "--run")
+    check_vocab(load_checkpoint(run.methods[0].checkpoint), corpus, run.methods[0].checkpoint, "--run")
     tok = corpus.tok or corpus.tokenizer  # bpe / unigram: the tokenizer learnt from the run's data, not its name
     refs = tokenize_lines(load_lines(run.cfg.data.valid_path), tok, run.cfg.data.valid_path)
     started = time.perf_counter()
@@ -316,7 +315,7 @@ def open_out(out: Path, overwrite: bool) -> Path:
         raise SeqGANError(f"--out {out} is a file; give a directory")
     theirs = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if theirs and not (out / "sweep.json").exists() and not (out / "config.json").exists():
-        raise SeqGANError(f"--out {out} holds other files ({', '.join(theirs[:3])}{', ...' if len(theirs) > 3 else ''}) "
+        raise SeqGANError(f"--out {out} holds other files ({first_names(theirs)}) "
                           "and no sweep; choose a new or empty directory")  # e.g. a paper-task's samples/
     if (out / "sweep.json").exists() or (out / "config.json").exists():
         if not overwrite:
