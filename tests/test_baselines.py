@@ -169,6 +169,41 @@ def test_bleu_reward_equals_direct_nltk_bleu():
     assert q.dtype == torch.float32
 
 
+def test_bleu_reward_on_real_data_scores_words_only():
+    """On real data rows end in <eos> and <pad>s: the reward is NLTK's BLEU of the words before <eos>
+    against S's words, so an empty sample (<eos> at once) scores 0, not the pads' free matches."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    eos, pad, T = 1, 0, 8
+    gen = torch.Generator().manual_seed(3)
+
+    def rows(n: int) -> torch.Tensor:
+        ids = torch.randint(2, 9, (n, T), generator=gen)
+        ends = torch.randint(0, T, (n,), generator=gen)
+        ids[torch.arange(n), ends] = eos
+        after = torch.arange(T)[None, :] > ends[:, None]
+        return ids.masked_fill(after, pad)
+
+    refs, seqs = rows(30), rows(12)
+    refs[0, 1:] = pad
+    refs[0, :2] = torch.tensor([5, eos])  # a one-word line
+    seqs[0] = pad
+    seqs[0, 0] = eos                       # an empty sample
+    def strip(row: torch.Tensor) -> list[int]:
+        out = row.tolist()
+        return out[:out.index(eos)] if eos in out else out
+
+    smooth = SmoothingFunction().method1
+    references = [strip(r) for r in refs]
+    got = bleu_scorer(refs, 2, eos_token=eos)(seqs)
+    for b in range(len(seqs)):
+        hyp = strip(seqs[b])
+        expected = sentence_bleu(references, hyp, weights=(0.5, 0.5), smoothing_function=smooth) if hyp else 0.0
+        assert got[b].item() == pytest.approx(expected, abs=1e-6), b
+    assert got[0].item() == 0.0
+    assert bleu_scorer(refs, 2)(seqs)[0].item() > 0.5  # counted as tokens, <pad>s match each other
+
+
 def test_pg_bleu_step_trains_every_parameter():
     cfg, gen, real = tiny()
     m = Models.create(gen, build_discriminator(cfg), cfg.train)

@@ -43,15 +43,23 @@ class PGBLEUConfig:
         return self
 
 
-def bleu_scorer(references: torch.Tensor, order: int) -> Scorer:
+def words(seqs: torch.Tensor, eos_token: int | None) -> torch.Tensor | None:
+    """(R, T) -> (R,) the tokens before each row's first <eos>: what BLEU scores on real data, where
+    <eos> and the <pad> after it are no words (None on the oracle task: every row is T tokens)."""
+    if eos_token is None:
+        return None
+    return ((seqs == eos_token).cumsum(dim=1) == 0).sum(dim=1)
+
+
+def bleu_scorer(references: torch.Tensor, order: int, eos_token: int | None = None) -> Scorer:
     """The PG-BLEU reward: complete sequences (R, T) -> (R,) float32 sentence BLEU-``order`` of each
     against all of ``references`` (N, T) (the training set S), with uniform weights and NLTK's
-    method1 smoothing. Each reference n-gram's maximum count is tabled once here
-    (:class:`~seqgan.metrics.tensor_bleu.TensorBleu`); a call only looks the completions up."""
-    table = TensorBleu(references, order)
+    method1 smoothing, over each row's words (:func:`words`). Each reference n-gram's maximum count is
+    tabled once here (:class:`~seqgan.metrics.tensor_bleu.TensorBleu`); a call only looks the completions up."""
+    table = TensorBleu(references, order, words(references, eos_token))
 
     def score(seqs: torch.Tensor) -> torch.Tensor:
-        return table(seqs).to(torch.float32)
+        return table(seqs, words(seqs, eos_token)).to(torch.float32)
 
     return score
 
@@ -62,7 +70,7 @@ def pg_bleu(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
     pretrain(m, real, config, hooks, start)
     done = start.start_of("pg_bleu")
     if done >= 0:
-        scorer = bleu_scorer(real, config.pg_bleu.order)
+        scorer = bleu_scorer(real, config.pg_bleu.order, m.gen.eos_token)
         for rnd in range(done, t.adv_rounds):
             metrics: dict[str, float] = {}
             for _ in range(t.g_steps):
