@@ -238,6 +238,27 @@ def test_every_trained_parameter_changes():
     assert {id(p) for p in m.opts["worker_adv"].param_groups[0]["params"]} == {id(p) for p in m.gen.worker.parameters()}
 
 
+def test_d_pretrains_without_mle_epochs():
+    """train.g_pretrain_epochs = 0: D's pre-training steps still run (they live inside the MLE epochs)."""
+    torch.set_num_threads(1)
+    cfg = resolve("tiny", overrides=["train.algorithm=leakgan", "train.g_pretrain_epochs=0", "train.d_pretrain_steps=2",
+                                     "leakgan.rounds=0"])
+    torch.manual_seed(cfg.seed)
+    real = build_oracle(cfg).sample(cfg.data.num_train)
+    alg = get_algorithm("leakgan")
+    m = build_models(cfg, alg, torch.device("cpu"))
+    d0 = {n: p.detach().clone() for n, p in m.disc.named_parameters()}
+    steps = []
+
+    class Log(Quiet):
+        def step_done(self, phase, step, metrics):
+            steps.append((phase, step))
+
+    leakgan(m, real, cfg, Log(), alg.position("mle"))
+    assert steps == [("d_pretrain", 1), ("d_pretrain", 2)]
+    assert any(not torch.equal(p, d0[n]) for n, p in m.disc.named_parameters())
+
+
 def test_feature_cache_returns_the_features_and_forgets_them_when_d_changes():
     """Rows read back from the cache equal D's features of them computed afresh; rows past the memory
     budget are computed each time; any change of D's weights empties the cache."""

@@ -214,6 +214,7 @@ def test_inverse_temperature_grows_from_one_to_beta_max(anneal):
         100.0, rel=0.2 if anneal in ("log", "sigmoid") else 1e-9)
     assert inverse_temperature(100.0, 7, 50, "exp") == pytest.approx(100 ** (7 / 50))
     assert inverse_temperature(100.0, 7, 50, "no") == 100.0
+    assert inverse_temperature(100.0, 0, 1, anneal) == pytest.approx(1.0, abs=0.01)  # a one-iteration run
 
 
 @pytest.mark.parametrize("key, value, message", [("relgan.num_rep", 3, "multiple of relgan.num_rep"),

@@ -9,6 +9,7 @@ import torch
 
 from seqgan.cli import main
 from seqgan.config import resolve
+from seqgan.errors import SeqGANError
 from seqgan.experiments import oracle as oracle_exp
 from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_discriminator, build_generator
@@ -54,6 +55,9 @@ def test_maligan_weights_equal_the_papers_estimator():
 def test_maligan_ratio_stays_finite_when_d_is_certain():
     r = ratio_scorer(lambda seqs: torch.ones(seqs.shape[0]))(torch.zeros(3, 2, dtype=torch.long))
     assert torch.isfinite(r).all() and (r > 1e5).all()
+    zero = ratio_scorer(lambda seqs: torch.zeros(seqs.shape[0]))(torch.zeros(3, 2, dtype=torch.long))
+    w = normalised_weights(zero.view(3, 1), baseline=False)   # D(Y) underflowed to 0 for the whole batch
+    assert torch.isfinite(w).all() and torch.allclose(w, torch.full_like(w, 1 / 3))
 
 
 # --------------------------------------------------------------------------------- RankGAN
@@ -110,6 +114,22 @@ def test_rank_loss_pushes_real_up_and_generated_down():
     with torch.no_grad():
         log_r = expected_rank(features(m.disc, tokens), features(m.disc, refs), 1.0).log()
     assert loss.item() == pytest.approx(-(log_r[:16].mean() - log_r[16:].mean()).item(), rel=1e-5)
+
+
+def test_rankgan_ranker_passes_follow_the_authors(monkeypatch):
+    """A ranker step takes train.d_epochs passes in the ranker's pre-training (authors: 3) and
+    rankgan.adv_epochs in the rounds (authors: 1)."""
+    from seqgan.train import rankgan
+
+    cfg, real, m, alg = tiny("rankgan")
+    cfg.train.adv_rounds, cfg.train.g_pretrain_epochs, cfg.train.d_pretrain_steps, cfg.train.d_steps = 1, 0, 2, 2
+    cfg.train.d_epochs, cfg.rankgan.adv_epochs = 3, 1
+    seen = []
+    monkeypatch.setattr(rankgan, "ranker_step", lambda *a: seen.append(a[4]) or 0.0)
+    alg.train(m, real, cfg, Quiet(), alg.position())
+    assert seen == [3, 3, 1, 1]
+    with pytest.raises(SeqGANError, match="rankgan.adv_epochs must be an integer >= 1"):
+        resolve("tiny", overrides=["train.algorithm=rankgan", "rankgan.adv_epochs=0"])
 
 
 # ------------------------------------------------------------------- both: they train

@@ -347,7 +347,10 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
                 metrics["disc/loss"] = losses[-1]
             hooks.step_done("mle", epoch + 1, metrics)
         hooks.phase_done("mle")
-    if start.start_of("d_pretrain") >= 0:  # no steps: D pre-trains inside "mle"
+    done = start.start_of("d_pretrain")
+    if done >= 0:  # D pre-trains inside "mle"; with no MLE epochs, its steps are here
+        for step in range(done, t.d_pretrain_steps if t.g_pretrain_epochs == 0 else 0):
+            hooks.step_done("d_pretrain", step + 1, {"disc/loss": d_train()})
         hooks.phase_done("d_pretrain")
 
     done = start.start_of("leakgan")

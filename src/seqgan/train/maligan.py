@@ -17,13 +17,17 @@ al.). Departures, each a choice where the paper leaves one:
   samples; with roll-outs each position has its own estimate, so each is normalised on its own);
 * b = 1 / m, the mean of the normalised weights, so each position's weights sum to zero (what
   TextGAN-PyTorch's ``get_mali_reward`` does; the paper names a baseline but leaves its form open);
-* D(Y) is clipped to at most 1 - 1e-6 so that r_D stays finite (neither paper nor ports say);
+* D(Y) is clipped to [1e-30, 1 - 1e-6] so that r_D stays finite and a batch of D(Y) = 0 keeps its
+  weights (neither paper nor ports say);
 * the paper's "mixed MLE" curriculum (teacher forcing on a shrinking prefix) is not implemented:
   every method here starts from the same MLE-pre-trained G, as in Table 1.
 
 Hyperparameters: SeqGAN's schedule (``train.*``: g-steps, d-steps, k, roll-outs, Adam 0.01 for G
-and 1e-4 for D, batch 64), which are also those of the public ports (TextGAN-PyTorch's
-run_maligan.py and Texygen's maligan_basic: G Adam 0.01, D Adam 1e-4, batch 64, 16 roll-outs).
+and 1e-4 for D, batch 64), the same for every method of Table 1. The public ports share only the
+learning rates and the batch (TextGAN-PyTorch's run_maligan.py: G Adam 0.01, D Adam 1e-4, batch 64);
+their schedules differ (there: 50 G steps and 1 D step of 3 epochs a round, D pre-training 4 steps
+of 2 epochs, 80 MLE epochs, and its ``rollout_num`` re-scores the sequence with D rather than
+completing prefixes).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from seqgan.config import Config
 
 MAX_PROB = 1.0 - 1e-6  # D(Y) is clipped here so that r_D = D / (1 - D) stays finite
+MIN_PROB = 1e-30       # and here, so that a batch D calls fake to the last bit (D = 0.0) has weights, not 0 / 0
 
 
 @dataclass
@@ -70,7 +75,7 @@ class MaliGANConfig:
 def ratio_scorer(prob_real: Scorer) -> Scorer:
     """r_D(Y) = D(Y) / (1 - D(Y)) of complete sequences (R, T) -> (R,), from D's P(real)."""
     def score(seqs: torch.Tensor) -> torch.Tensor:
-        d = prob_real(seqs).double().clamp(max=MAX_PROB)
+        d = prob_real(seqs).double().clamp(min=MIN_PROB, max=MAX_PROB)
         return d / (1.0 - d)
     return score
 

@@ -25,7 +25,10 @@ code (cookielee77/RankGan-NIPS2017) unless said:
 * R averages the per-reference softmax, as the paper's Eq. 3, where the authors' code sums the cosines
   over U inside one softmax;
 * the reward is R itself, not log R, as the authors' code; with several processes each process's rows
-  are its comparison sets (one process: the whole batch).
+  are its comparison sets (one process: the whole batch);
+* a ranker step in the rounds is one pass (``rankgan.adv_epochs``), in its pre-training three;
+* departure: a reward's comparison set is the adversarial batch, ``train.batch_size`` (64, the same for
+  every method of Table 1), where the authors' adversarial batch is 32.
 """
 
 from __future__ import annotations
@@ -59,12 +62,17 @@ class RankGANConfig:
     """gamma of Eq. 2, the inverse temperature of the softmax over the comparison set (authors' code: 1)."""
     references: int = 16
     """|U|: real sequences each ranking is relative to, drawn afresh for every batch (authors' code: 16)."""
+    adv_epochs: int = 1
+    """Passes over real and fresh generated sequences in each of a round's ``train.d_steps`` ranker steps
+    (authors' main.py: 1; their ranker's pre-training takes 3 passes a step, ``train.d_epochs``, as here)."""
 
     def validate(self) -> "RankGANConfig":
         if not self.gamma > 0:
             raise SeqGANError(f"rankgan.gamma must be positive, got {self.gamma}")
-        if isinstance(self.references, bool) or not isinstance(self.references, int) or self.references < 1:
-            raise SeqGANError(f"rankgan.references must be an integer >= 1, got {self.references!r}")
+        for key in ("references", "adv_epochs"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SeqGANError(f"rankgan.{key} must be an integer >= 1, got {value!r}")
         return self
 
 
@@ -170,7 +178,7 @@ def rankgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
                 metrics["gen/pg_loss"], metrics["gen/mean_reward"] = loss, dist.mean(rewards)
             m.rollout.update()
             for _ in range(t.d_steps):
-                metrics["disc/rank_loss"] = ranker_step(m.gen_replica, m.disc_replica, m.opts["d"], real, t.d_epochs,
+                metrics["disc/rank_loss"] = ranker_step(m.gen_replica, m.disc_replica, m.opts["d"], real, c.adv_epochs,
                                                         t.batch_size, c)
             hooks.step_done("rankgan", rnd + 1, metrics)
         hooks.phase_done("rankgan")

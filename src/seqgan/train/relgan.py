@@ -155,6 +155,8 @@ def inverse_temperature(beta_max: float, n: int, N: int, anneal: str) -> float:
     them (``get_fixed_temperature``); each starts at 1 (n = 0) and reaches about beta_max at n = N."""
     if anneal == "no":
         return beta_max
+    if N < 2 and anneal in ("lin", "log", "quad", "sqrt"):
+        return 1.0  # a run of one iteration: these divide by N - 1 or log N, and all start at 1
     if anneal == "exp":
         return beta_max ** (n / N)
     if anneal == "lin":
