@@ -97,9 +97,14 @@ def write(path, rows, sep=" "):
     return path
 
 
+def strict(token):
+    raise AssertionError(f"{token} is not JSON: a strict parser refuses it")
+
+
 def eval_json(capsys, *args):
+    """--json output, parsed as strictly as other languages' parsers do (no NaN or Infinity)."""
     assert cli(["eval", *args, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out, parse_constant=strict)
 
 
 def test_bleu_and_self_bleu_equal_nltk(tmp_path, capsys):
@@ -151,6 +156,41 @@ def test_compare_gives_welch_p_values_and_per_sequence_scores(tmp_path, capsys):
     assert cli(["eval", "--samples", str(a), "--compare", str(b), "--references", str(refs)]) == 0
     table = capsys.readouterr().out
     assert "| bleu5 |" in table and "p-value" in table
+
+
+def test_self_bleu_has_no_standard_error_or_p_value(tmp_path, capsys):
+    """Self-BLEU scores each sequence against the others: sd/sqrt(N) and Welch's test on them would overstate
+    significance, so both are null (BLEU's stay: its scores are independent given the references)."""
+    refs = write(tmp_path / "r.txt", sentences(40, 3))
+    a, b = write(tmp_path / "a.txt", sentences(30, 4)), write(tmp_path / "b.txt", sentences(30, 5, 2, 5))
+    flags = ["--samples", str(a), "--compare", str(b), "--references", str(refs), "--bleu", "2", "--self-bleu", "2"]
+    res = eval_json(capsys, *flags)
+    for label in ("samples", "compare"):
+        self_bleu, bleu = res[label]["metrics"]["self_bleu2"], res[label]["metrics"]["bleu2"]
+        assert self_bleu["stderr"] is None and "not independent" in self_bleu["note"] and self_bleu["mean"] > 0
+        assert bleu["stderr"] > 0 and "note" not in bleu
+    assert res["p_values"]["self_bleu2"] is None and 0 < res["p_values"]["bleu2"] < 1
+    assert cli(["eval", *flags]) == 0
+    out = capsys.readouterr()
+    row = next(line for line in out.out.splitlines() if line.startswith("| self_bleu2 |"))
+    assert "±" not in row and row.endswith("| n/a |")
+    assert "no standard error or p-value for Self-BLEU" in out.err
+
+
+def test_eval_json_writes_null_not_nan(tmp_path, capsys):
+    """Undefined numbers (one sequence's standard error, the p-value of two constant samples, the MSE of
+    empty sequences only) are null: bare NaN is not JSON."""
+    refs = write(tmp_path / "r.txt", sentences(10, 6))
+    one = write(tmp_path / "one.txt", [["a", "b", "c"]])
+    res = eval_json(capsys, "--samples", str(one), "--compare", str(one), "--references", str(refs), "--bleu", "2")
+    assert res["samples"]["metrics"]["bleu2"]["stderr"] is None and res["samples"]["metrics"]["bleu2"]["n"] == 1
+    assert res["p_values"]["bleu2"] is None and res["samples"]["metrics"]["bleu2"]["mean"] > 0
+    ids = write(tmp_path / "ids.txt", [["40", "42"], ["41", "43"]])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    res = eval_json(capsys, "--samples", str(empty), "--references", str(ids), "--tokenizer", "ids", "--mse",
+                    "--bleu", "none")
+    assert res["samples"]["metrics"]["mse"] == {"mean": None, "stderr": None, "n": 0}
 
 
 def test_eval_bad_input(tmp_path, capsys):

@@ -386,6 +386,20 @@ def test_seeds_bad_flags(flags, message, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("n", [0, 1])
+def test_final_samples_below_two_is_refused_before_training(n, tmp_path):
+    """One final sample has no standard error: refused by the config, not after every method has trained."""
+    cfg = resolve("tiny")
+    cfg.eval.final_samples = n
+    with pytest.raises(SeqGANError, match=rf"^eval.final_samples must be at least 2 .*, got {n}$"):
+        cfg.validate()
+    with pytest.raises(SeqGANError, match="eval.final_samples must be at least 2"):
+        cli("table1", *FAST, "--set", f"eval.final_samples={n}", "--out", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+    cfg.eval.final_samples = 2
+    cfg.validate()
+
+
 def test_strategy_over_seeds_tests_against_the_papers_setting(tmp_path, capsys):
     out = tmp_path / "strategy"
     assert cli("strategy", *FAST, "--seeds", "0,1", "--settings", "1,1,1;1,5,3", "--set", "train.adv_rounds=1",

@@ -202,12 +202,14 @@ class Config:
             "model.d_emb_dim": m.d_emb_dim, "data.num_train": d.num_train,
             "train.batch_size": t.batch_size, "train.rollouts": t.rollouts,
             "train.d_epochs": t.d_epochs, "train.checkpoint_every": t.checkpoint_every,
-            "eval.every": e.every, "eval.num_samples": e.num_samples,
-            "eval.final_samples": e.final_samples, "eval.d_samples": e.d_samples,
+            "eval.every": e.every, "eval.num_samples": e.num_samples, "eval.d_samples": e.d_samples,
         }
         for key, value in positive.items():
             if value < 1:
                 raise SeqGANError(f"{key} must be at least 1, got {value}")
+        if e.final_samples < 2:  # checked now, not in the final evaluation after the whole training
+            raise SeqGANError(f"eval.final_samples must be at least 2 (the final NLL's standard error needs two "
+                              f"samples), got {e.final_samples}")
         non_negative = {
             "train.g_pretrain_epochs": t.g_pretrain_epochs, "train.d_pretrain_steps": t.d_pretrain_steps,
             "train.adv_rounds": t.adv_rounds, "train.g_steps": t.g_steps, "train.d_steps": t.d_steps,

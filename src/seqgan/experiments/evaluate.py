@@ -9,8 +9,11 @@
 * **MSE** (music): each generated melody's mean squared pitch difference to its nearest
   reference melody (:mod:`seqgan.metrics.music`, where the definition is spelled out).
 
-Every metric is computed per sequence, so two files can be compared with Welch's t-test
-(``--compare``) and the scores written out (``--per-sequence FILE``, CSV).
+Every metric is computed per sequence and the scores can be written out (``--per-sequence FILE``, CSV).
+BLEU and MSE scores are independent given the references, so they get a standard error and, with
+``--compare``, Welch's t-test. Self-BLEU gets neither: each sequence is scored against all the others,
+so its scores are dependent and sd/sqrt(N) or a t-test on them would overstate significance
+(:data:`SELF_BLEU_NOTE`; null in ``--json``, its mean alone and p-value ``n/a`` in the table).
 
 Generated files may hold empty lines (a sequence that ended at once: it scores BLEU 0 and has no
 MSE); a line of only spaces is refused. Reference files are read strictly (:func:`load_lines`).
@@ -147,21 +150,39 @@ def order_warnings(orders: Sequence[int], hyps: list[Tokens], label: str) -> lis
             for n in orders if n > longest]
 
 
-def summarize(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Mean, standard error and count of each metric (NaNs, i.e. empty sequences for MSE, left out)."""
+#: Why Self-BLEU has no standard error and no p-value (in --json, beside its null standard error).
+SELF_BLEU_NOTE = ("Self-BLEU scores each sequence against all the others, so its per-sequence scores are not "
+                  "independent: sd/sqrt(n) and Welch's t-test would overstate significance, so neither is given")
+
+
+def independent(name: str) -> bool:
+    """Whether a metric's per-sequence scores are independent (BLEU and MSE given the references; not
+    Self-BLEU), which a standard error and Welch's t-test assume."""
+    return not name.startswith("self_bleu")
+
+
+def summarize(scores: dict[str, np.ndarray]) -> dict[str, dict[str, float | str]]:
+    """Mean, standard error and count of each metric (NaNs, i.e. empty sequences for MSE, left out).
+    The standard error is NaN where undefined: n < 2, or Self-BLEU (see :data:`SELF_BLEU_NOTE`)."""
     out = {}
     for name, values in scores.items():
         v = values[~np.isnan(values)]
         mean = float(v.mean()) if v.size else float("nan")
-        stderr = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else float("nan")
+        stderr = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 and independent(name) else float("nan")
         out[name] = {"mean": mean, "stderr": stderr, "n": int(v.size)}
+        if not independent(name):
+            out[name]["note"] = SELF_BLEU_NOTE
     return out
 
 
 def p_values(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, float]:
-    """Welch's t-test p-value per metric between two sets of per-sequence scores (NaN if undefined)."""
+    """Welch's t-test p-value per metric between two sets of per-sequence scores (NaN if undefined, and
+    for Self-BLEU, whose scores are dependent: :data:`SELF_BLEU_NOTE`)."""
     out = {}
     for name in a:
+        if not independent(name):
+            out[name] = float("nan")
+            continue
         x, y = a[name][~np.isnan(a[name])], b[name][~np.isnan(b[name])]
         try:
             out[name] = welch_ttest(x, y)[1]
@@ -182,6 +203,17 @@ def write_per_sequence(path: Path, sets: dict[str, dict[str, np.ndarray]]) -> No
     write_atomic(path, fh.getvalue().encode("utf-8"))  # an unwritable path or a full disk: one line
 
 
+def json_safe(x):
+    """``x`` with every NaN or infinity (an undefined number) as None: strict JSON parsers refuse NaN."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    return x
+
+
 def fmt(x: float, digits: int = 4) -> str:
     return "n/a" if x != x else f"{x:.{digits}f}"
 
@@ -200,7 +232,8 @@ def add_parser(sub) -> None:
     p.add_argument("--samples", required=True, metavar="FILE", help="generated sequences, one per line")
     p.add_argument("--references", metavar="FILE", help="reference sequences, one per line (needed by BLEU and MSE)")
     p.add_argument("--compare", metavar="FILE",
-                   help="a second generated file, scored the same way; prints Welch's t-test p-values")
+                   help="a second generated file, scored the same way; prints Welch's t-test p-values "
+                        "(BLEU and MSE; not Self-BLEU, whose per-sequence scores are dependent)")
     p.add_argument("--bleu", default="2,3,4,5", metavar="N,N",
                    help="BLEU orders (default 2,3,4,5; 'none' for no BLEU)")
     p.add_argument("--self-bleu", default="none", metavar="N,N", help="Self-BLEU orders, e.g. 2,3,4 (default none)")
@@ -256,16 +289,19 @@ def main(args: argparse.Namespace) -> int:
     if args.per_sequence:
         write_per_sequence(Path(args.per_sequence), scores)
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True, allow_nan=True))
+        print(json.dumps(json_safe(result), indent=2, sort_keys=True, allow_nan=False))
         return 0
     head = "| metric | " + " | ".join(f"{label} ({result[label]['sequences']})" for label in files)
     print(head + (" | p-value (Welch) |" if args.compare else " |"))
     print("|---" * (len(files) + 1 + bool(args.compare)) + "|")
     for name in scorer.names():
-        cells = [f"{fmt(result[label]['metrics'][name]['mean'])} ± {fmt(result[label]['metrics'][name]['stderr'])}"
+        cells = [fmt(result[label]["metrics"][name]["mean"])
+                 + (f" ± {fmt(result[label]['metrics'][name]['stderr'])}" if independent(name) else "")
                  for label in files]
         tail = f" | {fmt_p(result['p_values'][name])}" if args.compare else ""
         print(f"| {name} | " + " | ".join(cells) + tail + " |")
+    if not all(map(independent, scorer.names())):
+        print(f"\nno standard error or p-value for Self-BLEU: {SELF_BLEU_NOTE}", file=sys.stderr)
     empty = {label: result[label]["empty"] for label in files if result[label]["empty"]}
     if empty:
         print(f"\nempty sequences (BLEU 0, no MSE): {empty}", file=sys.stderr)
