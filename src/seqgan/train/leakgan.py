@@ -45,7 +45,13 @@ Departures, each also commented where it happens:
   from softmax(1.5 O_t w_t), and the first two tokens of training samples too (their "No Temperature"
   version: 1.0 everywhere, as here); NLL-oracle is therefore of the model whose likelihood is trained;
 * their learning-rate decay (staircase 0.96) is computed but never given to an optimiser: none here;
-* with T not a multiple of c (the tiny preset), the last segment is shorter.
+* with T not a multiple of c (the tiny preset), the last segment is shorter;
+* D's positives are the fixed S (the protocol, as every method's); their synthetic script draws fresh
+  oracle samples for every D step;
+* an interleaved MLE epoch is a whole pass over S, as the paper's "one epoch"; their Image COCO script's
+  ``pre_train_epoch`` runs 1/20 of its batches (in its pre-training too);
+* the learning rate is their main script's (0.0015 at length 20), the sampling their "No Temperature"
+  version's, whose script trains at 0.01.
 """
 
 from __future__ import annotations
