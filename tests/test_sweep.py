@@ -1,12 +1,13 @@
 """`seqgan sweep`: tempered NLL against a direct computation, T = 1 against today's numbers, samples
 against the tempered softmax, the LMs' determinism, the dominance summary, refusals, and end-to-end runs
-on tiny table1, table1 --seeds and train runs."""
+on tiny table1 (with and without --pretrained), table1 --seeds, oracle and train runs."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -16,14 +17,18 @@ from torch.nn import functional as F
 from seqgan.cli import main as seqgan
 from seqgan.errors import SeqGANError
 from seqgan.seeding import rng
-from seqgan.experiments.sweep import find_runs, parse_temperatures, tempered
+from seqgan.data.text import load_lines
+from seqgan.experiments.evaluate import Scorer
+from seqgan.experiments.sweep import held_out_lines, parse_temperatures, tempered, text_task
+from seqgan.experiments.sweep_runs import find_runs, load_generator
 from seqgan.metrics import quality_diversity as qd
-from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, train_lm
+from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, lm_shapes, train_lm
 from seqgan.metrics.nll import nll_oracle, sequence_nll
 from seqgan.models.generator import Generator
 from test_realdata_train import write_corpus
 
 FAST = ["--no-progress", "--threads", "1"]
+CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("restore_threads")
 
 
@@ -93,6 +98,13 @@ def test_bad_temperatures_are_refused(text):
         parse_temperatures(text)
 
 
+def test_temperatures_that_print_the_same_are_refused():
+    """1 and 1.0000001 are both 't1' in file names, labels and the RNG key: one point would overwrite the other."""
+    with pytest.raises(SeqGANError, match=r"--temperatures '1,1.0000001,2': 1.0 and 1.0000001 are the same to 6 "):
+        parse_temperatures("1,1.0000001,2")
+    assert parse_temperatures("1,1.00001") == [1.0, 1.00001]
+
+
 def test_temperatures_parse():
     assert parse_temperatures("1,0.5,1,2") == [0.5, 1.0, 2.0]
     assert len(parse_temperatures(None)) == 19 and 1.0 in parse_temperatures(None)
@@ -103,13 +115,13 @@ def test_temperatures_parse():
 
 def test_reverse_lm_training_is_seeded_and_deterministic():
     like = small_gen(eos_token=1, pad_token=0)
-    rows = like.sample(200, generator=torch.Generator().manual_seed(0))
+    rows, shapes = like.sample(200, generator=torch.Generator().manual_seed(0)), lm_shapes(like, 8, 16)
     state = torch.get_rng_state()
-    a, b = train_lm(rows, like, LMConfig(epochs=2, seed=3)), train_lm(rows, like, LMConfig(epochs=2, seed=3))
+    a, b = train_lm(rows, shapes, LMConfig(epochs=2, seed=3)), train_lm(rows, shapes, LMConfig(epochs=2, seed=3))
     assert torch.equal(torch.get_rng_state(), state)  # the global RNG is left alone
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert torch.equal(x, y), name
-    c = train_lm(rows, like, LMConfig(epochs=2, seed=4))
+    c = train_lm(rows, shapes, LMConfig(epochs=2, seed=4))
     assert not torch.equal(a.output.weight, c.output.weight)
     assert lm_nll(a, rows) == lm_nll(b, rows)
     assert math.isfinite(lm_nll(a, rows)[0]) and lm_nll(a, rows)[1] > 0
@@ -125,12 +137,21 @@ def test_lm_nll_counts_every_token_once():
 
 def test_real_data_lm_is_cached(tmp_path):
     like = small_gen(eos_token=1, pad_token=0)
-    rows = like.sample(100, generator=torch.Generator().manual_seed(0))
-    a, hit_a = cached_lm(rows, like, LMConfig(epochs=1), tmp_path)
-    b, hit_b = cached_lm(rows, like, LMConfig(epochs=1), tmp_path)
+    rows, shapes = like.sample(100, generator=torch.Generator().manual_seed(0)), lm_shapes(like, 8, 16)
+    a, hit_a = cached_lm(rows, shapes, LMConfig(epochs=1), tmp_path)
+    b, hit_b = cached_lm(rows, shapes, LMConfig(epochs=1), tmp_path)
     assert (hit_a, hit_b) == (False, True) and torch.equal(a.output.weight, b.output.weight)
-    _, hit_c = cached_lm(rows, like, LMConfig(epochs=2), tmp_path)  # other settings: another LM
+    _, hit_c = cached_lm(rows, shapes, LMConfig(epochs=2), tmp_path)  # other settings: another LM
     assert not hit_c
+    _, hit_d = cached_lm(rows, lm_shapes(like, 8, 8), LMConfig(epochs=1), tmp_path)  # other shapes: another LM
+    assert not hit_d
+
+
+def test_the_lm_of_an_lstm_run_has_the_shapes_of_its_g():
+    """An LSTM G of model.g_emb_dim and g_hidden_dim gets the LM of its own config, as before LeakGAN and
+    RelGAN runs were swept (so the LM numbers and cache of SeqGAN and MLE runs stay as they were)."""
+    like = small_gen(eos_token=1, pad_token=0)
+    assert lm_shapes(like, 8, 16) == like.config()
 
 
 # ------------------------------------------------------------------------------- dominance
@@ -200,6 +221,28 @@ def test_nll_oracle_at_t1_is_the_one_of_todays_code(table1_run, tmp_path):
     oracle = build_model(Generator, load_checkpoint(run / "pretrain" / "checkpoints" / "init.pt")["oracle"], "o")
     mean, _, _ = nll_oracle(gen.eval(), oracle.eval(), 100, generator=rng(torch.device("cpu"), "sweep", 0, "mle", "1"))
     assert row["nll_oracle"] == pytest.approx(mean, rel=1e-15)
+    md = (out / "sweep.md").read_text()
+    assert "MLE is the only method swept" in md and "no MLE method" not in md
+
+
+def test_sweep_of_a_table1_run_made_with_pretrained(table1_run, tmp_path):
+    """A --pretrained run has no pretrain/: its oracle is in the pre-training that pretrained.txt records."""
+    run, out, pre = tmp_path / "run", tmp_path / "sw", tmp_path / "pre"
+    shutil.copytree(table1_run / "seed0" / "pretrain", pre, ignore=shutil.ignore_patterns(".lock"))
+    assert seqgan(["table1", "--preset", "tiny", *FAST, "--methods", "mle", "--pretrained", str(pre),
+                   "--out", str(run)]) == 0
+    assert not (run / "pretrain").exists() and (run / "pretrained.txt").exists()
+    (found,) = find_runs(run)
+    assert [m.key for m in found.methods] == ["mle"]
+    assert found.oracle_checkpoint == pre / "checkpoints" / "init.pt"
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "100", "--threads", "1",
+                   "--out", str(out)]) == 0
+    (row,) = json.loads((out / "sweep.json").read_text())["rows"]
+    (mle,) = json.loads((run / "table1.json").read_text())["rows"]
+    assert row["nll_test"] == pytest.approx(mle["nll_test"], rel=1e-12)  # the same oracle and held-out set
+    shutil.rmtree(pre)  # the recorded pre-training is gone: say so, not "finish the run"
+    with pytest.raises(SeqGANError, match="pretrained.txt.*put that directory back"):
+        find_runs(run)
 
 
 def test_sweep_of_a_seeds_run_gives_means_and_spread(table1_run, tmp_path):
@@ -212,6 +255,30 @@ def test_sweep_of_a_seeds_run_gives_means_and_spread(table1_run, tmp_path):
     each = [p["nll_oracle"] for p in res["per_seed_rows"] if p["key"] == "mle" and p["temperature"] == 1.0]
     assert r["nll_oracle"] == pytest.approx(np.mean(each)) and r["nll_oracle_sd"] == pytest.approx(np.std(each, ddof=1))
     assert (out / "samples" / "seed1" / "seqgan_t0.8.txt").exists()
+
+
+def test_a_seed_without_a_method_is_named(table1_run, tmp_path, capsys):
+    """A seed that has not finished a method: --methods naming it is one error that names the seed; by
+    default the method is left out with a word. Its rows would be missing from the means, and the
+    summary said 'no MLE method in the run' when MLE was there."""
+    run = tmp_path / "run"
+    shutil.copytree(table1_run, run, ignore=shutil.ignore_patterns(".lock", "*.png", "events.*"))
+    (run / "seed1" / "seqgan" / "result.json").unlink()  # seed 1's SeqGAN never finished
+    args = ["sweep", "--run", str(run), "--temperatures", "1", "--samples", "50", "--threads", "1"]
+    assert seqgan(args + ["--methods", "mle,seqgan", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "--methods 'mle,seqgan': seed1 has not finished seqgan" in err and "no MLE method" not in err
+    assert not (tmp_path / "a").exists()
+    assert seqgan(args + ["--methods", "random,mle", "--out", str(tmp_path / "b")]) == 0
+    assert "seqgan: left out" not in capsys.readouterr().err
+    res = json.loads((tmp_path / "b" / "sweep.json").read_text())
+    assert [r["key"] for r in res["rows"]] == ["random", "mle"] and res["dominance"]
+    assert "no MLE method" not in (tmp_path / "b" / "sweep.md").read_text()
+    assert seqgan(args + ["--out", str(tmp_path / "c")]) == 0
+    assert "seqgan: left out, not finished in seed1" in capsys.readouterr().err
+    res = json.loads((tmp_path / "c" / "sweep.json").read_text())
+    assert [r["key"] for r in res["rows"]] == ["random", "mle", "ss", "pg_bleu"]
+    assert not (tmp_path / "c" / "samples" / "seed0" / "seqgan_t1.txt").exists()
 
 
 def test_runs_without_finished_methods_are_refused(table1_run, tmp_path, capsys):
@@ -246,19 +313,36 @@ def test_sweep_never_writes_among_other_files(table1_run, tmp_path, capsys):
     assert (task / "samples" / "mle.txt").read_text() == "mine\n"
 
 
-def test_sweep_of_a_real_data_run(tmp_path, capsys):
-    write_corpus(tmp_path / "train.txt", "word", 200, seed=1)
-    write_corpus(tmp_path / "valid.txt", "word", 40, seed=2)
-    run = tmp_path / "run"
-    assert seqgan(["train", "--data", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
-                   "--tokenizer", "word", "--max-len", "12", "--preset", "tiny", *FAST, "--out", str(run)]) == 0
-    args = ["sweep", "--run", str(run), "--temperatures", "0.7,1", "--samples", "60", "--lm-epochs", "1",
+@pytest.fixture(scope="module")
+def text_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("text")
+    write_corpus(root / "train.txt", "word", 200, seed=1)
+    write_corpus(root / "valid.txt", "word", 40, seed=2)  # up to 12 words: some lines are cut to 11
+    return root
+
+
+def train_text(data, out, tokenizer="word", max_len=12, extra=()):
+    assert seqgan(["train", "--data", str(data / "train.txt"), "--valid", str(data / "valid.txt"), "--tokenizer",
+                   tokenizer, "--max-len", str(max_len), "--preset", "tiny", *FAST, *extra, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def text_run(text_data, tmp_path_factory):
+    return train_text(text_data, tmp_path_factory.mktemp("textrun") / "run")
+
+
+def test_sweep_of_a_real_data_run(text_run, tmp_path, capsys):
+    args = ["sweep", "--run", str(text_run), "--temperatures", "0.7,1", "--samples", "60", "--lm-epochs", "1",
             "--lm-cache", str(tmp_path / "lm"), "--threads", "1"]
     assert seqgan(args + ["--out", str(tmp_path / "sw")]) == 0
     res = json.loads((tmp_path / "sw" / "sweep.json").read_text())
     assert res["kind"] == "text" and [r["key"] for r in res["rows"]] == ["mle", "mle", "seqgan", "seqgan"]
     for r in res["rows"]:
         assert 0 <= r["bleu5"] <= 1 and 0 <= r["self_bleu5"] <= 1 and r["lm"] > 0 and r["reverse_lm"] > 0
+        assert r["bleu5_stderr"] > 0 and math.isnan(r["self_bleu5_stderr"])  # dependent scores: no standard error
+    md = (tmp_path / "sw" / "sweep.md").read_text()
+    assert "nan" not in md and "± " in md
     assert len(res["dominance"]) == 2  # SeqGAN on both pairs of axes
     for name in ("sweep_bleu.png", "sweep_lm.png", "samples/seqgan_t0.7.txt"):
         assert (tmp_path / "sw" / name).exists()
@@ -269,24 +353,50 @@ def test_sweep_of_a_real_data_run(tmp_path, capsys):
     assert [r["reverse_lm"] for r in again] == [r["reverse_lm"] for r in res["rows"]]  # seeded
 
 
-def test_sweep_of_a_subword_run_uses_the_tokenizer_it_learnt(tmp_path):
-    write_corpus(tmp_path / "train.txt", "word", 200, seed=1)
-    write_corpus(tmp_path / "valid.txt", "word", 40, seed=2)
-    run = tmp_path / "run"
-    assert seqgan(["train", "--data", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
-                   "--tokenizer", "bpe", "--vocab-size", "60", "--max-len", "24", "--preset", "tiny", *FAST,
-                   "--out", str(run)]) == 0
+def test_bleu_references_are_the_test_rows_the_reverse_lm_is_scored_on(text_data, text_run):
+    """One test set: BLEU-5's references are the held-out rows the reverse LM is scored on (lines cut to
+    max_len - 1 = 11 tokens here), not the file's lines, which no generator of the run could write."""
+    (run,) = find_runs(text_run)
+    task = text_task(run, load_generator(run.methods[0].checkpoint, CPU), LMConfig(epochs=1), None, CPU)
+    lines = load_lines(text_data / "valid.txt")
+    assert max(len(line.split()) for line in lines) == 12  # the file has lines the rows cut
+    assert task.scorer.references == [task.vocab.decode(row) for row in task.valid.tolist()]
+    assert len(task.scorer.references) == len(lines) and max(map(len, task.scorer.references)) == 11
+
+
+@pytest.mark.parametrize("algorithm", ["leakgan", "relgan"])
+def test_sweep_of_a_real_data_run_whose_g_is_not_an_lstm(algorithm, text_data, tmp_path):
+    """LeakGAN's and RelGAN's G are no LSTM: both LMs are plain LSTMs of the run's model.g_emb_dim and
+    g_hidden_dim (they were built from G's config, a TypeError)."""
+    run = train_text(text_data, tmp_path / "run", extra=["--algorithm", algorithm])
     assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "30", "--lm-epochs", "1",
-                   "--methods", "mle", "--threads", "1", "--out", str(tmp_path / "sw")]) == 0
+                   "--lm-cache", "none", "--threads", "1", "--out", str(tmp_path / "sw")]) == 0
+    rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())["rows"]
+    assert [r["key"] for r in rows] == ["mle", algorithm]
+    assert all(math.isfinite(r["lm"]) and math.isfinite(r["reverse_lm"]) for r in rows)
+
+
+def test_sweep_of_a_subword_run_scores_bleu_over_words(text_data, tmp_path):
+    """The run's bpe tokenizer decodes the samples; BLEU-5 counts words of the text (as seqgan eval with the
+    word tokenizer would), not subword pieces, which no word-level benchmark number counts."""
+    from seqgan.experiments.evaluate import read_samples
+
+    run = train_text(text_data, tmp_path / "run", "bpe", 24, ["--vocab-size", "60"])
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "30", "--lm-epochs", "1",
+                   "--methods", "mle", "--lm-cache", "none", "--threads", "1", "--out", str(tmp_path / "sw")]) == 0
     row, = json.loads((tmp_path / "sw" / "sweep.json").read_text())["rows"]
     assert 0 < row["bleu5"] <= 1 and row["lm"] > 0
+    (found,) = find_runs(run)
+    task = text_task(found, load_generator(found.methods[0].checkpoint, CPU), LMConfig(epochs=1), None, CPU)
+    refs = [line.split() for line in held_out_lines(task.valid, task.vocab, task.tokenizer)]
+    assert task.scorer.references == refs
+    samples = [line.split() for line in read_samples(tmp_path / "sw" / "samples" / "mle_t1.txt")]
+    assert row["bleu5"] == pytest.approx(Scorer(refs, (5,)).score(samples)["bleu5"].mean(), rel=1e-12)
 
 
 @pytest.mark.parametrize("algorithm, cls", [("maligan", "Generator"), ("relgan", "RelationalGenerator")])
 def test_sweep_of_an_oracle_run_finds_its_algorithm_and_generator(algorithm, cls, tmp_path):
     """An oracle run's method is its algorithm's (the checkpoint of its last phase), rebuilt as its own G class."""
-    from seqgan.experiments.sweep import load_generator
-
     run, out = tmp_path / "run", tmp_path / "sw"
     assert seqgan(["oracle", "--preset", "tiny", *FAST, "--algorithm", algorithm, "--out", str(run)]) == 0
     (found,) = find_runs(run)
@@ -297,3 +407,21 @@ def test_sweep_of_an_oracle_run_finds_its_algorithm_and_generator(algorithm, cls
     rows = json.loads((out / "sweep.json").read_text())["rows"]
     assert {(r["key"], r["temperature"]) for r in rows} == {(k, t) for k in ("mle", algorithm) for t in (0.8, 1.0)}
     assert all(math.isfinite(r["nll_oracle"]) and math.isfinite(r["nll_test"]) for r in rows)
+
+
+def test_sweep_of_an_oracle_mle_run_keeps_its_two_ends_apart(tmp_path):
+    """An MLE run ends in MLE twice, pre-training (mle.pt) and the finished run (mle_continued.pt): two
+    methods that shared the key 'mle', so one generator was scored twice and its samples overwritten."""
+    run, out = tmp_path / "run", tmp_path / "sw"
+    assert seqgan(["oracle", "--preset", "tiny", *FAST, "--algorithm", "mle", "--out", str(run)]) == 0
+    (found,) = find_runs(run)
+    assert [(m.key, m.label, m.checkpoint.name) for m in found.methods] == [
+        ("mle_pretrain", "MLE pre-training", "mle.pt"), ("mle", "MLE", "mle_continued.pt")]
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "100", "--threads", "1",
+                   "--out", str(out)]) == 0
+    res = json.loads((out / "sweep.json").read_text())
+    pre, mle = res["rows"]
+    assert (pre["key"], mle["key"]) == ("mle_pretrain", "mle") and pre["nll_test"] != mle["nll_test"]
+    assert (out / "samples" / "mle_pretrain_t1.txt").exists() and (out / "samples" / "mle_t1.txt").exists()
+    assert {r["key"] for r in res["dominance"]} == {"mle_pretrain"}
+    assert "no MLE method" not in (out / "sweep.md").read_text()

@@ -7,9 +7,11 @@ matches or beats the GANs there. This command makes that comparison for a finish
 * a ``table1`` run (every method directory with ``result.json`` and ``checkpoints/final.pt``, so new
   methods are found without a list), a ``table1 --seeds`` run (each ``seed<S>/``; the curves are then
   means over seeds with their standard deviations), or a ``seqgan oracle`` run (MLE =
-  ``checkpoints/mle.pt``, the algorithm = its last phase's checkpoint, ``adversarial.pt`` for SeqGAN): NLL-oracle against NLL-test;
+  ``checkpoints/mle.pt``, the algorithm = its last phase's checkpoint, ``adversarial.pt`` for SeqGAN): NLL-oracle
+  against NLL-test (which runs and methods: :mod:`seqgan.experiments.sweep_runs`);
 * a ``seqgan train`` run, or a ``paper-task`` directory (its ``run/``): BLEU-5 against Self-BLEU-5 and
-  LM against reverse-LM (:mod:`seqgan.metrics.quality_diversity`, :mod:`seqgan.metrics.lm`).
+  LM against reverse-LM (:mod:`seqgan.metrics.quality_diversity`, :mod:`seqgan.metrics.lm`), both against
+  one test set: the held-out rows the run encodes.
 
 A temperature is applied as ``seqgan sample --temperature`` applies it (:func:`with_temperature`: the
 output layer of a private copy divided by T), so T = 1 scores the generator itself, bit for bit. The
@@ -24,9 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import json
 import math
-import re
 import shutil
 import sys
 import time
@@ -37,10 +37,8 @@ from typing import Any
 import torch
 
 from seqgan.checkpoint import build_model, load_checkpoint
-from seqgan.config import Config
 from seqgan.data.corpora import default_cache_dir
-from seqgan.data.text import load_lines
-from seqgan.data.tokenizers import Tokenizer
+from seqgan.data.tokenizers import SUBWORD, Tokenizer
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import first_names, write_json, write_sequences
 from seqgan.experiments.corpus import check_vocab, load_corpus
@@ -48,41 +46,23 @@ from seqgan.seeding import rng
 from seqgan.experiments.evaluate import Scorer, tokenize_lines
 from seqgan.experiments.oracle import held_out_set
 from seqgan.experiments.sample import decode_rows, detokenize_all, with_temperature, write_lines
+from seqgan.experiments.sweep_runs import Run, choose_methods, find_runs, load_generator
 from seqgan.metrics import quality_diversity as qd
-from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, train_lm
+from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, lm_shapes, train_lm
 from seqgan.metrics.stats import mean_and_stderr
 from seqgan.models.generator import Generator
-from seqgan.train.registry import ALGORITHMS, generator_class, get_algorithm
 
 #: 19 temperatures from 0.5 to 2, denser near 1 where a GAN at T = 1 meets MLE at T slightly below 1.
 DEFAULT_TEMPERATURES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7,
                         1.8, 2.0)
-ORDER = ("random", *ALGORITHMS)  # table1's order; methods it does not know follow by name
 METRICS = {"oracle": ("nll_oracle", "nll_oracle_stderr", "nll_test", "nll_test_stderr", "distinct"),
            "text": ("bleu5", "bleu5_stderr", "self_bleu5", "self_bleu5_stderr", "lm", "lm_stderr", "reverse_lm",
                     "reverse_lm_stderr", "distinct")}
 
 
-@dataclass
-class Method:
-    key: str
-    label: str
-    checkpoint: Path
-
-
-@dataclass
-class Run:
-    """One run directory to sweep: its kind ('oracle' or 'text'), settings and finished methods."""
-
-    path: Path
-    kind: str
-    cfg: Config
-    methods: list[Method]
-    oracle_checkpoint: Path | None = None  # synthetic task: where the oracle's weights are
-
-
 def parse_temperatures(text: str | None) -> list[float]:
-    """'0.5,1,2' -> [0.5, 1.0, 2.0] (sorted, duplicates dropped); every value finite and > 0."""
+    """'0.5,1,2' -> [0.5, 1.0, 2.0] (sorted, duplicates dropped); every value finite and > 0, and no two
+    the same under ``:g``, which names each point's samples file and keys its draws."""
     if text is None:
         return list(DEFAULT_TEMPERATURES)
     try:
@@ -93,90 +73,17 @@ def parse_temperatures(text: str | None) -> list[float]:
     if bad or not values:
         raise SeqGANError(f"--temperatures {text!r}: every temperature must be a finite number above 0 "
                           f"(got {', '.join(map(str, bad)) or 'none'}); the logits are divided by it")
-    return sorted(set(values))
-
-
-def _label(key: str) -> str:
-    from seqgan.experiments.table1 import METHODS
-    return METHODS.get(key, key)
-
-
-def _sorted(methods: list[Method]) -> list[Method]:
-    return sorted(methods, key=lambda m: (ORDER.index(m.key) if m.key in ORDER else len(ORDER), m.key))
-
-
-def _has_generator(path: Path) -> bool:
-    return path.is_file() and "generator" in load_checkpoint(path)
-
-
-def find_runs(path: Path) -> list[Run]:
-    """The run(s) under ``path``: one, or one per seed of a ``--seeds`` run. Refused with a message when
-    nothing there is a finished method."""
-    path = Path(path)
-    if not path.is_dir():
-        raise SeqGANError(f"--run {path}: no such directory; give a finished table1, table1 --seeds, oracle, "
-                          "train or paper-task run directory")
-    if not (path / "config.json").exists() and (path / "run" / "config.json").exists():
-        path = path / "run"  # a paper-task directory
-    seeds = sorted((p for p in path.iterdir() if re.fullmatch(r"seed\d+", p.name) and (p / "config.json").exists()),
-                   key=lambda p: int(p.name[4:]))
-    if seeds and not (path / "pretrain").is_dir():
-        runs = [r for r in (_one_run(p, required=False) for p in seeds) if r is not None]
-        if not runs:
-            raise SeqGANError(f"--run {path}: none of its seeds ({', '.join(p.name for p in seeds)}) has a finished "
-                              "method yet (a method directory with result.json and checkpoints/final.pt)")
-        return runs
-    return [_one_run(path, required=True)]
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SeqGANError(f"--run: {path} cannot be read as JSON ({str(exc).splitlines()[0][:120]}); the run "
-                          "directory is damaged") from None
-
-
-def _one_run(path: Path, required: bool) -> Run | None:
-    if not (path / "config.json").exists():
-        raise SeqGANError(f"--run {path}: no config.json there; it is not a seqgan run directory")
-    cfg = Config.from_dict(read_json(path / "config.json"))
-    kind = "text" if cfg.data.train_path else "oracle"
-    methods, oracle_ckpt = [], None
-    if (path / "pretrain").is_dir():  # table1 / strategy: every finished method directory
-        for d in sorted(p for p in path.iterdir() if p.is_dir() and p.name != "pretrain"):
-            final = d / "checkpoints" / "final.pt"
-            if (d / "result.json").exists() and _has_generator(final):
-                label = read_json(d / "result.json").get("label") or _label(d.name)
-                methods.append(Method(d.name, label, final))
-        oracle_ckpt = path / "pretrain" / "checkpoints" / "init.pt"
-    else:  # oracle / train: the end of pre-training and of the algorithm's last phase
-        algorithm = get_algorithm(cfg.train.algorithm)
-        last = algorithm.own_phases[-1] if algorithm.own_phases else None
-        ends = [("mle", "mle.pt")] + ([(algorithm.name, f"{last}.pt")] if last else [])
-        for key, name in ends:
-            if _has_generator(path / "checkpoints" / name):
-                methods.append(Method(key, _label(key), path / "checkpoints" / name))
-        oracle_ckpt = methods[0].checkpoint if methods else None
-    if not methods:
-        if not required:
-            return None
-        raise SeqGANError(f"--run {path}: no finished method there (a table1 method directory needs result.json "
-                          "and checkpoints/final.pt; an oracle or train run checkpoints/mle.pt or the checkpoint of "
-                          "its algorithm's last phase, adversarial.pt for SeqGAN); "
-                          "finish or --resume the run first")
-    return Run(path, kind, cfg, _sorted(methods), oracle_ckpt if kind == "oracle" else None)
+    values = sorted(set(values))
+    same = [f"{a!r} and {b!r}" for a, b in zip(values, values[1:]) if f"{a:g}" == f"{b:g}"]
+    if same:
+        raise SeqGANError(f"--temperatures {text!r}: {same[0]} are the same to 6 significant digits, which name "
+                          "a point's samples and seed its draws; give temperatures that differ within 6 digits")
+    return values
 
 
 def tempered(gen: Generator, temperature: float) -> Generator:
     """A private copy of gen with its logits divided by T, exactly as ``seqgan sample --temperature``."""
     return with_temperature(copy.deepcopy(gen), temperature)
-
-
-def load_generator(path: Path, device: torch.device) -> Generator:
-    ckpt = load_checkpoint(path)
-    gen = build_model(generator_class(ckpt.get("algorithm")), ckpt["generator"], "generator")  # RelGAN's own G
-    return gen.requires_grad_(False).eval().to(device)
 
 
 # ------------------------------------------------------------------------------- real data
@@ -188,25 +95,39 @@ class TextTask:
 
     vocab: Any
     tokenizer: Tokenizer | str  # the object for bpe / unigram
+    bleu_tokenizer: Tokenizer | str  # BLEU's tokens: words on bpe / unigram runs, else the run's tokens
     valid: torch.Tensor
     scorer: Scorer
     lm: Generator
     lm_cfg: LMConfig
+    shapes: dict[str, Any]  # of both LMs (lm_shapes)
 
 
-def text_task(run: Run, like: Generator, lm_cfg: LMConfig, cache: Path | None, device: torch.device) -> TextTask:
+def held_out_lines(rows: torch.Tensor, vocab: Any, tok: Tokenizer | str) -> list[str]:
+    """The held-out rows as text, decoded as the samples are: BLEU's references are then the very test set
+    the reverse LM is scored on (lines cut to model.seq_len - 1 tokens or left out per data.long_lines, an
+    out-of-vocabulary token as <unk>), not the file's lines, which no generator of the run could write."""
+    return detokenize_all(decode_rows(rows, vocab, tok), tok)
+
+
+def text_task(run: Run, like: Any, lm_cfg: LMConfig, cache: Path | None, device: torch.device) -> TextTask:
+    """The corpus of a real-data run, BLEU's references and the LM of its training set. Both LMs are plain
+    LSTMs of the run's model.g_emb_dim and g_hidden_dim whatever G the run trained (LeakGAN's, RelGAN's)."""
     corpus = load_corpus(run.cfg)
     if corpus.valid is None:
         raise SeqGANError(f"--run {run.path}: the run has no held-out file (seqgan train --valid); BLEU-5 and the "
                           "reverse-LM score need one")
     check_vocab(load_checkpoint(run.methods[0].checkpoint), corpus, run.methods[0].checkpoint, "--run")
     tok = corpus.tok or corpus.tokenizer  # bpe / unigram: the tokenizer learnt from the run's data, not its name
-    refs = tokenize_lines(load_lines(run.cfg.data.valid_path), tok, run.cfg.data.valid_path)
+    bleu_tok = "word" if getattr(tok, "name", tok) in SUBWORD else tok  # BLEU over words, as the benchmarks
+    refs = tokenize_lines(held_out_lines(corpus.valid, corpus.vocab, tok), bleu_tok, "the test set")
+    shapes = lm_shapes(like, run.cfg.model.g_emb_dim, run.cfg.model.g_hidden_dim)
     started = time.perf_counter()
-    lm, hit = cached_lm(corpus.train.to(device), like, lm_cfg, cache)
+    lm, hit = cached_lm(corpus.train.to(device), shapes, lm_cfg, cache)
     print(f"real-data LM: {'from the cache' if hit else f'trained in {time.perf_counter() - started:.0f} s'}"
           f"{f' ({cache})' if cache else ''}", file=sys.stderr, flush=True)
-    return TextTask(corpus.vocab, tok, corpus.valid.to(device), Scorer(refs, (5,), (5,)), lm, lm_cfg)
+    return TextTask(corpus.vocab, tok, bleu_tok, corpus.valid.to(device), Scorer(refs, (5,), (5,)), lm, lm_cfg,
+                    shapes)
 
 
 def text_point(gen_t: Generator, task: TextTask, num: int, g: torch.Generator,
@@ -215,12 +136,13 @@ def text_point(gen_t: Generator, task: TextTask, num: int, g: torch.Generator,
     the reverse-LM score (an LM trained on them, scored on the test set)."""
     ids = gen_t.sample(num, generator=g)                                 # (num, T)
     lines = detokenize_all(decode_rows(ids, task.vocab, task.tokenizer), task.tokenizer)
-    scores = task.scorer.score(tokenize_lines(lines, task.tokenizer, "samples"))
+    scores = task.scorer.score(tokenize_lines(lines, task.bleu_tokenizer, "samples"))
     out: dict[str, float] = {}
-    for name, key in (("bleu5", "bleu5"), ("self_bleu5", "self_bleu5")):
-        out[name], out[f"{name}_stderr"] = mean_and_stderr(scores[key])
+    out["bleu5"], out["bleu5_stderr"] = mean_and_stderr(scores["bleu5"])
+    out["self_bleu5"] = float(scores["self_bleu5"].mean())
+    out["self_bleu5_stderr"] = float("nan")  # its per-sample scores are dependent: no standard error (SELF_BLEU_NOTE)
     out["lm"], out["lm_stderr"] = lm_nll(task.lm, ids)
-    reverse = train_lm(ids, gen_t, replace(task.lm_cfg, seed=seed))
+    reverse = train_lm(ids, task.shapes, replace(task.lm_cfg, seed=seed))
     out["reverse_lm"], out["reverse_lm_stderr"] = lm_nll(reverse, task.valid)
     out["distinct"] = qd.distinct(ids)
     return lines, out
@@ -268,7 +190,8 @@ def markdown(rows: list[dict[str, Any]], kind: str, seeds: bool) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
         err = (lambda k: r[f"{k}_sd"]) if seeds else (lambda k: r[f"{k}_stderr"])
-        cells = [r["method"], f"{r['temperature']:g}"] + [f"{r[k]:.4f} ± {err(k):.4f}" for _, k in cols[kind]]
+        spreads = [f" ± {err(k):.4f}" if err(k) == err(k) else "" for _, k in cols[kind]]  # none: Self-BLEU's
+        cells = [r["method"], f"{r['temperature']:g}"] + [f"{r[k]:.4f}{e}" for (_, k), e in zip(cols[kind], spreads)]
         lines.append("| " + " | ".join(cells + [f"{r['distinct']:.3f}"]) + " |")
     return "\n".join(lines)
 
@@ -290,7 +213,9 @@ def figures(out: Path, rows: list[dict[str, Any]], kind: str, seeds: bool, title
 
 def write_outputs(out: Path, rows: list[dict[str, Any]], kind: str, seeds: bool, extra: dict[str, Any]) -> str:
     summary = qd.dominance(rows, kind)
-    words = qd.summary_lines(summary) or ["- no MLE method in the run: nothing to compare with"]
+    alone = "- MLE is the only method swept: nothing to compare with it"
+    words = qd.summary_lines(summary) or [alone if any(r["key"] == "mle" for r in rows)
+                                          else "- no MLE method in the run: nothing to compare with"]
     what = "means over seeds" if seeds else "one run"
     md = (markdown(rows, kind, seeds) + f"\n\nDoes MLE at some temperature dominate each method at T = 1 "
           f"(at least as good on both axes, {what})?\n\n" + "\n".join(words))
@@ -363,13 +288,7 @@ def main(args: argparse.Namespace) -> int:
         raise SeqGANError(f"--samples must be at least 2 (standard errors and Self-BLEU need two), got {args.samples}")
     if args.lm_epochs < 1:
         raise SeqGANError(f"--lm-epochs must be at least 1, got {args.lm_epochs}")
-    runs = find_runs(Path(args.run))
-    if args.methods:
-        keep = {k.strip() for k in args.methods.split(",") if k.strip()}
-        found = {m.key for r in runs for m in r.methods}
-        if not keep or keep - found:
-            raise SeqGANError(f"--methods {args.methods!r}: the run's finished methods are {', '.join(sorted(found))}")
-        runs = [replace(r, methods=[m for m in r.methods if m.key in keep]) for r in runs]
+    runs = choose_methods(find_runs(Path(args.run)), args.methods or None)
     kinds = {r.kind for r in runs}
     if len(kinds) != 1:
         raise SeqGANError(f"--run {args.run}: its seeds mix the oracle task and real data; sweep them one by one")
