@@ -223,6 +223,27 @@ def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeyp
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_hard_kill_in_the_first_epoch_resumes_to_the_same_weights(word_run, tmp_path, monkeypatch):
+    """Killed (kill -9) in MLE's first epoch, before any periodic checkpoint: --resume continues from the
+    checkpoint written after epoch 0's evaluation, to the uninterrupted run's G."""
+    class Killed(BaseException):
+        pass
+
+    def killed(self, phase, step, metrics):
+        raise Killed
+
+    out = tmp_path / "run"
+    args = train_args(word_run / "train.txt", out, valid=word_run / "valid.txt")
+    with monkeypatch.context() as m:
+        m.setattr(train.RealDataRun, "step_done", killed)
+        with pytest.raises(Killed):
+            cli(args)
+    assert cli(args + ["--resume"]) == 0
+    a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
+    b = load_checkpoint(word_run / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_refuses_a_data_file_that_changed(word_run, tmp_path, capsys):
     import shutil
     run, valid = tmp_path / "run", word_run / "valid.txt"

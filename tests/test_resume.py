@@ -48,6 +48,27 @@ def test_interrupt_and_resume_is_exact(reference, tmp_path, monkeypatch, capsys,
     assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
 
 
+class Killed(BaseException):
+    """A hard kill (kill -9, out of memory): the process ends at once, writing nothing more."""
+
+
+def test_hard_kill_before_the_first_periodic_checkpoint_resumes_exactly(reference, tmp_path, monkeypatch):
+    """Killed in MLE's first epoch, before train.checkpoint_every's first save: --resume continues from the
+    checkpoint written after epoch 0's evaluation (there was none: the run could only be overwritten)."""
+    out = tmp_path / "run"
+
+    def killed(self, phase, step, metrics):
+        raise Killed
+
+    with monkeypatch.context() as m:
+        m.setattr(oracle_exp.OracleRun, "step_done", killed)
+        with pytest.raises(Killed):
+            main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress"])
+    assert main(["oracle", "--resume", "--out", str(out), "--no-progress"]) == 0
+    assert results(out) == results(reference)
+    assert strip_time(out / "metrics.jsonl") == strip_time(reference / "metrics.jsonl")
+
+
 def test_ctrl_c_in_a_phase_end_evaluation_stops_at_the_phase_boundary(reference, tmp_path, monkeypatch, capsys):
     """A Ctrl-C during the evaluation that ends MLE pre-training stops the run there, before D pre-training's
     first step (a minute and a half at the paper's shapes), with the phase's checkpoint; resumed, it is exact."""

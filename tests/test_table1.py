@@ -204,6 +204,54 @@ def test_the_table_is_written_when_a_hard_kill_lost_the_pretrainings_summary(run
     assert again == {**saved, "dir": str(copy / "pretrain")}
 
 
+def test_hard_kill_in_the_first_pretraining_epoch_resumes_exactly(run, tmp_path, monkeypatch):
+    """Killed in MLE's first epoch of the shared pre-training: the resumed table equals the uninterrupted
+    one, and pre-training's log keeps its epoch-0 line (latest.pt was init.pt, from before that evaluation)."""
+    from seqgan.experiments.oracle import OracleRun
+
+    class Killed(BaseException):
+        pass
+
+    def killed(self, phase, step, metrics):
+        raise Killed
+
+    out = tmp_path / "killed"
+    with monkeypatch.context() as m:
+        m.setattr(OracleRun, "step_done", killed)
+        with pytest.raises(Killed):
+            cli("table1", *FAST, "--out", str(out))
+    assert cli("table1", *FAST, "--out", str(out), "--resume") == 0
+    for f in ("pretrain/metrics.jsonl", "mle/metrics.jsonl", "seqgan/metrics.jsonl"):
+        strip = lambda p: [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}  # noqa: E731
+                           for l in p.read_text().splitlines()]
+        assert strip(out / f) == strip(run / f), f
+    rows = lambda d: [{k: v for k, v in r.items() if not k.startswith("wall_time")}  # noqa: E731
+                      for r in json.loads((d / "table1.json").read_text())["rows"]]
+    assert rows(out) == rows(run)
+
+
+def test_a_failed_write_at_the_end_of_pretraining_leaves_a_resumable_study(run, tmp_path, monkeypatch):
+    """The disk fills while pre-training's last checkpoint is written: --resume finishes the table (it
+    failed on every resume when latest.pt said 'done' but d_pretrain.pt, written second, was missing)."""
+    from seqgan.experiments import run as run_mod
+
+    original = run_mod.save_checkpoint
+
+    def full_disk(path, payload):
+        if path.name == "d_pretrain.pt":
+            raise SeqGANError(f"{path}: out of space")
+        return original(path, payload)
+
+    out = tmp_path / "full"
+    with monkeypatch.context() as m:
+        m.setattr(run_mod, "save_checkpoint", full_disk)
+        with pytest.raises(SeqGANError, match="out of space"):
+            cli("table1", *FAST, "--out", str(out), "--methods", "mle")
+    assert cli("table1", *FAST, "--out", str(out), "--methods", "mle", "--resume") == 0
+    got = json.loads((out / "mle" / "result.json").read_text())["nll_oracle"]
+    assert got == json.loads((run / "mle" / "result.json").read_text())["nll_oracle"]
+
+
 def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatch):
     """Stop Scheduled Sampling after its first epoch, resume: the result equals the uninterrupted run's."""
     out = tmp_path / "again"

@@ -224,9 +224,9 @@ class Run:
             return
         payload = {**self.payload(position), **rng}
         ckpt = self.out / "checkpoints"
+        if tag is not None:  # first: a phase's file marks it done (table1's d_pretrain.pt), so a failed or
+            save_checkpoint(ckpt / f"{tag}.pt", payload)  # killed second write leaves latest.pt behind, never ahead
         save_checkpoint(ckpt / "latest.pt", payload)
-        if tag is not None:
-            save_checkpoint(ckpt / f"{tag}.pt", payload)
 
     def restore(self, ckpt: dict[str, Any], new_optimizers: bool = False) -> Position:
         """Models, optimisers, RNG states, summary, timings and the metrics log as the checkpoint has them.

@@ -214,6 +214,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
                 state.summary.setdefault(key, {})["random" if init is None else "init"] = record[f"eval/{key}"]
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **record, "time/elapsed_s": 0.0})
         start = state.at("mle", 0)
+        state.save(start)  # a run killed before its first periodic checkpoint resumes from here, exactly
     else:
         start = state.restore(ckpt)
     if start.phase != "done":
