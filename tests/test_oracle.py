@@ -84,3 +84,17 @@ def test_fresh_oracle_is_seeded_and_leaves_global_rng_alone():
     c = make_oracle(50, 8, 8, 5, seed=4)
     assert torch.equal(a.output.weight, b.output.weight) and not torch.equal(a.output.weight, c.output.weight)
     assert abs(a.output.weight.std().item() - 1.0) < 0.1  # N(0, 1), paper section 4.1
+
+
+def test_fresh_oracle_leaves_the_cuda_streams_alone(monkeypatch):
+    """torch.manual_seed would re-seed every CUDA device too: each torchrun rank's own CUDA stream (its
+    samples, roll-outs, D's negatives) would become the same. The oracle draws on the CPU generator only,
+    the same weights as ever."""
+    seeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: seeded.append(seed))
+    a = make_oracle(50, 8, 8, 5, seed=3)
+    assert seeded == []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)  # how it was drawn before
+        b = type(a)(50, 8, 8, 5, 0, init_std=1.0)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

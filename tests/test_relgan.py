@@ -203,6 +203,12 @@ def test_losses_are_the_papers():
     assert d_loss(r, f, "standard").item() == pytest.approx(
         (-torch.log(sig(r)).mean() - torch.log(1 - sig(f)).mean()).item(), rel=1e-12)
     assert g_loss(r, f, "standard").item() == pytest.approx(-torch.log(sig(f)).mean().item(), rel=1e-12)
+    rb, fb = r.bfloat16(), f.bfloat16()  # D's logits under CPU bf16 autocast: the losses are float32 all the same
+    for kind in ("rsgan", "standard"):
+        for loss in (d_loss, g_loss):
+            got = loss(rb, fb, kind)
+            assert got.dtype == torch.float32
+            assert got.item() == pytest.approx(loss(rb.double(), fb.double(), kind).item(), rel=1e-6)
 
 
 @pytest.mark.parametrize("anneal", ["exp", "lin", "log", "sigmoid", "quad", "sqrt"])

@@ -330,6 +330,9 @@ def test_strategy_from_a_shared_pretraining(run, tmp_path, capsys):
     assert "| g=1, d=1, k=1 |" in capsys.readouterr().out
     assert cli("strategy", *FAST, "--out", str(out), "--resume") == 0  # its --pretrained is kept with it
     assert not (out / "pretrain").exists() and "| g=1, d=1, k=1 |" in capsys.readouterr().out
+    with pytest.raises(SeqGANError, match='study of --settings "1,1,1;2,0,1,2", not "1,1,1"'):
+        cli("strategy", *FAST, "--out", str(out), "--resume", "--settings", "1,1,1")  # its table dropped the other
+    assert (out / "settings.txt").read_text() == "1,1,1;2,0,1,2\n"
     with pytest.raises(SeqGANError, match="does not fit this run.*train.g_pretrain_epochs"):
         cli("strategy", *FAST, "--out", str(tmp_path / "other"), "--pretrained", str(run / "pretrain"),
             "--set", "train.g_pretrain_epochs=3")

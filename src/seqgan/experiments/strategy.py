@@ -113,16 +113,22 @@ def settings_of(args: argparse.Namespace) -> str:
     return saved.read_text(encoding="utf-8").strip() if args.resume and saved.is_file() else DEFAULT_SETTINGS
 
 
-def keep_settings(out: Path, args: argparse.Namespace) -> None:
-    """Write a --seeds study's settings.txt, never over another study's settings unless --overwrite."""
+def check_settings(out: Path, args: argparse.Namespace) -> None:
+    """A study's settings.txt is never replaced by other --settings unless --overwrite (its table would
+    silently drop the settings it ran)."""
     record = out / SETTINGS_FILE
     saved = record.read_text(encoding="utf-8").strip() if record.is_file() else None
     if saved not in (None, args.settings) and not args.overwrite:
         raise SeqGANError(f"{out} holds a strategy study of --settings \"{saved}\", not \"{args.settings}\"; pass "
                           "--resume without --settings to continue it, --overwrite to replace it, or choose "
                           "another --out")
+
+
+def keep_settings(out: Path, args: argparse.Namespace) -> None:
+    """Write a --seeds study's settings.txt (:func:`check_settings` first)."""
+    check_settings(out, args)
     out.mkdir(parents=True, exist_ok=True)
-    record.write_text(args.settings + "\n", encoding="utf-8")
+    (out / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -136,6 +142,8 @@ def main(args: argparse.Namespace) -> int:
                          cfg.device)
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
     out = Path(args.out)
+    if args.resume and dist.is_main() and out.is_dir():
+        check_settings(out, args)
     stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv",

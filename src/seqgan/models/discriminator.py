@@ -40,8 +40,9 @@ class Discriminator(nn.Module):
 
     def reset_parameters(self) -> None:
         """Authors' initialisers: embedding U(-1, 1); conv and output weights truncated-normal(0.1),
-        their biases 0.1. The authors' highway layers use TensorFlow's default (Glorot-uniform)
-        initialiser; PyTorch's default ``nn.Linear`` init is used here, which differs only in scale."""
+        their biases 0.1; highway weights Glorot-uniform (TensorFlow's default for their ``linear``).
+        Departure: the highway biases start at 0, where TensorFlow's default gives them Glorot-uniform
+        too (1-D: U(+-sqrt(3 / n)), +-0.042 at n = 1720); kept, so that every result here reproduces."""
         with torch.no_grad():
             nn.init.uniform_(self.embedding.weight, -1.0, 1.0)
             for w, b in zip(self.conv_weights, self.conv_biases):

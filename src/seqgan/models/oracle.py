@@ -26,8 +26,8 @@ def make_oracle(vocab_size: int, emb_dim: int, hidden_dim: int, seq_len: int, st
     """A fresh oracle: every parameter ~ N(0, init_std) (paper: 1.0), drawn from its own seeded RNG
     so the oracle does not depend on anything else the run draws."""
     rng_state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
+    try:  # the CPU generator only: torch.manual_seed would also re-seed every CUDA device, giving each
+        torch.random.default_generator.manual_seed(seed)  # torchrun rank the same CUDA stream
         oracle = Generator(vocab_size, emb_dim, hidden_dim, seq_len, start_token, init_std=init_std)
     finally:
         torch.random.set_rng_state(rng_state)

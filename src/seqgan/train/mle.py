@@ -32,7 +32,8 @@ def batches(num: int, batch_size: int, device: torch.device | str, shuffle: bool
     """Index tensors of one epoch, shuffled with ``generator``; by default the global RNG, or in a
     distributed run the generator every process shares, so all processes see the same batches.
     The last, smaller batch is kept (the authors' loaders drop it; with their 9,984 = 156 x 64
-    sequences there is none)."""
+    sequences there is none). Departure: every epoch is shuffled anew; the authors' G loader keeps S in
+    file order every epoch, and their D loader shuffles once per d-step, not per epoch."""
     if generator is None:
         generator = dist.shared_generator()
     order = torch.randperm(num, device=device, generator=generator) if shuffle else torch.arange(num, device=device)

@@ -211,16 +211,25 @@ def gumbel_sample(gen: RelationalGenerator, rows: int, beta: float, hard: bool =
     return torch.stack(tokens, 1), torch.stack(relaxed, 1)
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """bf16 / fp16 logits as float32 (float32 and float64 as they are): the losses are never low precision."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
 def d_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
     """D's loss on logits (b, S) of real and generated rows, paired in order. RSGAN:
-    -mean log sigmoid(D(x_r) - D(x_f)); standard: -mean log sigmoid(D(x_r)) - mean log(1 - sigmoid(D(x_f)))."""
+    -mean log sigmoid(D(x_r) - D(x_f)); standard: -mean log sigmoid(D(x_r)) - mean log(1 - sigmoid(D(x_f))).
+    In float32 under bf16 autocast too (CPU autocast keeps softplus in bf16)."""
+    real, fake = at_least_float32(real), at_least_float32(fake)
     if kind == "rsgan":
         return F.softplus(-(real - fake)).mean()
     return F.softplus(-real).mean() + F.softplus(fake).mean()
 
 
 def g_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
-    """G's loss. RSGAN: -mean log sigmoid(D(x_f) - D(x_r)); standard (non-saturating): -mean log sigmoid(D(x_f))."""
+    """G's loss. RSGAN: -mean log sigmoid(D(x_f) - D(x_r)); standard (non-saturating): -mean log sigmoid(D(x_f)).
+    In float32, as D's loss."""
+    real, fake = at_least_float32(real), at_least_float32(fake)
     if kind == "rsgan":
         return F.softplus(-(fake - real)).mean()
     return F.softplus(-fake).mean()
