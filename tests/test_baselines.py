@@ -10,14 +10,15 @@ from seqgan.config import resolve
 from seqgan.errors import SeqGANError
 from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_generator
-from seqgan.models.generator import Generator
+from seqgan.models.generator import Generator, token_nll
 from seqgan.rollout import mc_rewards, rollout_sequences
 from seqgan.experiments.run import build_discriminator
 from seqgan.train.algorithm import Models
 from seqgan.train.pg_bleu import bleu_scorer
 from seqgan.train.policy_gradient import generator_update
-from seqgan.train.scheduled_sampling import SS_SCHEDULES, scheduled_sampling_forward, ss_epoch, ss_probability
-from seqgan.train.mle import mle_epoch
+from seqgan.train.scheduled_sampling import (SS_SCHEDULES, scheduled_sampling_forward, scheduled_sampling_loss,
+                                              ss_epoch, ss_probability)
+from seqgan.train.mle import mle_epoch, mle_weights
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -136,6 +137,57 @@ def test_ss_epoch_trains_every_parameter():
               for e in range(3)]
     assert {n for n, p in gen.named_parameters() if not torch.equal(p, before[n])} == set(before)
     assert losses[-1] < losses[0] and all(math.isfinite(x) for x in losses)
+
+
+def variable_length_rows():
+    """G with <eos> = 1 and <pad> = 0, and rows that end early (padded after <eos>), at the last position,
+    or never."""
+    torch.manual_seed(0)
+    gen = Generator(9, 8, 8, 6, start_token=2, eos_token=1, pad_token=0)
+    batch = torch.tensor([[3, 4, 1, 0, 0, 0], [5, 6, 3, 4, 5, 7], [1, 0, 0, 0, 0, 0], [8, 3, 4, 5, 6, 1]])
+    return gen, batch
+
+
+@pytest.mark.parametrize("prob", [0.0, 0.5, 1.0])
+def test_scheduled_sampling_on_variable_length_rows_counts_tokens_up_to_eos(prob):
+    """Real text: the <pad>s after <eos> have NLL +inf (G's <pad> logit is -inf); the loss is the mean NLL
+    of the tokens up to and including each row's <eos>, as MLE's, finite and with finite gradients."""
+    gen, batch = variable_length_rows()
+    loss = scheduled_sampling_loss(gen, batch, None, prob, torch.Generator().manual_seed(4))
+    logits, _ = scheduled_sampling_forward(gen, batch, prob, torch.Generator().manual_seed(4))  # the same draws
+    nll = -torch.log_softmax(logits, dim=-1).gather(2, batch.unsqueeze(2)).squeeze(2)
+    valid = torch.tensor([[1, 1, 1, 0, 0, 0], [1] * 6, [1, 0, 0, 0, 0, 0], [1] * 6], dtype=torch.bool)
+    assert torch.isinf(nll[~valid]).all()
+    assert math.isfinite(loss.item())
+    torch.testing.assert_close(loss, nll[valid].mean())
+    # explicit weights (a distributed process's share) select the pads out too, rather than inf * 0 = nan
+    weighted = scheduled_sampling_loss(gen, batch, mle_weights(gen, batch), prob, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(weighted, loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in gen.parameters())
+    if prob == 0.0:  # teacher forcing: MLE's loss, and two processes' shares (as ss_epoch weighs them) add up to it
+        torch.testing.assert_close(loss, gen.weighted_nll(batch, mle_weights(gen, batch)), atol=1e-5, rtol=1e-5)
+        shares = [scheduled_sampling_loss(gen, batch[rows], mle_weights(gen, batch)[rows] * 2, 0.0)
+                  for rows in (slice(0, 2), slice(2, 4))]
+        torch.testing.assert_close(sum(shares) / 2, loss)
+
+
+def test_ss_epoch_trains_on_variable_length_data():
+    """An epoch on rows with <eos> and <pad>s is finite (an infinite loss was a skipped step, an error)."""
+    gen, batch = variable_length_rows()
+    data = batch.repeat(4, 1)
+    opt = torch.optim.Adam(gen.parameters(), lr=0.01)
+    losses = [ss_epoch(gen, opt, data, 8, 5.0, 0.25, torch.Generator().manual_seed(e)) for e in range(3)]
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < losses[0]
+
+
+def test_scheduled_sampling_loss_at_fixed_length_is_the_mean_over_all_tokens():
+    """The oracle (no <eos>): every position counts; the loss is the plain mean, bit for bit."""
+    cfg, gen, real = tiny()
+    batch = real[:16]
+    loss = scheduled_sampling_loss(gen, batch, None, 0.25, torch.Generator().manual_seed(2))
+    logits, _ = scheduled_sampling_forward(gen, batch, 0.25, torch.Generator().manual_seed(2))
+    assert torch.equal(loss, token_nll(logits, batch).mean())
 
 
 # --------------------------------------------------------------------------------- PG-BLEU

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqgan.cli import main
-from seqgan.mcts import mcts_sample, move_distribution, rollout_leaf, search_step, value_leaf
+from seqgan.mcts import ended, mcts_sample, move_distribution, rollout_leaf, search_step, value_leaf
 from seqgan.models.generator import Generator
 
 V, T = 7, 5
@@ -192,6 +192,24 @@ def test_variable_length_rows_end_at_eos_and_are_padded():
     ended = g.ended(out)
     assert ended[:, -1].any()
     after = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1)  # strictly after the first <eos>
+    assert (out[after] == 0).all() and (out[~after] != 0).all()
+
+
+def test_a_move_temperature_on_variable_length_rows_draws_for_the_unfinished_rows_only():
+    """A row that has emitted <eos> has a terminal root, so no visits and no distribution to draw from
+    (it was NaN and torch.multinomial raised): it is padded, while the other rows still draw; a batch
+    whose rows have all ended draws nothing."""
+    g = small_gen(eos=True)
+    g.output.bias[1] += 1.0  # <eos> likely, and a leaf that likes it: most rows end at once
+    leaf = lambda tokens, lengths, state, ctx: 0.3 + 0.7 * ended(tokens, lengths, 1).float()  # noqa: E731
+    with torch.no_grad():
+        drawn = [mcts_sample(g, 12, 6, leaf, batch_size=4, move_temperature=1.0,
+                             generator=torch.Generator().manual_seed(1)) for _ in range(2)]
+    out, ends = drawn[0], g.ended(drawn[0])
+    assert torch.equal(drawn[0], drawn[1])                    # seeded
+    assert ends[:4, 0].all()                                   # a batch in which every row ended at once
+    assert ends[:, 0].any() and not ends[:, -1].all()          # rows that ended early beside rows that go on
+    after = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], dim=1)
     assert (out[after] == 0).all() and (out[~after] != 0).all()
 
 

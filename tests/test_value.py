@@ -110,6 +110,74 @@ def test_value_weights_are_v_of_the_prefix_and_d_at_the_end(monkeypatch):
     assert torch.allclose(w[:, -1], d, atol=1e-5)            # Q_T = D(Y)
 
 
+def variable_length_tiny(*overrides):
+    """tiny with real data's variable length (G ends rows at <eos> = 1, pads with 0 after it) and G's
+    <eos> made likely, so that most rows end early; no pre-training. real: rows of random lengths."""
+    torch.set_num_threads(1)
+    cfg = resolve("tiny", overrides=list(overrides))
+    cfg.data.train_path = "text.txt"  # variable length (the file is never read)
+    cfg.train.g_pretrain_epochs = cfg.train.d_pretrain_steps = 0
+    torch.manual_seed(cfg.seed)
+    alg = get_algorithm(cfg.train.algorithm)
+    m = build_models(cfg, alg, torch.device("cpu"))
+    assert (m.gen.eos_token, m.gen.pad_token) == (1, 0)
+    with torch.no_grad():
+        m.gen.output.bias[1] += 2.0
+    T = cfg.model.seq_len
+    real = torch.randint(2, cfg.model.vocab_size, (cfg.data.num_train, T))
+    ends = torch.randint(1, T + 1, (cfg.data.num_train,))
+    real[torch.arange(T) >= ends.unsqueeze(1)] = 0
+    real[torch.arange(cfg.data.num_train), (ends - 1)] = 1
+    return cfg, real, m, alg
+
+
+@pytest.mark.parametrize("value_rollouts", [0, 2])
+def test_value_weights_are_d_from_the_eos_on_with_variable_length(monkeypatch, value_rollouts):
+    """A row is complete at its <eos>: Q there (and on the <pad>s after it) is D(Y), Eq. 4's t = T case,
+    not V's estimate of it; before it, V(Y_{1:t}) as at fixed length."""
+    seen = spy_pg_step(monkeypatch)
+    cfg, _, m, _ = variable_length_tiny("train.reward_estimator=value", f"train.value_rollouts={value_rollouts}")
+    v_state = {k: p.clone() for k, p in m.extra["value"].model.state_dict().items()}
+    m.disc.eval()
+    value_mod.estimated_update(m, cfg, m.disc.frozen_scorer, "value")
+    seqs, w = seen[0]
+    ends = m.gen.ended(seqs)
+    assert ends[:, :-1].any() and (~ends[:, :-1]).any()  # rows that end early, and positions before an <eos>
+    net = m.extra["value"].model
+    net.load_state_dict(v_state)
+    with torch.no_grad():
+        v, d = net(seqs), m.disc.prob_real(seqs)
+    d = d.unsqueeze(1).expand_as(w)
+    torch.testing.assert_close(w[ends], d[ends], atol=1e-5, rtol=0)
+    torch.testing.assert_close(w[:, -1], d[:, -1], atol=1e-5, rtol=0)  # Q_T = D(Y)
+    before = ~ends[:, :-1]
+    torch.testing.assert_close(w[:, :-1][before], v[:, 1:-1][before], atol=1e-6, rtol=0)  # Q_t = V(Y_{1:t})
+
+
+@pytest.mark.parametrize("estimator", ["rollout", "value"])
+def test_mean_reward_of_variable_length_rows_is_over_the_actions_taken(monkeypatch, estimator):
+    """gen/mean_reward is the mean Q over the positions up to each row's <eos>: the <pad>s after it are no
+    actions (counted, they weighed a short row's D(Y) once per <pad>)."""
+    from seqgan.train import adversarial
+
+    cfg, real, m, alg = variable_length_tiny(f"train.reward_estimator={estimator}", "train.adv_rounds=1")
+    name = "generator_update" if estimator == "rollout" else "estimated_update"
+    updates, logged = [], []
+    original = getattr(adversarial, name)
+    monkeypatch.setattr(adversarial, name, lambda *a, **k: updates.append(original(*a, **k)) or updates[-1])
+
+    class Hooks(Quiet):
+        def step_done(self, phase, step, metrics):
+            logged.append(metrics)
+
+    alg.train(m, real, cfg, Hooks(), alg.position())
+    _, seqs, rewards = updates[-1][:3]  # the last g-step's is logged
+    valid = m.gen.valid_mask(seqs)
+    assert not valid.all()
+    assert logged[0]["gen/mean_reward"] == pytest.approx(rewards[valid].double().mean().item(), rel=1e-6)
+    assert logged[0]["gen/mean_reward"] != pytest.approx(rewards.mean().item(), rel=1e-3)
+
+
 def test_value_rollouts_zero_uses_no_rollout(monkeypatch):
     cfg, real, m, alg = tiny("train.reward_estimator=value", "train.value_rollouts=0", "train.adv_rounds=1")
     monkeypatch.setattr(value_mod, "mc_rewards", lambda *a, **k: pytest.fail("no roll-out expected"))

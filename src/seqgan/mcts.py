@@ -191,7 +191,8 @@ def search_step(policy: Policy, prefix: torch.Tensor, length: int, state: State,
 @torch.no_grad()
 def move_distribution(counts: torch.Tensor, tau: float) -> torch.Tensor:
     """pi(a) = N(a)^(1/tau) / sum_b N(b)^(1/tau) over the root's visit counts (R, V) (AlphaGo Zero's move
-    choice), computed in log space so that a small tau does not overflow."""
+    choice), computed in log space so that a small tau does not overflow. A row without visits (a
+    terminal root) has no distribution (NaN): draw only for rows with visits."""
     logits = torch.where(counts > 0, counts.clamp(min=1).log() / tau, float("-inf"))
     return torch.softmax(logits, dim=1)
 
@@ -214,7 +215,13 @@ def mcts_sample(policy: Policy, num: int, simulations: int, leaf: Leaf, c_puct: 
         for t in range(T):
             tok, counts, _ = search_step(policy, prefix, t, state, ctx, simulations, leaf, c_puct)
             if move_temperature > 0:
-                tok = torch.multinomial(move_distribution(counts, move_temperature), 1, generator=generator).squeeze(1)
+                # A row that has emitted <eos> has a terminal root: no visits, no distribution to draw from.
+                # It keeps the search's token, which pad_after_end replaces by <pad>.
+                searched = counts.sum(dim=1) > 0                            # all rows at fixed length
+                if bool(searched.any()):
+                    drawn = torch.multinomial(move_distribution(counts[searched], move_temperature), 1,
+                                              generator=generator).squeeze(1)
+                    tok = tok.masked_scatter(searched, drawn)
             prefix[:, t] = tok = policy.pad_after_end(tok, finished)
             if t + 1 < T:
                 state = policy.step(tok, state, ctx)

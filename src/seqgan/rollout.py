@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 
+from seqgan import distributed as dist
 from seqgan.models.generator import Generator
 from seqgan.models.policy import Policy
 
@@ -85,6 +86,18 @@ def mc_rewards(policy: Policy, seqs: torch.Tensor, scorer: Scorer, num_rollouts:
     q_prefix = scores[:-B].view(T - 1, num_rollouts, B).mean(dim=1)  # (T-1, B): mean over the N roll-outs
     q_last = scores[-B:]                                                # (B,): t = T scores Y itself
     return torch.cat([q_prefix.t(), q_last.unsqueeze(1)], dim=1)        # (B, T)
+
+
+def mean_reward(gen: Generator, seqs: torch.Tensor, rewards: torch.Tensor) -> float:
+    """The mean of rewards (B, T) over the positions of seqs (B, T) that count, all processes' together:
+    every position, or with variable-length data those up to and including each row's <eos>. The
+    <pad>s after it are no actions; counting them would weigh a short sequence's D(Y) once per <pad>."""
+    if gen.eos_token is None:
+        return dist.mean(rewards)
+    mask = gen.valid_mask(seqs)
+    stats = torch.stack([torch.where(mask, rewards.double(), 0.0).sum(), mask.sum().double()])
+    total, count = dist.all_reduce_sum(stats).tolist()
+    return total / count
 
 
 class RolloutPolicy:

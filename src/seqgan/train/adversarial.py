@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from seqgan import distributed as dist
+from seqgan.rollout import mean_reward
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
 from seqgan.train.discriminator import d_step
 from seqgan.train.policy_gradient import generator_update
@@ -46,11 +46,12 @@ def seqgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start:
                 # Lines 8-12: Y_{1:T} ~ G_theta; Q(y_t; Y_{1:t-1}) for every t by Eq. 4, with D fixed during
                 # the g-steps (scored by tables); the policy-gradient update of Eq. 8.
                 if estimator == "rollout":
-                    loss, _, rewards = generator_update(m, cfg, m.disc.frozen_scorer)
+                    loss, seqs, rewards = generator_update(m, cfg, m.disc.frozen_scorer)
                 else:  # Q from the value network, or roll-outs minus its baseline; then V's fit
-                    loss, _, rewards, value_metrics = estimated_update(m, config, m.disc.frozen_scorer, estimator)
+                    loss, seqs, rewards, value_metrics = estimated_update(m, config, m.disc.frozen_scorer, estimator)
                     metrics |= value_metrics
-                metrics["gen/pg_loss"], metrics["gen/mean_reward"] = loss, dist.mean(rewards)
+                # The mean Q over the actions taken (with variable-length data, not the <pad>s after <eos>).
+                metrics["gen/pg_loss"], metrics["gen/mean_reward"] = loss, mean_reward(m.gen, seqs, rewards)
             # Line 18 (beta <- theta), moved before the d-steps as in the authors' code: the d-steps do
             # not change theta, so the order makes no difference to the result.
             m.rollout.update()

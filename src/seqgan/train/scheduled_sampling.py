@@ -22,7 +22,7 @@ from seqgan.models.generator import Generator, token_nll
 from seqgan.sampling import sample_categorical
 from seqgan.seeding import rng
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
-from seqgan.train.mle import batches
+from seqgan.train.mle import batches, mle_weights
 from seqgan.train.step import clipped_step, raise_if_skipped
 
 if TYPE_CHECKING:
@@ -129,17 +129,24 @@ def scheduled_sampling_forward(gen: Generator, batch: torch.Tensor, prob: float,
 def scheduled_sampling_loss(gen: Generator, batch: torch.Tensor, weights: torch.Tensor | None, prob: float,
                             generator: torch.Generator | None = None) -> torch.Tensor:
     """sum_{b,t} weights_bt * -log G(y_bt | fed prefix) under Scheduled Sampling; batch, weights (B, T).
-    ``weights`` None: the mean over the batch's tokens."""
+    ``weights`` None: the mean over the batch's tokens that count, as MLE's (:func:`mle_weights`): all of
+    them, or with variable-length data those up to and including each row's first <eos>."""
     logits, _ = scheduled_sampling_forward(gen, batch, prob, generator)
     nll = token_nll(logits, batch)
-    return nll.mean() if weights is None else (nll * weights).sum()
+    if gen.eos_token is None:
+        return nll.mean() if weights is None else (nll * weights).sum()
+    # The <pad>s after <eos> have NLL +inf (G's <pad> logit is -inf): select them out, never multiply
+    # (inf * 0 = nan), so they count in neither the loss nor its gradient, as in MLE.
+    nll = torch.where(gen.valid_mask(batch), nll, 0.0)
+    return (nll * (mle_weights(gen, batch) if weights is None else weights)).sum()
 
 
 def ss_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.Tensor, batch_size: int,
              grad_clip: float, prob: float, generator: torch.Generator | None = None) -> float:
     """One epoch of Scheduled Sampling over data (N, T); returns the mean training loss per token.
 
-    The loss (mean over the batch's tokens), optimiser step, clipping and batch order are those of
+    The loss (mean over the batch's tokens; with variable-length data those up to and including each
+    row's <eos>), optimiser step, clipping and batch order are those of
     :func:`seqgan.train.mle.mle_epoch`, so with ``prob`` 0 and a separate ``generator`` this is the MLE
     epoch (to float rounding: a step-by-step LSTM instead of the fused one). Distributed, as MLE:
     each process its rows of every batch (and its own ``generator`` for the draws)."""
@@ -153,7 +160,10 @@ def ss_epoch(gen: Generator | Replica, opt: torch.optim.Optimizer, data: torch.T
         batch = data[idx[rows]]                                               # this process's rows
         weights = None  # one process: the mean over the batch's tokens; several: its rows' part of it
         if dist.world().size > 1:
-            weights = torch.full(batch.shape, factor / (idx.numel() * data.shape[1]), device=data.device)
+            if model.eos_token is None:
+                weights = torch.full(batch.shape, factor / (idx.numel() * data.shape[1]), device=data.device)
+            else:  # normalised by the whole batch's count of tokens up to <eos>, as MLE's
+                weights = mle_weights(model, data[idx])[rows] * factor
         loss = g(scheduled_sampling_loss, batch, weights, prob, generator)
         opt.zero_grad(set_to_none=True)
         loss.backward()

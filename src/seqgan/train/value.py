@@ -9,7 +9,8 @@ Q(Y_{1:t-1}, y_t) = V(Y_{1:t}), so:
 * ``rollout`` (default): Q by Eq. 4, N = ``train.rollouts`` roll-outs per prefix; this module is
   not used, and no draw or operation of the run changes.
 * ``value``: Q_t = V_psi(Y_{1:t}) for t < T, and Q_T = D(Y_{1:T}) exactly (Eq. 4's second case, one
-  score per sequence); no roll-out for the policy gradient. The rewards are V's predictions *before*
+  score per sequence); with variable-length data a row is complete at its <eos>, so Q is D(Y) from
+  there on; no roll-out for the policy gradient. The rewards are V's predictions *before*
   it is fitted on this batch, so they are not the batch's own noisy targets read back.
 * ``rollout_baseline``: the advantage A_t = Q_t - V_psi(Y_{1:t-1}), Q_t by Eq. 4 with
   ``train.rollouts`` roll-outs: the actor-critic form (Sutton et al. 2000; the value network as a
@@ -41,7 +42,7 @@ from seqgan import distributed as dist
 from seqgan.distributed import Replica
 from seqgan.errors import SeqGANError
 from seqgan.models.value import ValueNetwork
-from seqgan.rollout import Scorer, mc_rewards
+from seqgan.rollout import Scorer, mc_rewards, mean_reward
 from seqgan.seeding import rng
 from seqgan.train.policy_gradient import pg_step
 from seqgan.train.step import clipped_step, raise_if_skipped
@@ -151,26 +152,29 @@ def estimated_update(m: "Models", config: "Config", make_scorer: Callable[[], Sc
     ``rollout_baseline`` the mean advantage, the weight of Eq. 8)."""
     cfg = config.train
     value = m.extra["value"]
-    with m.gen_replica.autocast():  # in train.precision
+    # The rewards, V's targets and its pre-fit predictions carry no gradient: no graph is built for them.
+    with m.gen_replica.autocast(), torch.no_grad():  # in train.precision
         seqs = m.gen.sample(dist.share(cfg.batch_size))                            # line 8: Y_{1:T} ~ G_theta
         scorer = make_scorer()
-        with torch.no_grad():
-            value.model.eval()
-            v = value.model(seqs)                                                   # (b, T+1): V(Y_{1:k}), pre-fit
+        value.model.eval()
+        v = value.model(seqs)                                                       # (b, T+1): V(Y_{1:k}), pre-fit
         if estimator == "rollout_baseline":
             q = mc_rewards(m.rollout.policy, seqs, scorer, cfg.rollouts)            # lines 9-11: Eq. 4
             weights = q - v[:, :-1]                                                 # A_t = Q_t - V(Y_{1:t-1})
-        elif cfg.value_rollouts > 0:
-            q = mc_rewards(m.rollout.policy, seqs, scorer, cfg.value_rollouts)      # V's targets: Eq. 4, few N
-            weights = torch.cat([v[:, 1:-1], q[:, -1:]], dim=1)                     # Q_t = V(Y_{1:t}); Q_T = D(Y)
         else:
-            score = scorer(seqs)                                                    # D(Y): every prefix's target
-            q = score.unsqueeze(1).expand_as(seqs)
-            weights = torch.cat([v[:, 1:-1], q[:, -1:]], dim=1)
+            if cfg.value_rollouts > 0:
+                q = mc_rewards(m.rollout.policy, seqs, scorer, cfg.value_rollouts)  # V's targets: Eq. 4, few N
+            else:
+                q = scorer(seqs).unsqueeze(1).expand_as(seqs)                       # D(Y): every prefix's target
+            weights = torch.cat([v[:, 1:-1], q[:, -1:]], dim=1)                     # Q_t = V(Y_{1:t}); Q_T = D(Y)
+            if m.gen.eos_token is not None:
+                # Eq. 4's t = T case: at its <eos> (and on the <pad>s after it) a row is complete, so Q is
+                # D(Y) itself, not V's estimate of it.
+                weights = torch.where(m.gen.ended(seqs), q[:, -1:], weights)
     targets = value_targets(q[:, -1], q)
     metrics = {"value/loss": fit_value(value, m.opts["value"], seqs, targets, value_mask(m.gen, seqs),
                                        config.value.steps, cfg.g_grad_clip)}
     if estimator == "rollout_baseline":
-        metrics["gen/mean_advantage"] = dist.mean(weights)
+        metrics["gen/mean_advantage"] = mean_reward(m.gen, seqs, weights)        # over the actions taken
     loss = pg_step(m.gen_replica, m.opts["pg"], seqs, weights, cfg.g_grad_clip)    # line 12: Eq. 8
     return loss, seqs, q if estimator == "rollout_baseline" else weights, metrics
