@@ -13,7 +13,7 @@ import torch
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
 from seqgan.metrics.tensor_bleu import TensorBleu
-from seqgan.rollout import Scorer
+from seqgan.rollout import Scorer, mean_reward
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
 from seqgan.train.policy_gradient import generator_update
 
@@ -74,8 +74,8 @@ def pg_bleu(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
         for rnd in range(done, t.adv_rounds):
             metrics: dict[str, float] = {}
             for _ in range(t.g_steps):
-                loss, _, rewards = generator_update(m, t, lambda: scorer)
-                metrics = {"gen/pg_loss": loss, "gen/mean_reward": dist.mean(rewards),
+                loss, seqs, rewards = generator_update(m, t, lambda: scorer)
+                metrics = {"gen/pg_loss": loss, "gen/mean_reward": mean_reward(m.gen, seqs, rewards),
                            "gen/final_bleu": dist.mean(rewards[:, -1])}
             m.rollout.update()  # line 18
             hooks.step_done("pg_bleu", rnd + 1, metrics)

@@ -44,7 +44,7 @@ from seqgan.distributed import Replica
 from seqgan.errors import SeqGANError
 from seqgan.models.conv import ConvTables
 from seqgan.models.discriminator import Discriminator
-from seqgan.rollout import Scorer
+from seqgan.rollout import Scorer, mean_reward
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
 from seqgan.train.mle import batches
 from seqgan.train.policy_gradient import generator_update
@@ -174,8 +174,8 @@ def rankgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
             metrics: dict[str, float] = {}
             for _ in range(t.g_steps):                         # Algorithm 1's lines 8-12 with the rank reward
                 group = dist.share(t.batch_size)
-                loss, _, rewards = generator_update(m, t, lambda: rank_scorer(m.disc, real, group, c))
-                metrics["gen/pg_loss"], metrics["gen/mean_reward"] = loss, dist.mean(rewards)
+                loss, seqs, rewards = generator_update(m, t, lambda: rank_scorer(m.disc, real, group, c))
+                metrics["gen/pg_loss"], metrics["gen/mean_reward"] = loss, mean_reward(m.gen, seqs, rewards)
             m.rollout.update()
             for _ in range(t.d_steps):
                 metrics["disc/rank_loss"] = ranker_step(m.gen_replica, m.disc_replica, m.opts["d"], real, c.adv_epochs,
