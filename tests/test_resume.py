@@ -261,3 +261,24 @@ def test_a_section_the_run_never_had_comes_from_its_preset(tmp_path, capsys):
     assert cfg.relgan == started.relgan and "no relgan section" not in capsys.readouterr().err
     args = build_parser().parse_args(["table1", "--resume", "--out", str(tmp_path), "--preset", "tiny"])
     check_resume_config(run_config(args), cfg, tmp_path)  # the run's other settings are unchanged: accepted
+
+
+def test_a_torn_metrics_line_resumes_exactly_and_a_damaged_kept_one_is_named(reference, tmp_path, monkeypatch,
+                                                                              capsys):
+    """A kill or a full disk mid-write leaves half a line at the end of metrics.jsonl: --resume drops it with
+    the records after the checkpoint (it was a JSONDecodeError traceback on every --resume). A damaged line
+    among the records the checkpoint keeps is one error naming the file and the line."""
+    out = tmp_path / "run"
+    assert run_interrupted(out, monkeypatch, "d_pretrain", 1) == 130
+    metrics = out / "metrics.jsonl"
+    good = metrics.read_bytes()
+    lines = good.split(b"\n")
+    metrics.write_bytes(b"\n".join([lines[0], lines[1][:17], *lines[2:]]))
+    capsys.readouterr()
+    assert main(["oracle", "--resume", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{metrics}, line 2, is damaged" in err and err.count("\n") == 1 and "Traceback" not in err
+    metrics.write_bytes(good + b'{"disc/loss": 0.69, "epo')
+    assert main(["oracle", "--resume", "--out", str(out), "--no-progress"]) == 0
+    assert results(out) == results(reference)
+    assert strip_time(metrics) == strip_time(reference / "metrics.jsonl")

@@ -18,7 +18,7 @@ import io
 import os
 import re
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -53,7 +53,8 @@ def _write(fh, data: bytes) -> None:
 
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary beside it (``.NAME.XXXX.tmp``), fsynced, then renamed
-    over ``path``: a crash, a full disk or a refused write leaves the previous file as it was."""
+    over ``path``: a crash, a full disk or a refused write leaves the previous file as it was. The file gets the
+    mode a plain ``open`` gives a new file (0666 less the umask), not mkstemp's owner-only 0600."""
     path = Path(path)
     if path.is_dir() or not path.name or path.name in (".", ".."):
         raise SeqGANError(f"{path} is a directory; give a file name, e.g. {path / 'samples.txt'}")
@@ -63,6 +64,8 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     except OSError as exc:
         raise write_error(exc, path) from None
     try:
+        with suppress(OSError):  # mkstemp's 0600 would hide shared results from the group; some mounts refuse chmod
+            os.chmod(tmp, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as fh:
             _write(fh, data)
             fh.flush()
@@ -76,18 +79,42 @@ def write_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def umask() -> int:
+    """The process's umask, read without setting it (``os.umask`` sets it, racing other threads' new files)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc (not Linux): the usual way
+    os.umask(mask)
+    return mask
+
+
+def no_space_error(exc: OSError, out: str | Path | None, resumable: bool = True) -> SeqGANError:
+    """One line for a write that ran out of space (metrics, plots, TensorBoard, samples): the directory, the
+    file, and how to go on. ``out``: the directory to name when the error has no file name (a failed write to
+    an open file); ``resumable``: the command takes --resume."""
+    filename = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes, os.PathLike)) else None
+    where = Path(filename).parent if filename else Path(out) if out is not None else None
+    what = f"{where} is out of space" if where is not None else "the disk is out of space"
+    how = ("free space there and --resume, or choose another --out; the last checkpoint is kept" if resumable
+           else "free space there and run the command again, or write to another directory")
+    return SeqGANError(f"{what} (writing {Path(filename).name if filename else 'output'}); {how}")
+
+
 @contextmanager
 def out_of_space(out: str | Path) -> Iterator[None]:
-    """Any write that runs out of space inside (metrics, plots, TensorBoard) becomes one line naming the directory."""
+    """Any write that runs out of space inside (metrics, plots, TensorBoard) becomes one line naming the directory.
+    The CLI does the same for every command (``seqgan.cli.main``)."""
     try:
         yield
     except OSError as exc:
         if exc.errno not in NO_SPACE:
             raise
-        where = Path(exc.filename).parent if exc.filename else Path(out)
-        raise SeqGANError(f"{where} is out of space (writing {Path(exc.filename).name if exc.filename else 'output'}); "
-                          "free space there and --resume, or choose another --out; the last checkpoint is kept") \
-            from None
+        raise no_space_error(exc, out) from None
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -1,16 +1,19 @@
 """``seqgan <command>``: parse the command line, then call the experiment.
 
 Each command is ``main(argv) -> exit code`` so that tests can call it in-process. A
-:class:`~seqgan.errors.SeqGANError` becomes one line on stderr and exit status 2, with no traceback.
+:class:`~seqgan.errors.SeqGANError` becomes one line on stderr and exit status 2, with no traceback; so
+does a full disk (``OSError`` ENOSPC or EDQUOT) in any command, naming the directory and how to go on.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from seqgan import distributed
+from seqgan.checkpoint import NO_SPACE, no_space_error
 from seqgan.errors import SeqGANError
 from seqgan.precision import flush_denormals
 from seqgan.experiments.common import Interrupt, Interrupted
@@ -65,12 +68,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if distributed.is_main():
             print(f"seqgan {args.command}: {exc}", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk anywhere (metrics, TensorBoard, samples, plots): one line, for every command
+        if exc.errno not in NO_SPACE:
+            raise
+        print(f"{distributed.log_prefix()}seqgan {args.command}: error: {no_space_error(exc, *_out_dir(args))}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{distributed.log_prefix()}seqgan {args.command}: stopped at once; the last checkpoint in --out "
               "is intact", file=sys.stderr)
         return 130
     finally:
         distributed.shutdown()  # leave the process group of a torchrun launch (nothing otherwise)
+
+
+def _out_dir(args: argparse.Namespace) -> tuple[Path | None, bool]:
+    """The directory a command writes (its --out, or the folder of an --out file) and whether it takes --resume."""
+    out = getattr(args, "out", None)
+    if out is None:
+        return None, hasattr(args, "resume")
+    return (Path(out) if Path(out).is_dir() else Path(out).parent), hasattr(args, "resume")  # parent: sample --out FILE
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from seqgan.checkpoint import write_atomic
+from seqgan.errors import SeqGANError
+
 
 class MetricsLogger:
     """``out_dir`` None: records are kept in memory only and nothing is written (the processes
@@ -24,10 +27,11 @@ class MetricsLogger:
         self.path = None if out_dir is None else out_dir / "metrics.jsonl"
         self.records: list[dict[str, Any]] = []
         self._fh = self._tb = None
+        self._damaged: int | None = None  # the number of the first unreadable line, if any
         if self.path is None:
             return
         if resume and self.path.exists():
-            self.records = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+            self.records, self._damaged = read_records(self.path)
         self._fh = open(self.path, "a" if resume else "w", encoding="utf-8")
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
@@ -49,21 +53,47 @@ class MetricsLogger:
             self._tb.add_text(tag, text)
 
     def truncate_after(self, keep: int) -> None:
-        """On resume, drop records written after the checkpoint (they will be written again)."""
+        """On resume, drop records written after the checkpoint (they will be written again), and with them a
+        line torn by a crash or a full disk. A damaged line among the ``keep`` the checkpoint counts is an error:
+        the run's curves would lose it. The file is rewritten atomically: a crash now leaves the old one."""
+        if self._damaged is not None and len(self.records) < keep:
+            raise SeqGANError(f"{self.path}, line {self._damaged}, is damaged (not a JSON record) and the checkpoint "
+                              f"counts {keep} records; restore the file, or start a new run")
         self.records = self.records[:keep]
         if self._fh is None:
             return
         self._fh.close()
-        self.path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records))
+        write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records).encode("utf-8"))
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
-        """Close the files (again is harmless); the records stay readable."""
-        if self._fh is not None:
-            self._fh.close()
-        if self._tb is not None:
-            self._tb.close()
-        self._fh = self._tb = None
+        """Close the files (again is harmless, and so is a close that fails: a full disk's last flush); the
+        records stay readable."""
+        fh, tb, self._fh, self._tb = self._fh, self._tb, None, None
+        try:
+            if fh is not None:
+                fh.close()
+        finally:
+            if tb is not None:
+                tb.close()
+
+
+def read_records(path: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """The records of a metrics.jsonl up to its first unreadable line, and that line's number (None if every
+    line reads). A crash or a full disk mid-write leaves a torn last line; resume keeps only the records its
+    checkpoint counts (:meth:`MetricsLogger.truncate_after`), so a damaged line after those is harmless."""
+    records: list[dict[str, Any]] = []
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
+            return records, number
+        if not isinstance(record, dict):
+            return records, number
+        records.append(record)
+    return records, None
 
 
 class Progress:

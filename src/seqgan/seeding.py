@@ -9,6 +9,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from seqgan.errors import SeqGANError
+
+SEED_LIMIT = 2**53
+"""Seeds lie in [-2**53, 2**53): each stream's seed, ``seed * 1000 + stream``, then fits torch's 64 bits."""
+
+
+def check_seed(seed: int) -> int:
+    """Refuse, before any work, a seed whose streams overflow torch's 64-bit seeds (a traceback at the first draw)."""
+    if not -SEED_LIMIT <= seed < SEED_LIMIT:
+        raise SeqGANError(f"seed {seed} is out of range: give --seed an integer from {-SEED_LIMIT} to {SEED_LIMIT - 1} "
+                          "(-2**53 to 2**53 - 1)")
+    return seed
+
 
 def hash_seed(*key: Any) -> int:
     """A seed from a readable key, the same in every process (unlike Python's salted ``hash``)."""

@@ -11,6 +11,7 @@ from typing import Any
 from seqgan.config import PRESETS, SECTIONS, Config, preset_dict, resolve
 from seqgan.errors import SeqGANError
 from seqgan.precision import PRECISIONS
+from seqgan.seeding import check_seed
 
 
 def add_config_args(p: argparse.ArgumentParser, default_preset: str = "fast") -> None:
@@ -21,7 +22,7 @@ def add_config_args(p: argparse.ArgumentParser, default_preset: str = "fast") ->
     p.add_argument("--config", metavar="FILE", help="TOML file of settings; overrides the preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one setting, e.g. --set train.rollouts=8 (repeatable; beats --config)")
-    p.add_argument("--seed", type=int, help="seed of every random draw (default 0)")
+    p.add_argument("--seed", type=int, help="seed of every random draw (default 0; from -2**53 to 2**53 - 1)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--threads", type=int, help="CPU threads for torch, per process (default: one per core; "
                    "under torchrun 1 unless given)")
@@ -46,8 +47,10 @@ def config_from_args(args: argparse.Namespace, **extra: Any) -> Config:
               "those settings are the defaults; resume with --preset NAME to take them from the run's preset",
               file=sys.stderr)
     device = args.device or (saved_device(args) if getattr(args, "resume", False) else None)
-    return resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=device,
-                   threads=args.threads, **{"train.precision": args.precision}, **extra)
+    cfg = resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=device,
+                  threads=args.threads, **{"train.precision": args.precision}, **extra)
+    check_seed(cfg.seed)  # --seed, --set seed=... or --config: refused before the run directory is touched
+    return cfg
 
 
 def saved_device(args: argparse.Namespace) -> str | None:

@@ -20,11 +20,11 @@ import torch
 
 from seqgan import distributed as dist
 from seqgan.allocator import keep_freed_memory
-from seqgan.checkpoint import remove_stale_temporaries, write_atomic
+from seqgan.checkpoint import NO_SPACE, remove_stale_temporaries, write_atomic
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.precision import flush_denormals
-from seqgan.seeding import hash_seed, seed_globals
+from seqgan.seeding import check_seed, hash_seed, seed_globals
 
 RUN_MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
 
@@ -103,11 +103,23 @@ def make_run_dir(out: Path) -> None:
 
 def lock_run_dir(out: Path) -> None:
     """One process per run directory: ``DIR/.lock`` holds the owner's PID until it exits. A lock
-    whose process is gone (a crash, kill -9) is taken over."""
+    whose process is gone (a crash, kill -9) is taken over. A directory where the lock cannot be
+    written (read-only, another user's, a full disk) is one line, on every path that locks."""
     lock = out / ".lock"
+    try:
+        _take_lock(out, lock)
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise SeqGANError(f"{out} is out of space: its lock file {lock.name} could not be written; free space "
+                              "there, or choose another --out") from None
+        raise SeqGANError(f"--out {out}: cannot write its lock file {lock} ({exc.strerror or exc}); the run "
+                          "directory must be writable by you: fix its permissions, or choose another --out") from None
+
+
+def _take_lock(out: Path, lock: Path) -> None:
     while True:
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
             try:
                 pid = int(lock.read_text().strip() or 0)
@@ -116,8 +128,9 @@ def lock_run_dir(out: Path) -> None:
             if pid == os.getpid():
                 return
             if pid > 0 and _alive(pid):
-                raise SeqGANError(f"another seqgan process (pid {pid}) is using {out}; wait for it, stop it, "
-                                  "or choose another --out") from None
+                raise SeqGANError(f"another seqgan process (pid {pid}) is using {out}; wait for it, stop it, or "
+                                  f"choose another --out; if no seqgan process has pid {pid} (PIDs are reused, "
+                                  f"e.g. after a reboot), delete {lock}") from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
             continue
         with os.fdopen(fd, "w") as fh:
@@ -178,6 +191,7 @@ def setup_torch(cfg: Config) -> torch.device:
     rank 0, see :func:`seqgan.distributed.rank_seed`), and the batch orders come from a generator
     every process shares. Also keeps freed memory in the process (:mod:`seqgan.allocator`) and flushes
     denormal numbers to zero (:func:`seqgan.precision.flush_denormals`)."""
+    check_seed(cfg.seed)  # before any work (config_from_args checks a command's flags sooner)
     flush_denormals()
     keep_freed_memory()
     if cfg.threads:
@@ -290,14 +304,17 @@ def restore_rng_states(ckpt: dict, eval_rng: torch.Generator, device: torch.devi
               file=sys.stderr, flush=True)
 
 
+NAN_ADVICE = ("--resume continues the run with its own settings, so start a new run with a lower learning rate "
+              "(--set train.g_lr=... / train.d_lr=...) and --overwrite, or with another --out")
+"""What to do after a NaN or infinity: --resume refuses a changed learning rate (check_resume_config)."""
+
+
 def check_finite(values: dict[str, float], phase: str, step: int) -> None:
     """A NaN or infinity stops the run, naming where; the last good checkpoint is kept."""
     for key, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise SeqGANError(
-                f"{key} became {value} in phase '{phase}' at step {step}; stopping. The last good checkpoint "
-                "is kept: lower the learning rate (--set train.g_lr=... / train.d_lr=...) and --resume, or rerun"
-            )
+            raise SeqGANError(f"{key} became {value} in phase '{phase}' at step {step}; stopping. The last good "
+                              f"checkpoint is kept. {NAN_ADVICE}")
 
 
 class Interrupt:

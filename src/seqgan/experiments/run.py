@@ -122,8 +122,9 @@ class Run:
         except NonFiniteError as exc:
             raise SeqGANError(
                 f"{what}{exc} in phase '{self.position.phase}' at step {self.position.step + 1}; stopping. The last "
-                f"good checkpoint in {self.out / 'checkpoints'} is kept: lower the learning rate (--set "
-                "train.g_lr=... / train.d_lr=...) and --resume, or rerun") from None
+                f"good checkpoint in {self.out / 'checkpoints'} is kept. --resume continues the run with its own "
+                "settings, so start a new run with a lower learning rate (--set train.g_lr=... / train.d_lr=...) "
+                "and --overwrite, or with another --out") from None
         except Interrupted as exc:
             raise Interrupted(f"{what}{exc}; checkpoint written{hint}") from None
         finally:

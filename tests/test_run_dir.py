@@ -1,0 +1,278 @@
+"""Run directories under stress: a torn metrics.jsonl, a full disk in any command, a lock that cannot be
+written, the modes of written files, the advice after a NaN, and seeds out of range."""
+
+import errno
+import json
+import os
+import re
+import stat
+
+import pytest
+
+from seqgan.cli import main
+from seqgan.errors import SeqGANError
+from seqgan.logger import MetricsLogger
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    return err
+
+
+def tiny(out, *extra):
+    return ["oracle", "--preset", "tiny", "--out", str(out), "--no-progress", *extra]
+
+
+# ------------------------------------------------------------------ metrics.jsonl on resume
+
+
+def write_metrics(path, lines):
+    path.write_bytes(b"".join(lines))
+
+
+def record(step):
+    return (json.dumps({"epoch": step, "phase": "mle", "step": step}, sort_keys=True) + "\n").encode()
+
+
+def test_a_torn_line_after_the_checkpoints_records_is_dropped(tmp_path):
+    """A crash or a full disk mid-write leaves a torn last line: resume keeps the checkpoint's records and
+    drops it (it was a JSONDecodeError traceback on every --resume)."""
+    path = tmp_path / "metrics.jsonl"
+    write_metrics(path, [record(0), record(1), record(2), b'{"epoch": 3, "pha'])
+    logger = MetricsLogger(tmp_path, tensorboard=False, resume=True)
+    logger.truncate_after(3)
+    logger.log({"epoch": 3, "phase": "mle", "step": 3})
+    logger.close()
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [0, 1, 2, 3]
+    elsewhere = MetricsLogger(None, resume=True)  # a distributed run's other processes: nothing read or written
+    elsewhere.truncate_after(3)
+    assert elsewhere.records == []
+
+
+@pytest.mark.parametrize("bad", [b'{"epoch": 1, "pha', b"\x00\x00\x00\x00", b"\xff\xfe garbage", b"[1, 2]"])
+def test_a_damaged_line_among_the_kept_records_is_one_error_naming_file_and_line(tmp_path, bad):
+    path = tmp_path / "metrics.jsonl"
+    write_metrics(path, [record(0), bad + b"\n", record(2), record(3)])
+    before = path.read_bytes()
+    logger = MetricsLogger(tmp_path, tensorboard=False, resume=True)
+    with pytest.raises(SeqGANError, match=rf"^{re.escape(str(path))}, line 2, is damaged .* restore the file, or "
+                                          "start a new run$"):
+        logger.truncate_after(3)
+    logger.close()
+    assert path.read_bytes() == before  # nothing rewritten
+    logger = MetricsLogger(tmp_path, tensorboard=False, resume=True)
+    logger.truncate_after(1)  # a checkpoint from before the damage: the damaged line goes with the rest
+    logger.close()
+    assert path.read_bytes() == record(0)
+
+
+def test_truncate_after_rewrites_the_log_atomically(tmp_path, monkeypatch):
+    """A full disk while resume rewrites metrics.jsonl leaves the old file whole (write_text truncated it first)."""
+    from seqgan import checkpoint
+
+    path = tmp_path / "metrics.jsonl"
+    write_metrics(path, [record(0), record(1), record(2)])
+    before = path.read_bytes()
+    logger = MetricsLogger(tmp_path, tensorboard=False, resume=True)
+
+    def full(fh, data):
+        fh.write(bytes(data[:5]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "_write", full)
+    with pytest.raises(SeqGANError, match="is out of space"):
+        logger.truncate_after(2)
+    logger.close()
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+# ------------------------------------------------------------------ a full disk in any command
+
+
+def test_a_full_disk_in_oracle_is_one_line_that_says_to_free_space_and_resume(tmp_path, capsys, monkeypatch):
+    """Only `seqgan train` wrapped its run in out_of_space; the CLI now does it for every command."""
+    original, calls = MetricsLogger.log, []
+
+    def full(self, rec):
+        calls.append(1)
+        if len(calls) > 2:  # a write to the open metrics.jsonl: the OSError has no file name
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, rec)
+
+    monkeypatch.setattr(MetricsLogger, "log", full)
+    out = tmp_path / "run"
+    assert main(tiny(out)) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"seqgan oracle: error: {out} is out of space (writing output); free space there and "
+                          "--resume, or choose another --out; the last checkpoint is kept"), err
+
+
+def test_a_full_disk_naming_its_file_names_it(tmp_path, capsys, monkeypatch):
+    from seqgan.experiments import oracle
+
+    out = tmp_path / "run"
+
+    def full(path, seqs):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded", str(path))
+
+    monkeypatch.setattr(oracle, "write_sequences", full)
+    assert main(tiny(out)) == 2
+    assert f"{out / 'data'} is out of space (writing train.txt); free space there and --resume" in \
+        one_line_error(capsys)
+
+
+def test_other_os_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
+    from seqgan.experiments import oracle
+
+    def refused(path, seqs):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(oracle, "write_sequences", refused)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(tiny(tmp_path / "run"))
+
+
+def test_out_of_space_without_resume_says_to_run_again():
+    from seqgan.checkpoint import no_space_error
+
+    msg = str(no_space_error(OSError(errno.ENOSPC, "No space left on device"), "/x/sweep", resumable=False))
+    assert msg == ("/x/sweep is out of space (writing output); free space there and run the command again, or "
+                   "write to another directory")
+
+
+# ------------------------------------------------------------------ the run directory's lock
+
+
+@pytest.fixture
+def lock_refused(monkeypatch):
+    """os.open of a .lock fails as in a read-only directory or another user's (root ignores chmod)."""
+    real = os.open
+
+    def fake(path, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake)
+
+
+@pytest.mark.parametrize("flags", [{"resume": True}, {"overwrite": True}])
+def test_a_lock_that_cannot_be_written_is_one_error(tmp_path, lock_refused, flags):
+    from seqgan.experiments.common import prepare_out_dir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    lock = re.escape(str(out / ".lock"))
+    with pytest.raises(SeqGANError, match=rf"^--out {re.escape(str(out))}: cannot write its lock file {lock} "
+                                          r"\(Permission denied\); the run directory must be writable by you"):
+        prepare_out_dir(out, **flags)
+    assert (out / "config.json").exists()  # --overwrite removed nothing
+
+
+def test_a_lock_that_cannot_be_written_through_the_cli(tmp_path, capsys, lock_refused):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    assert main(tiny(out, "--overwrite")) == 2
+    assert "cannot write its lock file" in one_line_error(capsys)
+
+
+def test_a_live_lock_says_how_to_clear_one_left_by_a_reused_pid(tmp_path):
+    from seqgan.experiments.common import lock_run_dir
+
+    pid = os.getppid()  # a live process, not this one
+    (tmp_path / ".lock").write_text(str(pid))
+    with pytest.raises(SeqGANError, match=rf"^another seqgan process \(pid {pid}\) is using .*; if no seqgan process "
+                                          rf"has pid {pid} \(PIDs are reused, e\.g\. after a reboot\), delete "
+                                          rf"{re.escape(str(tmp_path / '.lock'))}$"):
+        lock_run_dir(tmp_path)
+
+
+# ------------------------------------------------------------------ modes of written files
+
+
+MASKS = pytest.mark.parametrize("mask", [0o022, 0o002, 0o077, 0o027], ids=oct)
+
+
+@MASKS
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path, mask):
+    """mkstemp made every checkpoint, config.json and summary.json 0600 whatever the umask."""
+    from seqgan.checkpoint import write_atomic
+
+    old = os.umask(mask)
+    try:
+        write_atomic(tmp_path / "new.json", b"{}")
+        (tmp_path / "old.json").write_bytes(b"")
+        write_atomic(tmp_path / "old.json", b"{}")
+        with open(tmp_path / "plain", "w"):
+            pass
+    finally:
+        os.umask(old)
+    plain = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    assert plain == 0o666 & ~mask
+    for name in ("new.json", "old.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == plain, name
+
+
+@MASKS
+def test_the_umask_is_read_without_changing_it(mask):
+    from seqgan.checkpoint import umask
+
+    old = os.umask(mask)
+    try:
+        assert umask() == mask and umask() == mask
+    finally:
+        os.umask(old)
+
+
+# ------------------------------------------------------------------ the advice after a NaN
+
+
+def test_nan_advice_is_a_new_run_since_resume_refuses_a_new_rate(tmp_path, capsys, monkeypatch):
+    """It said to lower the rate and --resume, which check_resume_config refuses."""
+    from seqgan.experiments.common import check_finite
+    from seqgan.train import algorithm
+    from seqgan.train.step import NonFiniteError
+
+    def diverged(*args, **kwargs):
+        raise NonFiniteError("the gradient of G (MLE loss) is nan")
+
+    monkeypatch.setattr(algorithm, "mle_epoch", diverged)
+    out = tmp_path / "run"
+    assert main(tiny(out)) == 2
+    err = one_line_error(capsys)
+    with pytest.raises(SeqGANError) as exc:
+        check_finite({"gen/mean_reward": float("nan")}, "adversarial", 2)
+    for msg in (err, str(exc.value)):
+        assert "and --resume" not in msg and "start a new run with a lower learning rate (--set train.g_lr=... / " \
+            "train.d_lr=...) and --overwrite, or with another --out" in msg, msg
+    assert "--resume continues the run with its own settings" in err
+
+
+# ------------------------------------------------------------------ seeds
+
+
+@pytest.mark.parametrize("how", [["--seed", "20000000000000000"], ["--set", "seed=-20000000000000000"]])
+def test_a_seed_out_of_range_is_one_error_before_the_run_directory(tmp_path, capsys, how):
+    out = tmp_path / "run"
+    assert main(tiny(out, *how)) == 2
+    err = one_line_error(capsys)
+    assert "is out of range: give --seed an integer from -9007199254740992 to 9007199254740991" in err
+    assert not out.exists()
+
+
+def test_the_seed_range_is_what_the_streams_can_use():
+    from seqgan.config import Config
+    from seqgan.experiments.common import setup_torch
+    from seqgan.seeding import SEED_LIMIT, check_seed, seeded_generator
+
+    for seed in (-SEED_LIMIT, 0, SEED_LIMIT - 1):
+        check_seed(seed)
+        seeded_generator(seed, 999, "cpu")
+    for seed in (-SEED_LIMIT - 1, SEED_LIMIT, 10**20):
+        with pytest.raises(SeqGANError, match="out of range"):
+            check_seed(seed)
+    with pytest.raises(SeqGANError, match="out of range"):  # the API's runs too, before any work
+        setup_torch(Config(seed=SEED_LIMIT))
