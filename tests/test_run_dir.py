@@ -263,6 +263,19 @@ def test_a_seed_out_of_range_is_one_error_before_the_run_directory(tmp_path, cap
     assert not out.exists()
 
 
+def test_sample_refuses_a_seed_out_of_range_before_reading_the_checkpoint(tmp_path, capsys):
+    assert main(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--seed", "20000000000000000"]) == 2
+    assert "is out of range" in one_line_error(capsys)
+
+
+def test_a_torn_metrics_line_leaves_the_figures_the_curve_so_far(tmp_path):
+    from seqgan.experiments.tables import curve
+
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 0, "eval/nll_oracle": 9.5}\n{"epoch": 1, "eval/nll_oracle": 9.2}\n'
+                                           '{"epoch": 2, "eval/nl')
+    assert curve(tmp_path) == [(0, 9.5), (1, 9.2)]
+
+
 def test_the_seed_range_is_what_the_streams_can_use():
     from seqgan.config import Config
     from seqgan.experiments.common import setup_torch

@@ -31,6 +31,7 @@ from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_chec
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import check_new_file
+from seqgan.seeding import check_seed
 from seqgan.mcts import mcts_sample, rollout_leaf, value_leaf
 from seqgan.models.discriminator import Discriminator
 from seqgan.models.generator import Generator
@@ -217,6 +218,7 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.mcts < 0:
         raise SeqGANError(f"--mcts must be 0 (sample) or a number of simulations, got {args.mcts}")
+    check_seed(args.seed)
     if args.out:
         check_new_file(args.out, "--out", args.overwrite)
     lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device,

@@ -20,6 +20,7 @@ from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.config import Config
 from seqgan.experiments.common import write_json
 from seqgan.experiments.oracle import held_out_set
+from seqgan.logger import read_records
 from seqgan.metrics.nll import sequence_nll
 from seqgan.metrics.stats import welch_ttest
 from seqgan.models.generator import Generator
@@ -34,7 +35,7 @@ def curve(out: Path, epoch_from: int = 0, metric: str = "eval/nll_oracle") -> li
     path = out / "metrics.jsonl"
     if not path.exists():
         return []
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records, _ = read_records(path)  # up to a torn last line (a crash mid-write): the curve so far
     return [(r["epoch"], r[metric]) for r in records if metric in r and r["epoch"] >= epoch_from]
 
 
