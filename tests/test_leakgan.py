@@ -218,17 +218,21 @@ def test_bad_settings_are_refused(key, value, message):
 # ------------------------------------------------------------------------ training
 
 
+def tiny_leakgan(*overrides: str):
+    """The tiny preset's LeakGAN with ``overrides``: (config, S, the algorithm, its models), at one thread."""
+    torch.set_num_threads(1)
+    cfg = resolve("tiny", overrides=["train.algorithm=leakgan", *overrides])
+    torch.manual_seed(cfg.seed)
+    real = build_oracle(cfg).sample(cfg.data.num_train)
+    alg = get_algorithm("leakgan")
+    return cfg, real, alg, build_models(cfg, alg, torch.device("cpu"))
+
+
 def test_every_trained_parameter_changes():
     """One MLE epoch (with D's pre-training steps) and one adversarial round change every parameter of the
     Worker, the Manager and D, through all five optimisers. One exception, as in the authors' model: the
     embedding row of D for the -1 padding, since D's loss sees complete sequences only; G reads it."""
-    torch.set_num_threads(1)
-    cfg = resolve("tiny", overrides=["train.algorithm=leakgan", "train.g_pretrain_epochs=1", "leakgan.rounds=1",
-                                     "leakgan.mle_every=0"])
-    torch.manual_seed(cfg.seed)
-    real = build_oracle(cfg).sample(cfg.data.num_train)
-    alg = get_algorithm("leakgan")
-    m = build_models(cfg, alg, torch.device("cpu"))
+    cfg, real, alg, m = tiny_leakgan("train.g_pretrain_epochs=1", "leakgan.rounds=1", "leakgan.mle_every=0")
     assert isinstance(m.gen, LeakGANGenerator) and m.disc is m.gen.disc
     before = {n: p.detach().clone() for n, p in m.gen.named_parameters()}
     leakgan(m, real, cfg, Quiet(), alg.position("mle"))
@@ -240,13 +244,7 @@ def test_every_trained_parameter_changes():
 
 def test_d_pretrains_without_mle_epochs():
     """train.g_pretrain_epochs = 0: D's pre-training steps still run (they live inside the MLE epochs)."""
-    torch.set_num_threads(1)
-    cfg = resolve("tiny", overrides=["train.algorithm=leakgan", "train.g_pretrain_epochs=0", "train.d_pretrain_steps=2",
-                                     "leakgan.rounds=0"])
-    torch.manual_seed(cfg.seed)
-    real = build_oracle(cfg).sample(cfg.data.num_train)
-    alg = get_algorithm("leakgan")
-    m = build_models(cfg, alg, torch.device("cpu"))
+    cfg, real, alg, m = tiny_leakgan("train.g_pretrain_epochs=0", "train.d_pretrain_steps=2", "leakgan.rounds=0")
     d0 = {n: p.detach().clone() for n, p in m.disc.named_parameters()}
     steps = []
 
