@@ -7,9 +7,11 @@ downloading anything.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
+import shlex
 import stat
 import sys
 import tarfile
@@ -21,6 +23,7 @@ import pytest
 from seqgan.data.corpora import CORPORA, fetch, store
 from seqgan.data.corpora.english import normalize_words, split_sentences
 from seqgan.errors import SeqGANError
+from seqgan.experiments import data_cmd
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -307,6 +310,68 @@ def test_interrupted_leftovers_are_not_taken_for_a_cache(tmp_path, fake_clients)
     entry = fetch("poems", cache)
     assert entry == half and store.is_complete(entry)
     assert set(sum(read(entry)[:2], [])) == EXPECTED_POEMS
+
+
+def test_an_entry_of_another_format_is_rebuilt(tmp_path, fake_clients):
+    cache = tmp_path / "cache"
+    entry = fetch("poems", cache)
+    meta_path = entry / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["format"] == store.META_FORMAT
+    (entry / "train.txt").write_text("edited\n")  # a valid entry is returned as it is, not rebuilt
+    assert fetch("poems", cache) == entry and read(entry)[0] == ["edited"]
+    for stale in ({**meta, "format": store.META_FORMAT + 1}, {k: v for k, v in meta.items() if k != "format"}):
+        meta_path.write_text(json.dumps(stale))
+        (entry / "train.txt").write_text("stale\n")
+        assert not store.is_complete(entry)
+        assert fetch("poems", cache) == entry and store.is_complete(entry)
+        train, test, again = read(entry)
+        assert set(train + test) == EXPECTED_POEMS and again["format"] == store.META_FORMAT
+    meta_path.write_text("{not json")
+    assert not store.is_complete(entry)
+    assert len(calls(fake_clients)) == 1  # rebuilt from the kept download
+
+
+def test_a_built_file_of_another_format_is_parsed_again(tmp_path, fake_clients):
+    cache = tmp_path / "cache"
+    fetch("poems", cache)
+    [built] = (cache / "_built").iterdir()
+    payload = json.loads(built.read_text())
+    assert payload["format"] == store.META_FORMAT and store.load_built(built) is not None
+    del payload["format"]  # saved before the format was recorded: format 1's
+    built.write_text(json.dumps(payload))
+    assert store.load_built(built).sequences == payload["sequences"]
+    built.write_text(json.dumps({**payload, "format": store.META_FORMAT + 1, "sequences": ["old", "parse"]}))
+    assert store.load_built(built) is None
+    train, test, _ = read(fetch("poems", cache, seed=1))  # a new split: from a fresh parse, not the stale file
+    assert set(train + test) == EXPECTED_POEMS and json.loads(built.read_text())["format"] == store.META_FORMAT
+
+
+def test_a_negative_split_seed_is_refused(tmp_path, fake_clients):
+    with pytest.raises(SeqGANError, match="split seed must be 0 or more, got -1: it would give the same split as 1"):
+        fetch("poems", tmp_path / "cache", seed=-1)
+    args = argparse.Namespace(cache=str(tmp_path / "cache"), split_seed=-3, force=False,
+                              **dict.fromkeys(data_cmd.FLAGS))
+    with pytest.raises(SeqGANError, match="--split-seed must be 0 or more, got -3: .* as --split-seed 3$"):
+        data_cmd.fetch_corpus("poems", args)
+    assert calls(fake_clients) == [] and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(("corpus", "max_len", "fixed"),
+                         [("poems", 20, True), ("music", 32, True), ("speech", 48, False), ("coco", 38, False)])
+def test_data_prints_the_train_command_paper_task_uses(tmp_path, monkeypatch, capsys, corpus, max_len, fixed):
+    from seqgan.cli import build_parser
+
+    entry = tmp_path / "my cache's dir" / f"{corpus}-seed0"  # a space and a quote
+    store.write_entry(entry, ["1 2", "3 4"], ["5 6"], {"counts": {"train": 2, "test": 1, "total": 3}})
+    monkeypatch.setattr(data_cmd, "fetch_corpus", lambda name, args, progress=True: entry)
+    assert data_cmd.main(argparse.Namespace(corpus=corpus, no_progress=True)) == 0
+    command = capsys.readouterr().out.split("train on it with:\n", 1)[1].strip()
+    argv = shlex.split(command)
+    assert argv[:2] == ["seqgan", "train"]
+    args = build_parser().parse_args(argv[1:])
+    assert (args.data, args.valid) == (f"{entry}/train.txt", f"{entry}/test.txt")
+    assert (args.tokenizer, args.max_len, bool(args.fixed_length)) == (CORPORA[corpus].tokenizer, max_len, fixed)
 
 
 def test_failed_download_keeps_nothing(tmp_path, fake_clients, monkeypatch):

@@ -48,6 +48,15 @@ def test_load_lines_errors(tmp_path):
         load_lines(write(tmp_path, "\n"))
 
 
+def test_cr_only_line_ends_are_refused_not_read_as_one_line(tmp_path):
+    lines = words_fixture(5)
+    with pytest.raises(SeqGANError, match=r"line 1 holds a carriage return .*old Mac line ends"):
+        load_lines(write(tmp_path, "\r".join(lines) + "\r"))  # old Mac: would be one line
+    with pytest.raises(SeqGANError, match=r"line 2 holds a carriage return"):
+        load_lines(write(tmp_path, "a b\r\nc\rd\r\ne\n"))  # a lone CR among CR LF
+    assert load_lines(write(tmp_path, "a b\r\nc\r\n")) == ["a b", "c"]  # CR LF is still a line end
+
+
 def test_eos_and_padding_layout():
     lines = ["a b c", "b", "c a"]
     v = Vocab.build(get_tokenizer("word").tokenize(ln) for ln in lines)
@@ -104,6 +113,19 @@ def test_encode_corpus_errors_and_unknowns():
         encode_corpus(["a"], "bpe", v, 5)  # a trained one is passed as an object (tests/test_data_subword.py)
 
 
+def test_subword_unk_pieces_are_counted():
+    pytest.importorskip("sentencepiece")
+    from seqgan.data.subword import train_subword
+
+    train = words_fixture()
+    tok = train_subword(train, "bpe", 40)
+    v = Vocab.build(tok.tokenize(ln) for ln in train)
+    assert tok.tokenize("the猫 cat狗").count("<unk>") == 2  # characters the training text lacks
+    enc = encode_corpus(["the猫 cat狗", "the cat"], tok, v, 20)
+    assert enc.n_unk == 2 and int((enc.tokens == v.unk_id).sum()) == 2
+    assert encode_corpus(["a <unk> b"], "word", Vocab.build([["a", "b"]]), 5).n_unk == 0  # the data's own <unk>
+
+
 def test_char_corpus_from_file(tmp_path):
     poems = ["秦川雄帝宅函谷壯皇居綺殿千尋起離宮百雉餘", "巖廊罷機務崇文聊駐輦玉匣啓龍圖金繩披鳳篆"] * 100
     lines = load_lines(write(tmp_path, "\n".join(poems) + "\n"))
@@ -134,6 +156,9 @@ def test_load_id_sequences_errors(tmp_path):
         load_id_sequences(write(tmp_path, "1 2\n7 0\n"), vocab_size=7)
     with pytest.raises(SeqGANError, match="below 2\\*\\*63"):
         load_id_sequences(write(tmp_path, "99999999999999999999 0\n"))
+    with pytest.raises(SeqGANError, match=r"line 1: id 12345678901234567890\.\.\. \(5000 digits\) is out of range"):
+        load_id_sequences(write(tmp_path, "1234567890" * 500 + "\n"))  # int() fails past 4,300 digits
+    assert load_id_sequences(write(tmp_path, "0" * 5000 + "7 9223372036854775807\n")).tolist() == [[7, 2**63 - 1]]
     with pytest.raises(SeqGANError, match="line 2 is blank"):
         load_id_sequences(write(tmp_path, "1 2\n\n"))
     with pytest.raises(SeqGANError, match="vocab_size"):

@@ -51,6 +51,16 @@ def test_ids_canonical_and_strict():
         tok.detokenize(["a"])
 
 
+def test_ids_past_int64_are_one_clear_error():
+    tok = get_tokenizer("ids")
+    assert tok.tokenize("0" * 5000 + "7 9223372036854775807") == ["7", "9223372036854775807"]
+    no_spaces = "6062646567" * 500  # an ids file written without separators: int() refuses 4,300+ digits
+    for call, arg in ((tok.tokenize, f"1 {no_spaces}"), (tok.detokenize, ["1", no_spaces]),
+                      (tok.tokenize, "9223372036854775808")):
+        with pytest.raises(SeqGANError, match=r"too large for a token id; .*numbers below 2\*\*63"):
+            call(arg)
+
+
 @given(st.text(alphabet=st.characters(blacklist_characters="\n\r")))
 def test_char_round_trip_is_identity(line):
     tok = get_tokenizer("char")

