@@ -351,3 +351,16 @@ def test_bad_ids_and_flags(tmp_path, capsys):
     assert "data.min_count must be at least 1" in one_line_error(capsys)
     assert cli(train_args(data, tmp_path / "run", extra=["--resume", "--init-from", "x.pt"])) == 2
     assert "give only one of them" in one_line_error(capsys)
+
+
+def test_resume_data_check_ignores_the_unk_count_whose_rule_changed(tmp_path):
+    """Subword <unk> pieces are counted since a later commit: a run begun before reads N <unk> now where
+    its checkpoint says 0; the rows' sha256 decides, not that count."""
+    from seqgan.experiments.corpus import check_same_data
+
+    was = {"train": {"kept": 9, "unk_tokens": 0, "sha256": "ab"}, "valid": {"kept": 3, "unk_tokens": 0, "sha256": "cd"}}
+    now = {"train": {"kept": 9, "unk_tokens": 2, "sha256": "ab"}, "valid": {"kept": 3, "unk_tokens": 1, "sha256": "cd"}}
+    check_same_data(was, now, tmp_path)
+    now["valid"]["sha256"] = "ef"
+    with pytest.raises(SeqGANError, match=r"the valid file changed since the run began \(sha256: cd then, ef now\)"):
+        check_same_data(was, now, tmp_path)
