@@ -155,3 +155,28 @@ def test_denormals_are_flushed_unless_kept():
                           capture_output=True, text=True, check=True)
     assert flushed.stdout.split() == ["True", "True", "True"]
     assert kept.stdout.split()[:2] == ["False", "False"]
+
+
+def test_a_command_called_in_process_leaves_the_callers_numerics_and_threads(tmp_path):
+    """cli.main flushes denormals and sets --threads for its own work, then puts back the caller's
+    settings: a notebook calling it keeps denormals (numpy shares the flag) and its thread count."""
+    import subprocess
+    import sys
+
+    code = ("import torch, seqgan.cli as c, seqgan.precision as p; torch.set_num_threads(2); "
+            "before = p.denormals_flushed(); "
+            f"rc = c.main(['eval', '--samples', {str(tmp_path / 'none.txt')!r}]); "
+            "print(rc, before, p.denormals_flushed(), torch.get_num_threads())")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "SEQGAN_DENORMALS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["2", "False", "False", "2"], out.stdout + out.stderr
+
+
+def test_bf16_is_native_on_the_cpu_asks_for_the_instructions(monkeypatch):
+    """oneDNN's own check accepts any AVX-512 CPU (it emulates bf16, several times slower): ask for
+    AVX-512 BF16 or AMX themselves."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    for avx512_bf16, amx, want in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert bf16_is_native("cpu") is want

@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+import torch
+
 from seqgan import distributed
 from seqgan.checkpoint import NO_SPACE, no_space_error
 from seqgan.errors import SeqGANError
-from seqgan.precision import flush_denormals
+from seqgan.precision import denormals_flushed, flush_denormals
 from seqgan.experiments.common import Interrupt, Interrupted
 
 Command = Callable[[argparse.Namespace], int]
@@ -51,6 +53,7 @@ DISTRIBUTED = ("oracle", "table1", "strategy", "train")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    flushed, threads = denormals_flushed(), torch.get_num_threads()  # the caller's, put back at the end
     flush_denormals()  # before torch's threads start: they inherit the setting (sampling, eval, training)
     Interrupt.carried = False  # a Ctrl-C that an earlier command in this process left unanswered is not this one's
     try:
@@ -80,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         distributed.shutdown()  # leave the process group of a torchrun launch (nothing otherwise)
+        torch.set_flush_denormal(flushed)  # an in-process caller (a notebook, a test) keeps its own numerics
+        torch.set_num_threads(threads)
 
 
 def _out_dir(args: argparse.Namespace) -> tuple[Path | None, bool]:

@@ -62,13 +62,20 @@ def bf16_is_native(device_type: str = "cpu") -> bool:
     import torch
 
     try:
-        if device_type == "cpu":
-            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if device_type == "cpu":  # the instructions themselves: oneDNN's own check accepts any AVX-512 CPU,
+            return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())  # emulating
         if device_type == "cuda":
             return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     except (AttributeError, RuntimeError, TypeError):  # private or newer APIs missing in this torch
         return False
     return False
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread flushes float32 denormals to 0 now (a probe: torch has no getter)."""
+    import torch
+
+    return (torch.tensor(1e-39, dtype=torch.float32) * 1.0).item() == 0.0
 
 
 def flush_denormals() -> bool:
