@@ -95,7 +95,7 @@ def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys
     printed = capsys.readouterr().out
     for row in ("| MLE |", "| SeqGAN |", "| real data |", "| p-value (SeqGAN vs MLE, Welch) |", "BLEU-5"):
         assert row in printed
-    res = json.loads((out / "results.json").read_text())
+    res = json.loads((out / "results.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c} in JSON"))
     assert res["rows"]["MLE"]["sequences"] == res["rows"]["SeqGAN"]["sequences"] == 60
     [entry] = complete_entries(tmp_path / "cache")
     train = [x.split() for x in (entry / "train.txt").read_text().splitlines()]

@@ -289,3 +289,13 @@ def test_the_seed_range_is_what_the_streams_can_use():
             check_seed(seed)
     with pytest.raises(SeqGANError, match="out of range"):  # the API's runs too, before any work
         setup_torch(Config(seed=SEED_LIMIT))
+
+
+def test_json_files_write_undefined_numbers_as_null(tmp_path):
+    """Bare NaN (paper-task's Self-BLEU p-value) is not JSON: strict readers refused the whole file."""
+    from seqgan.experiments.common import write_json
+
+    write_json(tmp_path / "r.json", {"p": float("nan"), "rows": [{"x": float("inf"), "y": 1.5}], "n": (2, -float("inf"))})
+    text = (tmp_path / "r.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c}")) == {
+        "p": None, "rows": [{"x": None, "y": 1.5}], "n": [2, None]}
