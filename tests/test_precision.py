@@ -166,10 +166,13 @@ def test_a_command_called_in_process_leaves_the_callers_numerics_and_threads(tmp
     code = ("import torch, seqgan.cli as c, seqgan.precision as p; torch.set_num_threads(2); "
             "before = p.denormals_flushed(); "
             f"rc = c.main(['eval', '--samples', {str(tmp_path / 'none.txt')!r}]); "
-            "print(rc, before, p.denormals_flushed(), torch.get_num_threads())")
+            # --threads 1 is set before --device cuda:99 fails (any machine has fewer GPUs)
+            f"rc2 = c.main(['oracle', '--preset', 'tiny', '--threads', '1', '--device', 'cuda:99', '--out', "
+            f"{str(tmp_path / 'run')!r}]); "
+            "print(rc, rc2, before, p.denormals_flushed(), torch.get_num_threads())")
     env = {k: v for k, v in __import__("os").environ.items() if k != "SEQGAN_DENORMALS"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["2", "False", "False", "2"], out.stdout + out.stderr
+    assert out.stdout.split() == ["2", "2", "False", "False", "2"], out.stdout + out.stderr
 
 
 def test_bf16_is_native_on_the_cpu_asks_for_the_instructions(monkeypatch):
