@@ -5,6 +5,7 @@ import pytest
 import torch
 from scipy import stats
 
+from seqgan.errors import SeqGANError
 from seqgan.sampling import layout, sample_categorical, sample_from_hidden
 
 
@@ -75,3 +76,22 @@ def test_frequencies_follow_softmax():
     keep = p > 0
     chi2 = stats.chisquare(counts[keep], p[keep] * n)
     assert chi2.pvalue > 1e-3, chi2
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "all -inf"])
+def test_undefined_logits_are_one_clear_error(bad):
+    """A NaN, a +inf or a row of -inf used to end in an index error deep in the search (or in garbage)."""
+    logits = torch.randn(300, 50, generator=torch.Generator().manual_seed(0))  # two chunks of rows
+    if bad == "all -inf":
+        logits[270] = float("-inf")
+    else:
+        logits[270, 7] = bad
+    with pytest.raises(SeqGANError, match="1 row.s. of logits hold NaN or \\+inf, or are all -inf"):
+        sample_categorical(logits)
+    h, w, b = torch.randn(4, 8), torch.randn(50, 8), torch.zeros(50)
+    b[3] = float("nan")
+    with pytest.raises(SeqGANError, match="4 row"):
+        sample_from_hidden(h, w, b)
+    logits[270] = 0.0
+    logits[:, :10] = float("-inf")  # zero-probability tokens are fine
+    assert sample_categorical(logits).min() >= 10

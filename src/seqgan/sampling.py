@@ -27,6 +27,7 @@ import math
 import torch
 from torch.nn import functional as F
 
+from seqgan.errors import SeqGANError
 from seqgan.fastexp import exp_shifted_
 
 CPU_CHUNK_ROWS = 256  # measured best of 128..1024 on a 2-core Zen 5 for V = 5000
@@ -60,6 +61,11 @@ def _draw(block: torch.Tensor, u: torch.Tensor, blocks: int, size: int) -> torch
     exp_shifted_(block)  # exp(logits - max) through exp2 (seqgan.fastexp), unnormalised
     e = block.view(rows, blocks, size)
     running = e.sum(dim=2).cumsum_(dim=1)                                     # (r, blocks)
+    if running.device.type == "cpu" and not bool(torch.isfinite(running[:, -1]).all()):  # free on a CPU; a GPU
+        raise SeqGANError(                                                   # would wait for it at every token
+            f"cannot sample: {int((~torch.isfinite(running[:, -1])).sum())} row(s) of logits hold NaN or +inf, "
+            "or are all -inf, so softmax(logits) is undefined (a diverged model, or a temperature so small that "
+            "logits / temperature overflows)")
     target = u.to(running.dtype).unsqueeze(1) * running[:, -1:]
     k = _search(running, target)                                              # the block, (r, 1)
     before = running.gather(1, (k - 1).clamp_(min=0)).masked_fill_(k == 0, 0.0)
