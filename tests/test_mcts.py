@@ -116,6 +116,8 @@ def test_move_distribution_is_the_visit_counts_to_the_power_one_over_tau():
         want = torch.where(counts > 0, counts.double() ** (1 / tau), 0.0)
         assert torch.allclose(move_distribution(counts, tau).double(), want / want.sum(dim=1, keepdim=True))
     assert move_distribution(counts, 1e-3)[0].argmax() == 3 and move_distribution(counts, 1e-3)[0, 3] == 1.0
+    # log(3) / 1e-40 overflowed float32 to inf, and softmax gave NaN
+    assert torch.equal(move_distribution(torch.tensor([[3.0, 1.0]]), 1e-40), torch.tensor([[1.0, 0.0]]))
 
 
 def test_a_move_temperature_draws_visited_tokens_and_makes_a_deterministic_search_vary():
@@ -266,7 +268,17 @@ def test_sample_mcts_refuses_an_untrained_scorer(value_run, capsys, name, leaf, 
 
 @pytest.mark.parametrize("flags, message", [(["--mcts", "-1"], "--mcts must be 0"),
                                             (["--mcts", "2", "--move-temperature", "-1"], "--move-temperature must be"),
-                                            (["--mcts", "2", "--c-puct", "0"], "--c-puct must be positive")])
+                                            (["--mcts", "2", "--c-puct", "0"], "--c-puct must be a positive number"),
+                                            (["--mcts", "2", "--c-puct", "inf"], "--c-puct must be a positive number")])
 def test_sample_mcts_bad_flags(value_run, capsys, flags, message):
     assert main(["sample", "--checkpoint", str(value_run), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sample_mcts_refuses_table1s_random_row(value_run, tmp_path, capsys):
+    """table1's random/checkpoints/final.pt is phase 'done' but holds the untrained D of init.pt."""
+    ckpt = torch.load(value_run, map_location="cpu", weights_only=True)
+    ckpt["algorithm"] = "random"
+    torch.save(ckpt, tmp_path / "final.pt")
+    assert main(["sample", "--checkpoint", str(tmp_path / "final.pt"), "--mcts", "2"]) == 2
+    assert "holds the untrained one" in capsys.readouterr().err

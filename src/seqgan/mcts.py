@@ -193,8 +193,9 @@ def move_distribution(counts: torch.Tensor, tau: float) -> torch.Tensor:
     """pi(a) = N(a)^(1/tau) / sum_b N(b)^(1/tau) over the root's visit counts (R, V) (AlphaGo Zero's move
     choice), computed in log space so that a small tau does not overflow. A row without visits (a
     terminal root) has no distribution (NaN): draw only for rows with visits."""
-    logits = torch.where(counts > 0, counts.clamp(min=1).log() / tau, float("-inf"))
-    return torch.softmax(logits, dim=1)
+    log_c = counts.double().clamp(min=1).log()  # float64: a tau of 1e-40 is no float32 denormal (flushed to 0)
+    logits = torch.where(counts > 0, (log_c - log_c.amax(dim=1, keepdim=True)) / tau, float("-inf"))  # <= 0
+    return torch.softmax(logits, dim=1).to(counts.dtype)
 
 
 def mcts_sample(policy: Policy, num: int, simulations: int, leaf: Leaf, c_puct: float = 1.0,

@@ -117,8 +117,8 @@ def search(gen: Generator, ckpt: dict[str, Any], num: int, simulations: int, c_p
     """num sequences (num, T) chosen by tree search with the checkpoint's D (and V for ``leaf='value'``)."""
     if simulations < 1:
         raise SeqGANError(f"--mcts must be at least 1 simulation per token, got {simulations}")
-    if not c_puct > 0:
-        raise SeqGANError(f"--c-puct must be positive, got {c_puct}")
+    if not (c_puct > 0 and c_puct != float("inf")):  # inf * a zero prior is NaN: garbage tokens, no error
+        raise SeqGANError(f"--c-puct must be a positive number, got {c_puct}")
     if not (move_temperature >= 0 and move_temperature != float("inf")):
         raise SeqGANError(f"--move-temperature must be 0 (the most visited token) or positive, got {move_temperature}")
     if leaf not in LEAVES:
@@ -131,6 +131,9 @@ def search(gen: Generator, ckpt: dict[str, Any], num: int, simulations: int, c_p
     if ckpt.get("algorithm") == "rankgan":
         raise SeqGANError("--mcts scores leaves by D's probability of real, and RankGAN's D is a ranker (its "
                           "classifier output is left from pre-training): sample it without --mcts")
+    if ckpt.get("algorithm") == "random":
+        raise SeqGANError("--mcts needs a trained discriminator, and this checkpoint (table1's random row) holds the "
+                          "untrained one: use a checkpoint of a method trained after D's pre-training")
     phase, step = (ckpt.get("position") or {}).get("phase"), (ckpt.get("position") or {}).get("step", 0)
     if phase == "mle" or (phase == "d_pretrain" and step == 0):
         raise SeqGANError("--mcts needs a trained discriminator, and this checkpoint was saved before D's "
