@@ -431,10 +431,39 @@ def test_interrupted_seed_names_the_seeds_command(tmp_path, monkeypatch):
     (["--seeds", "0,1", "--seed", "3"], "leave out --seed"),
     (["--seeds", "0,1", "--pretrained", "x"], "leave out --pretrained"),
 ])
-def test_seeds_bad_flags(flags, message, tmp_path):
+@pytest.mark.parametrize("command", ["table1", "strategy"])
+def test_seeds_bad_flags(flags, message, command, tmp_path):
+    """strategy wrote its settings.txt first, and the corrected command was then refused as another study."""
+    settings = ["--settings", "1,1,10"] if command == "strategy" else []
     with pytest.raises(SeqGANError, match=message):
-        cli("table1", *FAST, *flags, "--out", str(tmp_path / "run"))
+        cli(command, *FAST, *flags, *settings, "--out", str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_seeds_study_runs_on_its_seeds_device(tmp_path, monkeypatch):
+    """The study has no config.json, so --resume took the default device (cpu): under torchrun the first
+    begun seed (cuda) could not join, and a seed added to the study trained on the CPU."""
+    from seqgan import distributed
+    from seqgan.experiments import seeds as seeds_mod
+
+    out = tmp_path / "study"
+    (out / "seed1").mkdir(parents=True)
+    (out / "seed1" / "config.json").write_text(json.dumps({**resolve("tiny").to_dict(), "device": "cuda"}))
+    joined, ran = [], []
+    monkeypatch.setattr(distributed, "init", lambda device="cpu": joined.append(device))
+
+    def one(args):
+        ran.append(args.device)
+        raise KeyboardInterrupt  # enough: the device is chosen
+
+    args = argparse.Namespace(seeds="0,1", seed=None, pretrained=None, out=str(out), resume=True, device=None)
+    with pytest.raises(KeyboardInterrupt):
+        seeds_mod.run_seeds(args, one, "table1", "seqgan", {}, "cpu")
+    assert joined == ["cuda"] and ran == ["cuda"]  # seed 0, new to the study, runs there too
+    args.device, joined[:], ran[:] = "cpu", [], []
+    with pytest.raises(KeyboardInterrupt):
+        seeds_mod.run_seeds(args, one, "table1", "seqgan", {}, "cpu")
+    assert joined == ["cpu"] and ran == ["cpu"]  # --device decides
 
 
 @pytest.mark.parametrize("n", [0, 1])

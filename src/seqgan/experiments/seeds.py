@@ -34,6 +34,7 @@ import numpy as np
 
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
+from seqgan.experiments.args import saved_device
 from seqgan.experiments.common import holds_run, write_json
 from seqgan.metrics.stats import paired_ttest
 
@@ -57,6 +58,27 @@ def seed_dir(out: Path, seed: int) -> Path:
     return out / f"seed{seed}"
 
 
+def check_flags(args: argparse.Namespace) -> list[int]:
+    """The seeds of ``--seeds``, refusing the flags of a single run (before anything is written)."""
+    seeds = parse_seeds(args.seeds)
+    if args.seed is not None:
+        raise SeqGANError("--seeds runs one table per seed; leave out --seed")
+    if getattr(args, "pretrained", None):
+        raise SeqGANError("--seeds pre-trains once per seed (pre-training depends on the seed); leave out --pretrained")
+    return seeds
+
+
+def study_device(args: argparse.Namespace, seeds: list[int], default: str) -> str:
+    """The device of a --seeds study: --device, else on --resume its seeds' own (as --resume does for
+    one run; the study has no config.json of its own), else ``default``. Every seed runs there."""
+    if args.device is None and args.resume:
+        for seed in seeds:
+            found = saved_device(argparse.Namespace(out=str(seed_dir(Path(args.out), seed))))
+            if found is not None:
+                return found
+    return args.device or default
+
+
 def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], int], stem: str,
               reference: str, labels: dict[str, str], device: str) -> int:
     """Run ``run_one`` (a command's single-seed main) once per seed of ``args.seeds`` into
@@ -64,19 +86,16 @@ def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], 
 
     ``--resume`` continues the seeds begun before and starts the others; ``--overwrite`` replaces each
     seed's run. Under torchrun every process runs every seed, and rank 0 writes the table."""
-    seeds = parse_seeds(args.seeds)
+    seeds = check_flags(args)
+    device = study_device(args, seeds, device)
     dist.init(device)  # under torchrun: join the run before rank 0 looks at the seeds' directories
-    if args.seed is not None:
-        raise SeqGANError("--seeds runs one table per seed; leave out --seed")
-    if getattr(args, "pretrained", None):
-        raise SeqGANError("--seeds pre-trains once per seed (pre-training depends on the seed); leave out --pretrained")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SeqGANError(f"--out {out} is a file; give a directory")
     begun = [s for s in seeds if args.resume and dist.on_main(holds_run, seed_dir(out, s))]
     for seed in sorted(seeds, key=lambda s: s not in begun):  # begun seeds first: they check the flags
         one = copy.copy(args)
-        one.seeds, one.seed, one.out = None, seed, str(seed_dir(out, seed))
+        one.seeds, one.seed, one.out, one.device = None, seed, str(seed_dir(out, seed)), device
         # a seed added to a resumed study starts fresh, with the settings of the seeds begun before;
         # rank 0 decides, since only it may see the disk
         one.resume = seed in begun

@@ -29,7 +29,7 @@ from seqgan import distributed as dist
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
-from seqgan.experiments.seeds import run_seeds
+from seqgan.experiments.seeds import check_flags, run_seeds
 from seqgan.experiments.study_dir import open_run, pretrained_of
 from seqgan.experiments.table1 import (add_shared_args, check_pretrained, resume_hint, run_method, run_pretraining,
                                        synthetic_config)
@@ -136,6 +136,7 @@ def main(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings)
     cfg = synthetic_config(args)
     if getattr(args, "seeds", None):
+        check_flags(args)  # before settings.txt is written: a refused command must leave nothing behind
         if dist.is_main() and not Path(args.out).is_file():  # a file is refused by run_seeds
             keep_settings(Path(args.out), args)
         return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings},
