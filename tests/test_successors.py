@@ -132,6 +132,24 @@ def test_rankgan_ranker_passes_follow_the_authors(monkeypatch):
         resolve("tiny", overrides=["train.algorithm=rankgan", "rankgan.adv_epochs=0"])
 
 
+def test_a_process_without_rows_of_a_short_batch_adds_nothing_to_the_ranker(monkeypatch):
+    """Process 1 of 2 has no row of a one-row batch and ranks shard_batch's stand-in row (process 0's) at
+    full weight: harmless only because a comparison set of one row has R = 1, so loss 0. Batch size 1."""
+    from seqgan import distributed as dist
+    from seqgan.train import rankgan
+
+    cfg, real, m, _ = tiny("rankgan")
+    cfg.model.d_dropout_keep = 1.0
+    monkeypatch.setattr(dist, "world", lambda: dist.World(rank=1, size=2))
+    monkeypatch.setattr(dist, "share", lambda n: n)  # as if the other process drew them
+    monkeypatch.setattr(dist, "gather_rows", lambda x: x)
+    monkeypatch.setattr(dist, "all_reduce_sum", lambda t: t)
+    before = {n: p.detach().clone() for n, p in m.disc.named_parameters()}
+    loss = rankgan.ranker_step(m.gen_replica, m.disc_replica, m.opts["d"], real[:3], 1, 1, cfg.rankgan)
+    assert loss == 0.0
+    assert all(torch.equal(p, before[n]) for n, p in m.disc.named_parameters())
+
+
 # ------------------------------------------------------------------- both: they train
 
 

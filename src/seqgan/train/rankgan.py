@@ -124,7 +124,9 @@ def ranker_step(gen_replica: Replica, ranker: Replica, opt: torch.optim.Optimize
     for _ in range(epochs):
         total.zero_()
         for idx in batches(data.shape[0], batch_size, data.device):
-            mine = idx[dist.shard_batch(idx.numel())[0]]  # each process its rows: its comparison set
+            # each process its rows: its comparison set. A short batch of n < W rows leaves each process at
+            # most one row (one without gets a stand-in): a comparison set of one has R = 1, loss 0, no gradient.
+            mine = idx[dist.shard_batch(idx.numel())[0]]
             loss = ranker(rank_loss, data[mine], is_real[mine], references(real, c.references), c.gamma)
             opt.zero_grad(set_to_none=True)
             loss.backward()
