@@ -1,6 +1,6 @@
 """Data parallelism with torch.distributed: two CPU processes (gloo) on the tiny preset.
 
-* An MLE epoch, D epochs and a policy-gradient update give the losses and weights of one process
+* An MLE epoch, D epochs, a policy-gradient update and V's fit give the losses and weights of one process
   with the same global batch and the same draws (the same function runs in both settings).
 * The collectives, evaluation split and error sharing of ``seqgan.distributed`` behave as documented.
 * ``oracle``, ``train``, ``table1`` (also ``--seeds``) and ``strategy`` run under two processes, rank 0
@@ -37,6 +37,7 @@ from seqgan.train.algorithm import Models
 from seqgan.train.discriminator import d_accuracy, d_epochs
 from seqgan.train.mle import mle_epoch
 from seqgan.train.policy_gradient import pg_step
+from seqgan.train.value import fit_value, value_models
 
 WORLD = 2
 TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
@@ -78,6 +79,17 @@ def updates() -> dict:
     out["pg_loss"] = pg_step(m.gen_replica, m.opts["pg"], mine, rewards, 5.0)
     out["gen_pg"] = snapshot(m.gen)
     out["acc"] = d_accuracy(m.disc, dist.shard(real), dist.shard(fake))
+
+    # V's fit on a batch of 5 (shares 3 and 2) whose rows count different numbers of prefixes (<eos>)
+    value = value_models(cfg, "value")["value"][0]
+    v_opt = torch.optim.Adam(value.parameters(), lr=cfg.value.lr)
+    v_seqs = oracle.sample(5, generator=gen(8))
+    t = v_seqs.shape[1]
+    v_mask = torch.arange(t + 1) <= torch.tensor([t, 1, 2, t, t]).unsqueeze(1)
+    v_targets = torch.rand(5, t + 1, generator=gen(9))
+    out["value_loss"] = fit_value(dist.Replica(value), v_opt, dist.shard(v_seqs), dist.shard(v_targets),
+                                  dist.shard(v_mask), 2, 5.0)
+    out["value"] = snapshot(value)
     out["nll"] = nll_oracle(m.gen, oracle, 9, generator=gen(7 + dist.world().rank))
     out["nll_mine"] = m.gen.sample(dist.share(9), generator=gen(7 + dist.world().rank))
     return out
@@ -172,15 +184,15 @@ def test_updates_equal_one_process_with_the_same_batch(session):
     _, ranks = session
     ref = updates()  # this (pytest) process: not distributed
     for got in (r["updates"] for r in ranks):
-        for key in ("mle_loss", "d_loss", "pg_loss"):
+        for key in ("mle_loss", "d_loss", "pg_loss", "value_loss"):
             assert got[key] == pytest.approx(ref[key], rel=1e-5), key
-        for key in ("gen_mle", "disc", "gen_pg"):
+        for key in ("gen_mle", "disc", "gen_pg", "value"):
             for name, p in ref[key].items():
                 torch.testing.assert_close(got[key][name], p, atol=2e-5, rtol=1e-4, msg=f"{key} {name}")
         torch.testing.assert_close(got["rewards"], ref["rewards"], atol=1e-6, rtol=1e-6)
         assert got["acc"] == pytest.approx(ref["acc"])
     a, b = (r["updates"] for r in ranks)
-    for key in ("gen_mle", "disc", "gen_pg"):  # DDP keeps the replicas identical, bit for bit
+    for key in ("gen_mle", "disc", "gen_pg", "value"):  # DDP keeps the replicas identical, bit for bit
         assert all(torch.equal(a[key][n], b[key][n]) for n in a[key]), key
 
 

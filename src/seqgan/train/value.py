@@ -120,10 +120,14 @@ def value_mask(gen, seqs: torch.Tensor) -> torch.Tensor | None:
 
 
 def value_loss(value: ValueNetwork, seqs: torch.Tensor, targets: torch.Tensor,
-               mask: torch.Tensor | None = None) -> torch.Tensor:
+               mask: torch.Tensor | None = None, count: float | None = None) -> torch.Tensor:
     """Mean squared error of V(Y_{1:k}) against targets (B, T+1) over the counted prefixes (Silver et
-    al. 2016, Eq. 3's regression). seqs (B, T) int64 -> scalar."""
+    al. 2016, Eq. 3's regression). seqs (B, T) int64 -> scalar. ``count``: the prefixes counted by all
+    processes; the loss is then this process's squared errors over ``count`` times W, so that DDP's mean
+    of the W gradients is the whole batch's (as ``distributed.shard_batch``'s losses)."""
     err = (value(seqs) - targets.detach().float()).square()
+    if count is not None:
+        return (err if mask is None else torch.where(mask, err, 0.0)).sum() * (dist.world().size / count)
     if mask is None:
         return err.mean()
     return torch.where(mask, err, 0.0).sum() / mask.sum().clamp(min=1)
@@ -132,17 +136,21 @@ def value_loss(value: ValueNetwork, seqs: torch.Tensor, targets: torch.Tensor,
 def fit_value(value: Replica, opt: torch.optim.Optimizer, seqs: torch.Tensor, targets: torch.Tensor,
               mask: torch.Tensor | None, steps: int, grad_clip: float) -> float:
     """``steps`` Adam steps of V on one batch; returns the loss of the first, i.e. V's error on targets
-    it has not been fitted to (all processes' mean). Distributed: each process its share of the batch;
-    DDP averages V's gradients."""
+    it has not been fitted to. Distributed: each process its share of the batch, each prefix weighted
+    as in one process (the shares and their counted prefixes may differ); DDP averages V's gradients."""
+    count = None
+    if dist.world().size > 1:
+        mine = mask.sum() if mask is not None else torch.tensor(targets.numel(), device=targets.device)
+        count = max(dist.all_reduce_sum(mine.double()).item(), 1.0)
     value.model.train()
     first = None
     for _ in range(steps):
-        loss = value(value_loss, seqs, targets, mask)
+        loss = value(value_loss, seqs, targets, mask, count)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         raise_if_skipped(clipped_step(opt, value.model.parameters(), grad_clip), "V (value loss)")
         first = loss.detach() if first is None else first
-    return dist.mean(first)
+    return dist.mean(first) if count is None else dist.all_reduce_sum(first.double()).item() / dist.world().size
 
 
 def estimated_update(m: "Models", config: "Config", make_scorer: Callable[[], Scorer], estimator: str
