@@ -1,43 +1,14 @@
 """Several processes, one run: torchrun, ``torch.distributed`` and DistributedDataParallel (DDP).
 
-Launch any training command with torchrun, e.g. ``torchrun --nproc_per_node=4 -m seqgan oracle ...``.
-torchrun starts the processes and gives each ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE`` and the
-rendezvous address; :func:`init` reads them, joins the process group (``nccl`` for ``--device cuda``,
-``gloo`` for ``--device cpu``) and gives each process the GPU of its ``LOCAL_RANK``. Without torchrun,
-or with one process, every function here is the single-process identity (``shard`` returns its
-input, a reduction its input, :class:`Replica` calls the model), so the training code has one path.
-
-Data parallelism, equal to one process with the same global batch B (to float rounding):
-
-* **Batches of a data set** (MLE on S, D's epochs over S and the negatives): every process holds all
-  the data and draws the same batch order from a generator they share (:func:`shared_generator`); each
-  computes the loss of its rows of a batch (:func:`shard_batch`), weighted by the whole batch's size
-  and multiplied by the world size W, so that DDP's mean of the W gradients is the batch's gradient.
-* **Batches G samples** (the policy-gradient batch with its roll-outs, D's fresh negatives, evaluation
-  samples): each process draws its share (:func:`share`) with its own random stream; the negatives
-  and the evaluation samples are then gathered (:func:`gather_rows`) in rank order.
-* **Metrics** are reduced (:func:`all_reduce_sum`, :func:`mean`), so every process sees the same
-  numbers and takes the same decisions (stop on NaN, interrupt, checkpoint).
-
-Random draws: process r's global torch, NumPy and Python RNGs are seeded with :func:`rank_seed`, which
-is the run's seed on rank 0 (so a one-process run is a plain run) and a hash of (seed, r) elsewhere:
-draws differ between processes, and a run is reproducible for a given seed and number of processes.
-
-Only rank 0 writes files (metrics, samples, checkpoints) and prints; :func:`on_main` runs a step on
-rank 0 alone (preparing the run directory, reading a checkpoint) and hands its result, or its error,
-to every process, so no process waits for one that failed. A process that dies is noticed by torchrun,
-which stops the others.
-
-API for other code (benchmarks, notebooks)::
-
-    from seqgan import distributed as dist
-    device = dist.init("cuda")          # or "cpu"; idempotent; single process without torchrun
-    w = dist.world()                    # World(rank, size, local_rank, device)
-    g = dist.Replica(gen, "bf16")       # g(Generator.weighted_nll, tokens, weights): DDP + autocast
-    mine = dist.shard(batch)            # this process's rows;  n = dist.share(num_samples)
-    total = dist.all_reduce_sum(t);  m = dist.mean(t);  rows = dist.gather_rows(local_rows)
-    if dist.is_main(): ...              # rank 0 only
-    dist.shutdown()                     # leave the process group (the CLI does this at exit)
+:func:`init` reads torchrun's variables, joins the process group (``nccl`` for CUDA, ``gloo`` for the
+CPU) and gives each process the GPU of its ``LOCAL_RANK``; without torchrun every function here is
+the single-process identity, so the training code has one path. Each update equals one process's
+with the same global batch (to float rounding): data-set batches are split by :func:`shard_batch`
+(losses weighted so that DDP's mean is the batch's gradient), G's samples by :func:`share` and
+gathered by :func:`gather_rows`, metrics reduced by :func:`all_reduce_sum` / :func:`mean`. Process r
+draws from :func:`rank_seed` (the run's seed on rank 0); batch orders come from a generator all
+share. Rank 0 alone writes; :func:`on_main` runs a step there and hands its result, or its error,
+to every process. docs/scaling.md explains the split and shows the API.
 """
 
 from __future__ import annotations
