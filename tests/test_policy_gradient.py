@@ -1,9 +1,12 @@
+import copy
+
 import pytest
 import torch
 
 from seqgan.models.generator import Generator
 from seqgan.rollout import mean_reward
 from seqgan.train.policy_gradient import pg_loss, pg_step
+from seqgan.train.step import NO_CLIP
 
 
 def test_pg_loss_is_authors_formula_on_hand_case():
@@ -13,6 +16,26 @@ def test_pg_loss_is_authors_formula_on_hand_case():
     expected = -(1.0 * torch.log(torch.tensor(0.5)) + 2.0 * torch.log(torch.tensor(0.25))
                  + 0.5 * torch.log(torch.tensor(0.125)) + 3.0 * 0.0)
     torch.testing.assert_close(pg_loss(logp, q), expected)
+
+
+@pytest.mark.parametrize("eos", [False, True])
+def test_pg_step_is_one_gradient_step_on_the_authors_loss(eos):
+    """pg_step's own weights (the <eos> mask, the fused loss) against Eq. 8's loss -sum Q log G computed
+    on G's log-probabilities: the same loss, and with SGD (lr 1, no clipping) the same step. A baseline,
+    a normalisation or the <pad>s' rewards would each change both."""
+    kw = {"eos_token": 1, "pad_token": 0} if eos else {}
+    gen = Generator(20, 8, 8, 5, init_std=1.0, **kw).double()
+    seqs = torch.randint(2, 20, (6, 5))
+    if eos:
+        seqs[0, 1:], seqs[3, 3:] = torch.tensor([1, 0, 0, 0]), torch.tensor([1, 0])
+    rewards = torch.rand(6, 5, dtype=torch.float64)
+    ref = copy.deepcopy(gen)
+    want = pg_loss(ref.log_probs(seqs), rewards, ref.valid_mask(seqs) if eos else None)
+    want.backward()
+    loss = pg_step(gen, torch.optim.SGD(gen.parameters(), lr=1.0), seqs, rewards, grad_clip=NO_CLIP)
+    assert loss == pytest.approx(want.item(), rel=1e-9)
+    for (name, p), q in zip(gen.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q.detach() - q.grad, msg=name)
 
 
 def test_pg_step_raises_probability_of_rewarded_tokens():
