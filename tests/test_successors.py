@@ -179,7 +179,8 @@ def test_maligan_basic_gives_one_weight_per_sequence():
     original = policy_gradient.pg_step
 
     def spy(gen, opt, seqs, weights, clip):
-        seen.append(weights.clone())
+        with torch.no_grad():  # r_D of each sequence itself, by the D of this g-step
+            seen.append((ratio_scorer(m.disc.frozen_scorer())(seqs), weights.clone()))
         return original(gen, opt, seqs, weights, clip)
 
     policy_gradient.pg_step = spy
@@ -188,8 +189,10 @@ def test_maligan_basic_gives_one_weight_per_sequence():
         maligan(m, real, cfg, Quiet(), alg.position())
     finally:
         policy_gradient.pg_step = original
-    w = seen[0]
+    own, w = seen[0]
     assert torch.equal(w, w[:, :1].expand_as(w)) and w.sum(dim=0).abs().max() < 1e-6
+    # the weight is r_D of the sequence itself (not a roll-out's estimate), normalised, minus 1/m
+    torch.testing.assert_close(w, normalised_weights(own.unsqueeze(1).expand_as(w), True))
 
 
 def results(out, name):
