@@ -110,11 +110,24 @@ def test_every_method_trained_from_the_shared_pretraining(run):
     assert 0 < pg["gen/mean_reward"] < 1 and "disc/loss" not in pg
     seq = json.loads((run / "seqgan" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"gen/pg_loss", "disc/loss", "disc/acc_real"} <= set(seq)
-    # every method starts from the same checkpoint: the generator after D pre-training equals the one after MLE
+    # D's pre-training leaves G as MLE left it
     start = load_checkpoint(run / "pretrain" / "checkpoints" / "d_pretrain.pt")
     mle_end = load_checkpoint(run / "pretrain" / "checkpoints" / "mle.pt")
     for name, tensor in start["generator"]["state"].items():
         assert torch.equal(tensor, mle_end["generator"]["state"][name])
+
+
+def test_each_method_begins_from_the_shared_pretraining(run, tmp_path):
+    """With no rounds a method's final G and D are those it began from: d_pretrain.pt's (Random: init.pt's)."""
+    out = tmp_path / "zero"
+    assert cli("table1", *FAST, "--pretrained", str(run / "pretrain"), "--methods", "random,mle,seqgan",
+               "--set", "train.adv_rounds=0", "--out", str(out)) == 0
+    for key, begin in (("random", "init.pt"), ("mle", "d_pretrain.pt"), ("seqgan", "d_pretrain.pt")):
+        want = load_checkpoint(run / "pretrain" / "checkpoints" / begin)
+        got = load_checkpoint(out / key / "checkpoints" / "final.pt")
+        for model in ("generator", "discriminator"):
+            state = want[model]["state"]
+            assert all(torch.equal(got[model]["state"][n], t) for n, t in state.items()), (key, model)
 
 
 def test_statistics_match_scipy_and_the_samples(run):
