@@ -60,7 +60,14 @@ def test_table1_writes_every_output(run, capsys):
     assert [r["method"] for r in rows] == ["Random", "MLE", "Scheduled Sampling", "PG-BLEU", "SeqGAN"]
     with open(run / "table1.csv") as fh:
         table = list(csv.DictReader(fh))
-    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "nll_test", "distinct", "wall_time_s"]
+    assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "t_statistic", "nll_test", "distinct",
+                              "train_time_s", "wall_time_s", "paper_nll_oracle"]
+    results = {k: json.loads((run / k / "result.json").read_text()) for k in table1.PAPER_METHODS}
+    for r, c in zip(rows, table):  # each time column holds the time its name says, in the JSON and the CSV
+        res = results[r["key"]]
+        assert (r["train_time_s"], r["wall_time_s"]) == (res["train_time_s"], res["wall_time_s"])
+        assert (float(c["train_time_s"]), float(c["wall_time_s"])) == (res["train_time_s"], res["wall_time_s"])
+    assert "| train time (s) |" in (run / "table1.md").read_text()
     assert [float(r["nll_oracle"]) for r in table] == pytest.approx([r["nll_oracle"] for r in rows])
     assert (run / "table1.md").read_text().startswith("| method | NLL-oracle | std. error | p-value vs SeqGAN |")
     # tiny is not the paper's task, so the paper's numbers stay out of its table
@@ -238,7 +245,7 @@ def test_hard_kill_in_the_first_pretraining_epoch_resumes_exactly(run, tmp_path,
         strip = lambda p: [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}  # noqa: E731
                            for l in p.read_text().splitlines()]
         assert strip(out / f) == strip(run / f), f
-    rows = lambda d: [{k: v for k, v in r.items() if not k.startswith("wall_time")}  # noqa: E731
+    rows = lambda d: [{k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
                       for r in json.loads((d / "table1.json").read_text())["rows"]]
     assert rows(out) == rows(run)
 

@@ -14,7 +14,7 @@ its own training set S, pre-training and draws), resumable on its own. Across th
   fixes the oracle, S and the pre-training for every method, so its method-to-method differences are
   paired, and the test sees the spread of those differences, not the (larger) spread of seeds;
 * in how many seeds SeqGAN ends lower;
-* the means of NLL-test, distinct and wall time.
+* the means of NLL-test, distinct and training time.
 
 Written to ``DIR/table1_seeds.md/.json/.csv``; each seed's own table, figures and runs stay in its
 directory. ``seqgan strategy --seeds`` does the same for its settings, with the paper's main setting
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -35,11 +34,12 @@ import numpy as np
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
 from seqgan.experiments.args import saved_device
-from seqgan.experiments.common import holds_run, write_json
+from seqgan.experiments.common import holds_run
+from seqgan.experiments.tables import write_files
 from seqgan.metrics.stats import paired_ttest
 
 COLUMNS = ["method", "seeds", "nll_oracle_mean", "nll_oracle_sd", "p_value", "reference_lower_in",
-           "nll_test_mean", "distinct_mean", "wall_time_s_mean"]
+           "nll_test_mean", "distinct_mean", "train_time_s_mean"]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -138,14 +138,14 @@ def across_seeds(tables: dict[int, list[dict[str, Any]]], reference: str,
                      "nll_oracle_mean": float(nll.mean()), "nll_oracle_sd": float(nll.std(ddof=1)),
                      "p_value": p, "t_statistic": t, "reference_lower_in": lower,
                      "nll_test_mean": mean("nll_test"), "distinct_mean": mean("distinct"),
-                     "wall_time_s_mean": mean("wall_time_s")})
+                     "train_time_s_mean": mean("train_time_s")})
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], reference: str) -> str:
     n = len(rows[0]["seeds"]) if rows else 0
     lines = [f"| method | NLL-oracle, mean of {n} seeds | sd over seeds | each seed | paired p vs {reference} "
-             f"| {reference} lower in | NLL-test, mean | distinct, mean | wall time (s), mean |",
+             f"| {reference} lower in | NLL-test, mean | distinct, mean | train time (s), mean |",
              "|" + "---|" * 9]
     fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
     for r in rows:
@@ -153,7 +153,7 @@ def markdown(rows: list[dict[str, Any]], reference: str) -> str:
         lower = "—" if r["reference_lower_in"] is None else f"{r['reference_lower_in']} of {n}"
         cells = [r["method"], f"{r['nll_oracle_mean']:.4f}", f"{r['nll_oracle_sd']:.4f}",
                  " / ".join(f"{v:.4f}" for v in r["nll_oracle"]), p, lower, fmt(r["nll_test_mean"], ".4f"),
-                 fmt(r["distinct_mean"], ".3f"), fmt(r["wall_time_s_mean"], ".1f")]
+                 fmt(r["distinct_mean"], ".3f"), fmt(r["train_time_s_mean"], ".1f")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -161,15 +161,11 @@ def markdown(rows: list[dict[str, Any]], reference: str) -> str:
 def write_seed_table(out: Path, stem: str, rows: list[dict[str, Any]], seeds: list[int], reference: str) -> str:
     """``stem``.md/.json/.csv; returns the Markdown."""
     md = markdown(rows, reference)
-    (out / f"{stem}.md").write_text(md + "\n", encoding="utf-8")
-    write_json(out / f"{stem}.json", {
+    write_files(out, stem, md, {
         "seeds": seeds, "rows": rows, "runs": {str(s): str(seed_dir(out, s)) for s in seeds},
         "units": "NLL-oracle: nats per token, each seed's final value (its table's); sd: over seeds (ddof 1); "
                  f"p_value: two-sided paired t-test over seeds against {reference} (n - 1 degrees of freedom); "
-                 f"reference_lower_in: seeds in which {reference} ended lower"})
-    with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(COLUMNS)
-        w.writerows([[" ".join(map(str, r[c])) if isinstance(r[c], list) else ("" if r[c] is None else r[c])
-                      for c in COLUMNS] for r in rows])
+                 f"reference_lower_in: seeds in which {reference} ended lower"},
+        COLUMNS, [[" ".join(map(str, r[c])) if isinstance(r[c], list) else ("" if r[c] is None else r[c])
+                   for c in COLUMNS] for r in rows])
     return md

@@ -21,8 +21,9 @@ Each method's final NLL-oracle is the mean over ``eval.final_samples`` fresh sam
 the method's own RNG stream, so the methods' samples are independent, as Welch's t-test of each
 baseline's per-sequence NLL against SeqGAN's assumes. The periodic evaluations of figure2.png
 (``eval.num_samples`` samples every ``eval.every`` epochs/rounds) continue pre-training's
-evaluation stream, restored from its checkpoint. The wall time of a method is its own training
-time after the shared pre-training, evaluation excluded (``time/train_s`` in its metrics.jsonl).
+evaluation stream, restored from its checkpoint. The train time of a method is its own training
+time after the shared pre-training, evaluation excluded (``time/train_s`` in its metrics.jsonl); its
+wall time (``wall_time_s``, in the JSON and CSV) includes the evaluations.
 
 Two columns are not in the paper, because NLL-oracle rewards a G that collapses onto a few likely
 sequences: NLL-test (each final G on one held-out set drawn from the oracle,
@@ -388,8 +389,8 @@ def main(args: argparse.Namespace) -> int:
              "units": "NLL-oracle: nats per token, mean over eval.final_samples samples; NLL-test: nats per token, "
                       "the method's final G on data.num_train held-out oracle samples (the same for every method); distinct: "
                       "share of distinct sequences among the final samples; "
-                      "wall time: seconds of the method's own training after the shared pre-training, evaluation "
-                      "excluded",
+                      "train time: seconds of the method's own training after the shared pre-training, evaluation "
+                      "excluded; wall time: the same with its evaluations",
              "paper": {METHODS[k]: v for k, v in PAPER.items()} if paper else None}
     md = write_table(out, "table1", rows, extra, paper=paper)
     plot_figures(out, "figure2", pre_dir, runs, METHODS, cfg, "NLL-oracle of the methods (Figure 2)", rows)

@@ -2,13 +2,14 @@
 
 One row per finished method (its ``result.json``, ``per_seq_nll.npy``, ``samples/final.txt`` and
 ``checkpoints/final.pt``): NLL-oracle with its standard error, Welch's t-test against the reference,
-NLL-test, the share of distinct samples and the wall time; the figures draw each method's periodic
+NLL-test, the share of distinct samples and the training time; the figures draw each method's periodic
 evaluations after the shared pre-training.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.checkpoint import build_model, load_checkpoint, write_atomic
 from seqgan.config import Config
 from seqgan.experiments.common import write_json
 from seqgan.experiments.oracle import held_out_set
@@ -114,13 +115,13 @@ def build_table(results: dict[str, dict], runs: dict[str, Path], pre_dir: Path, 
         rows.append({"method": res["label"], "key": key, "nll_oracle": res["nll_oracle"], "stderr": res["stderr"],
                      "p_value": p, "t_statistic": t, "nll_test": nll_tests[key],
                      "distinct": distinct_fraction(runs[key] / "samples" / "final.txt"),
-                     "wall_time_s": res["train_time_s"], "wall_time_with_eval_s": res["wall_time_s"],
+                     "train_time_s": res["train_time_s"], "wall_time_s": res["wall_time_s"],
                      "num_samples": res["num_samples"], "paper_nll_oracle": PAPER.get(key)})
     return rows
 
 
 def markdown(rows: list[dict[str, Any]], paper: bool = True, reference: str = "SeqGAN") -> str:
-    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | NLL-test | distinct | wall time (s) |"
+    head = f"| method | NLL-oracle | std. error | p-value vs {reference} | NLL-test | distinct | train time (s) |"
     head += " paper |" if paper else ""
     lines = [head, "|" + "---|" * (8 if paper else 7)]
     for r in rows:
@@ -128,7 +129,7 @@ def markdown(rows: list[dict[str, Any]], paper: bool = True, reference: str = "S
         test = "" if r.get("nll_test") is None else f"{r['nll_test']:.4f}"
         distinct = "" if r.get("distinct") is None else f"{r['distinct']:.3f}"
         cells = [r["method"], f"{r['nll_oracle']:.4f}", f"{r['stderr']:.4f}", p, test, distinct,
-                 f"{r['wall_time_s']:.1f}"]
+                 f"{r['train_time_s']:.1f}"]
         if paper:
             cells.append("" if r.get("paper_nll_oracle") is None else f"{r['paper_nll_oracle']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -139,11 +140,19 @@ def write_table(out: Path, stem: str, rows: list[dict[str, Any]], extra: dict[st
                 reference: str = "SeqGAN") -> str:
     """``stem``.md/.json/.csv; returns the Markdown."""
     md = markdown(rows, paper, reference)
-    (out / f"{stem}.md").write_text(md + "\n", encoding="utf-8")
-    write_json(out / f"{stem}.json", {"rows": rows, **extra})
-    cols = ["method", "nll_oracle", "stderr", "p_value", "nll_test", "distinct", "wall_time_s"]
-    with open(out / f"{stem}.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        w.writerows([[("" if r[c] is None else r[c]) for c in cols] for r in rows])
+    cols = ["method", "nll_oracle", "stderr", "p_value", "t_statistic", "nll_test", "distinct", "train_time_s",
+            "wall_time_s", "paper_nll_oracle"]
+    write_files(out, stem, md, {"rows": rows, **extra}, cols, [[("" if r[c] is None else r[c]) for c in cols]
+                                                               for r in rows])
     return md
+
+
+def write_files(out: Path, stem: str, md: str, data: dict[str, Any], cols: list[str], cells: list[list[Any]]) -> None:
+    """``stem``.md/.json/.csv, each written atomically: a crash leaves the old file or the new, never half."""
+    write_atomic(out / f"{stem}.md", (md + "\n").encode("utf-8"))
+    write_json(out / f"{stem}.json", data)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(cols)
+    writer.writerows(cells)
+    write_atomic(out / f"{stem}.csv", buf.getvalue().encode("utf-8"))
