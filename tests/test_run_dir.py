@@ -299,3 +299,19 @@ def test_json_files_write_undefined_numbers_as_null(tmp_path):
     text = (tmp_path / "r.json").read_text()
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c}")) == {
         "p": None, "rows": [{"x": None, "y": 1.5}], "n": [2, None]}
+
+
+def test_a_figure_draws_every_curve_past_twenty(tmp_path, monkeypatch):
+    """Colours came from zip() with tab20's 20: a 22-line strategy figure dropped two settings silently."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from seqgan.plots import plot_curves
+
+    drawn, plot = [], Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **kw: drawn.append(kw["label"]) or plot(self, *a, **kw))
+    curves = {f"setting {i}": [(0, 1.0 + i), (1, 0.5 + i)] for i in range(22)}
+    plot_curves(tmp_path / "f.png", curves, pretrain_end=0.5)
+    assert drawn == list(curves) and (tmp_path / "f.png").stat().st_size > 0

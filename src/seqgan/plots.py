@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +18,7 @@ def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pr
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     # more lines than the default cycle's 10 colours (every algorithm in one table): tab20's dark then light
     tab20 = plt.get_cmap("tab20").colors
-    colors = tab20[0::2] + tab20[1::2] if len(curves) > 10 else [None] * len(curves)
+    colors = itertools.cycle(tab20[0::2] + tab20[1::2]) if len(curves) > 10 else itertools.repeat(None)
     for (label, points), color in zip(curves.items(), colors):
         if points:
             xs, ys = zip(*points)
