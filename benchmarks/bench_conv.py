@@ -28,7 +28,9 @@ import time
 import torch
 import torch.nn.functional as F
 
+from seqgan.allocator import keep_freed_memory
 from seqgan.models.conv import ConvTables, conv_relu_maxpool, conv_relu_maxpool_reference
+from seqgan.precision import flush_denormals
 
 WIDTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20]
 FILTERS = [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]
@@ -109,6 +111,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    keep_freed_memory()  # as training does (seqgan.experiments.common.setup_torch)
+    flush_denormals()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 

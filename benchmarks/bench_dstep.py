@@ -29,7 +29,9 @@ import torch
 
 import seqgan.models.discriminator as dmod
 import seqgan.train.step as step_mod
+from seqgan.allocator import keep_freed_memory
 from seqgan.models.discriminator import Discriminator
+from seqgan.precision import flush_denormals
 
 WIDTHS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20]
 FILTERS = [100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160]
@@ -62,6 +64,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="timed steps per variant")
     ap.add_argument("--bf16", action="store_true", help="under bf16 autocast (as --precision bf16)")
     args = ap.parse_args()
+    keep_freed_memory()  # as training does (seqgan.experiments.common.setup_torch): page faults and
+    flush_denormals()    # denormals would otherwise weigh on the bf16 arm (docs/performance.md)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, tmp)

@@ -4,8 +4,9 @@
 
 Shapes: vocabulary 5000, length 20, G embedding/hidden 32, batch 64, 16 roll-outs, the paper's
 1,720-filter discriminator (``presets/paper.toml``). Each figure is the median of ``--repeats``
-runs after one warm-up; ratios (``g_update_speedup``, ``d_fraction_of_peak``) are measured in the
-same run, so they hold on a shared machine where absolute times do not.
+runs after one warm-up (the naive update: one run, ~25 s; BLEU: no warm-up); ratios
+(``g_update_speedup``, ``d_fraction_of_peak``) are measured in the same run, one arm after the
+other, so they hold on a machine whose load does not change during the run.
 
 Keys of the JSON (and rows of the Markdown table printed at the end):
 
