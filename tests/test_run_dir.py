@@ -315,3 +315,32 @@ def test_a_figure_draws_every_curve_past_twenty(tmp_path, monkeypatch):
     curves = {f"setting {i}": [(0, 1.0 + i), (1, 0.5 + i)] for i in range(22)}
     plot_curves(tmp_path / "f.png", curves, pretrain_end=0.5)
     assert drawn == list(curves) and (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_resume_makes_tensorboard_forget_the_points_after_the_checkpoint(tmp_path):
+    """truncate_after rewrote metrics.jsonl, but TensorBoard kept the old events file: a run killed after its
+    checkpoint showed the redone rounds twice. The dropped records here share the kept one's epoch (2),
+    as D pre-training's records share the last MLE epoch."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from seqgan.logger import MetricsLogger
+
+    first = [{"epoch": e, "gen/loss": float(e)} for e in range(3)] + [{"epoch": 2, "disc/loss": 0.5},
+                                                                       {"epoch": 3, "gen/loss": 3.0}]
+    log = MetricsLogger(tmp_path)
+    for record in first:
+        log.log(record)
+    log.close()
+    for f in (tmp_path / "tensorboard").iterdir():  # written by an earlier process: TensorBoard orders files by
+        parts = f.name.split(".")                   # name, whose per-process counter sorts "10" before "9"
+        parts[3] = f"{int(parts[3]) - 60:010d}"
+        f.rename(f.with_name(".".join(parts)))
+    log = MetricsLogger(tmp_path, resume=True)
+    log.truncate_after(3)
+    for record in ({"epoch": 2, "disc/loss": 0.25}, {"epoch": 3, "gen/loss": 13.0}):
+        log.log(record)
+    log.close()
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    assert [(s.step, s.value) for s in acc.Scalars("gen/loss")] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 13.0)]
+    assert [(s.step, s.value) for s in acc.Scalars("disc/loss")] == [(2, 0.25)]

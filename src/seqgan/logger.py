@@ -33,9 +33,9 @@ class MetricsLogger:
         if resume and self.path.exists():
             self.records, self._damaged = read_records(self.path)
         self._fh = open(self.path, "a" if resume else "w", encoding="utf-8")
+        self._tb_dir = out_dir / "tensorboard"
         if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
-            self._tb = SummaryWriter(str(out_dir / "tensorboard"))
+            self._tb = _writer(self._tb_dir)
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -43,6 +43,9 @@ class MetricsLogger:
             return
         self._fh.write(json.dumps(record, sort_keys=True) + "\n")
         self._fh.flush()
+        self._scalars(record)
+
+    def _scalars(self, record: dict[str, Any]) -> None:
         if self._tb is not None:
             for key, value in record.items():
                 if "/" in key and isinstance(value, (int, float)) and math.isfinite(value):
@@ -59,12 +62,21 @@ class MetricsLogger:
         if self._damaged is not None and len(self.records) < keep:
             raise SeqGANError(f"{self.path}, line {self._damaged}, is damaged (not a JSON record) and the checkpoint "
                               f"counts {keep} records; restore the file, or start a new run")
-        self.records = self.records[:keep]
+        dropped, self.records = self.records[keep:], self.records[:keep]
         if self._fh is None:
             return
         self._fh.close()
         write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records).encode("utf-8"))
         self._fh = open(self.path, "a", encoding="utf-8")
+        if self._tb is not None and dropped:
+            # TensorBoard keeps the old events file: a writer with purge_step makes it forget that file's points from
+            # the first dropped record's epoch on; the kept records at that epoch (D pre-training shares one) go again
+            start = dropped[0].get("epoch", 0)
+            self._tb.close()
+            self._tb = _writer(self._tb_dir, purge_step=start)
+            for record in self.records:
+                if record.get("epoch", -1) >= start:
+                    self._scalars(record)
 
     def close(self) -> None:
         """Close the files (again is harmless, and so is a close that fails: a full disk's last flush); the
@@ -76,6 +88,12 @@ class MetricsLogger:
         finally:
             if tb is not None:
                 tb.close()
+
+
+def _writer(path: Path, purge_step: int | None = None):
+    from torch.utils.tensorboard import SummaryWriter  # imported lazily: it is slow to import
+
+    return SummaryWriter(str(path), purge_step=purge_step)
 
 
 def read_records(path: Path) -> tuple[list[dict[str, Any]], int | None]:
