@@ -371,21 +371,21 @@ class Interrupted(Exception):
     """Raised after the checkpoint of an interrupted run is written."""
 
 
-def _strict(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """``value`` with every NaN or infinite float as None: bare ``NaN`` is not JSON, and strict readers
     (jq, JavaScript, many JSON libraries) refuse the whole file."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _strict(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_strict(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_json(path: Path, data: dict) -> None:
     """``data`` as indented JSON, written atomically; undefined numbers (NaN, infinity) as ``null``."""
-    text = json.dumps(_strict(data), indent=2, sort_keys=True, allow_nan=False)
+    text = json.dumps(json_safe(data), indent=2, sort_keys=True, allow_nan=False)
     write_atomic(path, (text + "\n").encode("utf-8"))
 
 

@@ -38,7 +38,7 @@ from seqgan.data.text import load_lines
 from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import check_new_file
+from seqgan.experiments.common import check_new_file, json_safe
 from seqgan.metrics.bleu import BleuReference, self_bleu_scores
 from seqgan.metrics.music import nearest_mse
 from seqgan.metrics.stats import welch_ttest
@@ -201,17 +201,6 @@ def write_per_sequence(path: Path, sets: dict[str, dict[str, np.ndarray]]) -> No
         for i in range(len(scores[names[0]])):
             w.writerow([label, i, *("" if np.isnan(scores[n][i]) else repr(float(scores[n][i])) for n in names)])
     write_atomic(path, fh.getvalue().encode("utf-8"))  # an unwritable path or a full disk: one line
-
-
-def json_safe(x):
-    """``x`` with every NaN or infinity (an undefined number) as None: strict JSON parsers refuse NaN."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    return x
 
 
 def fmt(x: float, digits: int = 4) -> str:
