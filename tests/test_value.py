@@ -89,9 +89,33 @@ def test_rollout_baseline_has_rollouts_q_minus_v_of_the_state_before(monkeypatch
     assert not torch.allclose(adv, q)
 
 
+def test_v_of_a_prefix_sees_that_prefix_only():
+    """Column k of V is V(Y_{1:k}): it changes with y_1..y_k and with nothing after them (a causal reader);
+    column 0 is the start state's. Weights x10 make V sensitive to every token."""
+    from seqgan.models.value import ValueNetwork
+
+    net = ValueNetwork(11, 5, 7, 6).double()
+    net.reset_parameters(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(10.0).add_(0.1)
+    tokens = torch.randint(0, 11, (4, 6), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        base = net(tokens)
+        assert torch.equal(base[:, 0], base[:1, 0].expand(4))
+        for k in range(6):
+            changed = tokens.clone()
+            changed[:, k:] = (changed[:, k:] + 1) % 11  # y_{k+1}.. differ
+            v = net(changed)
+            assert torch.equal(v[:, :k + 1], base[:, :k + 1]), k  # V(Y_{1:j}), j <= k: unchanged
+            assert (v[:, k + 1] - base[:, k + 1]).abs().min() > 1e-6, k
+
+
 def test_value_weights_are_v_of_the_prefix_and_d_at_the_end(monkeypatch):
     seen = spy_pg_step(monkeypatch)
-    cfg, real, m, alg = tiny("train.reward_estimator=value", "train.adv_rounds=1", pretrained=True)
+    # value_rollouts differs from train.rollouts (tiny: 4), so that the roll-out count below tells them apart
+    cfg, real, m, alg = tiny("train.reward_estimator=value", "train.value_rollouts=2", "train.adv_rounds=1",
+                             pretrained=True)
     v_state = {k: p.clone() for k, p in m.extra["value"].model.state_dict().items()}
     d_state = {k: p.clone() for k, p in m.disc.state_dict().items()}  # D as the g-step saw it
     calls = []
@@ -99,7 +123,7 @@ def test_value_weights_are_v_of_the_prefix_and_d_at_the_end(monkeypatch):
     monkeypatch.setattr(value_mod, "mc_rewards", lambda *a, **k: calls.append(a[3]) or original(*a, **k))
     alg.train(m, real, cfg, Quiet(), alg.position())
     seqs, w = seen[0]
-    assert calls == [cfg.train.value_rollouts]  # V's targets only; no 16-roll-out Q
+    assert cfg.train.rollouts != 2 and calls == [2]  # V's targets only; no train.rollouts Q
     net = m.extra["value"].model
     net.load_state_dict(v_state)
     m.disc.load_state_dict(d_state)
@@ -152,6 +176,26 @@ def test_value_weights_are_d_from_the_eos_on_with_variable_length(monkeypatch, v
     torch.testing.assert_close(w[:, -1], d[:, -1], atol=1e-5, rtol=0)  # Q_T = D(Y)
     before = ~ends[:, :-1]
     torch.testing.assert_close(w[:, :-1][before], v[:, 1:-1][before], atol=1e-6, rtol=0)  # Q_t = V(Y_{1:t})
+
+
+def test_v_fits_d_of_y_then_eq4_targets_over_the_prefixes_up_to_eos(monkeypatch):
+    """V's targets: column 0 (the empty prefix) and column T are D(Y), columns 1..T-1 Eq. 4's Q of the
+    value roll-outs; its loss counts the prefixes up to each row's <eos>, not the <pad>s after it."""
+    cfg, _, m, _ = variable_length_tiny("train.reward_estimator=value", "train.value_rollouts=2")
+    rewards, fits = [], []
+    original_mc, original_fit = value_mod.mc_rewards, value_mod.fit_value
+    monkeypatch.setattr(value_mod, "mc_rewards", lambda *a, **k: rewards.append(original_mc(*a, **k)) or rewards[-1])
+    monkeypatch.setattr(value_mod, "fit_value", lambda v, o, s, t, mask, *a: fits.append((s, t, mask))
+                        or original_fit(v, o, s, t, mask, *a))
+    m.disc.eval()
+    value_mod.estimated_update(m, cfg, m.disc.frozen_scorer, "value")
+    [(seqs, targets, mask)], [q] = fits, rewards
+    with torch.no_grad():
+        d = m.disc.prob_real(seqs)
+    torch.testing.assert_close(targets[:, 0], d.to(targets.dtype), atol=1e-5, rtol=0)
+    assert torch.equal(targets[:, 0], targets[:, -1]) and torch.equal(targets[:, 1:], q)
+    want = torch.cat([torch.ones_like(seqs[:, :1], dtype=torch.bool), m.gen.valid_mask(seqs)], dim=1)
+    assert mask is not None and torch.equal(mask, want) and not mask.all()
 
 
 @pytest.mark.parametrize("estimator", ["rollout", "value"])
