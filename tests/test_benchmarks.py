@@ -49,4 +49,7 @@ def test_leakgan_cache_benchmark_runs():
                            "--seqs", "96", "--epochs", "2"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert proc.returncode == 0, proc.stderr
-    assert "with the cache" in proc.stdout and "weights after 2 epochs:" in proc.stdout
+    assert "with the cache" in proc.stdout
+    [verdict] = [line for line in proc.stdout.splitlines() if line.startswith("weights after 2 epochs:")]
+    # the same weights: bit for bit, or within the float rounding of features read back from the cache
+    assert "bit for bit the same" in verdict or float(verdict.rsplit(" ", 1)[1]) < 1e-4, verdict

@@ -135,6 +135,10 @@ def test_resume_and_init_from_check_the_learnt_tokenizer(subword_run, tmp_path, 
     # a resumed run retrains the same tokenizer from the same data (nothing left to do: the run is done)
     assert cli(train_args(root / "train.txt", root / "run", kind=kind, max_len=24, valid=root / "valid.txt",
                           extra=[*base, "--resume"])) == 0
+    # another vocabulary size would learn other pieces: refused, not silently a different tokenizer
+    assert cli(train_args(root / "train.txt", root / "run", kind=kind, max_len=24, valid=root / "valid.txt",
+                          extra=["--vocab-size", "59", "--resume"])) == 2
+    assert "data.max_vocab" in one_line_error(capsys)
     write_corpus(tmp_path / "other.txt", "word", 300, seed=9)
     assert cli(train_args(tmp_path / "other.txt", tmp_path / "r", kind=kind, max_len=24,
                           extra=["--vocab-size", "50", "--init-from", str(root / "run" / "checkpoints" / "mle.pt")])) == 2

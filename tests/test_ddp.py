@@ -122,6 +122,8 @@ def commands(tmp: Path, corpus: Path) -> dict:
     if dist.is_main():  # a copy of the finished run, rewound to the end of MLE pre-training
         shutil.copytree(tmp / "a", tmp / "b")
         shutil.copy(tmp / "b" / "checkpoints" / "mle.pt", tmp / "b" / "checkpoints" / "latest.pt")
+        for later in ("summary.json", "samples/seqgan.txt"):  # written after mle.pt: the resumed run must remake them
+            (tmp / "b" / later).unlink()
     torch.distributed.barrier()
     rc["resume"] = main(["oracle", *TINY, "--out", str(tmp / "b"), "--resume"])
     rc["train"] = main(["train", "--data", str(corpus), "--tokenizer", "word", "--max-len", "10", *TINY,
@@ -262,8 +264,7 @@ def test_resume_under_two_processes_is_exact(session):
                           for line in path.read_text().splitlines()]
     assert json.loads((b / "summary.json").read_text())["nll_oracle"] == \
         json.loads((a / "summary.json").read_text())["nll_oracle"]
-    for f in ("samples/mle.txt", "samples/seqgan.txt"):
-        assert (b / f).read_text() == (a / f).read_text(), f
+    assert (b / "samples" / "seqgan.txt").read_text() == (a / "samples" / "seqgan.txt").read_text()
     assert strip(b / "metrics.jsonl") == strip(a / "metrics.jsonl")
 
 

@@ -104,10 +104,14 @@ def test_batched_search_equals_a_plain_tree_search(length, simulations, c_puct):
 def test_one_simulation_is_greedy_decoding(eos):
     """S = 1: the only simulation follows argmax P, the only visited edge is chosen."""
     g = small_gen(eos)
+    if eos:  # greedy G then says <eos> first (without it, it never does): the <pad>s after it are exercised
+        g.output.bias[1] += 1.5
     scorer = lambda seqs: torch.rand(seqs.shape[0])  # any D: one simulation cannot use it
     with torch.no_grad():
         got = mcts_sample(g, 9, 1, rollout_leaf(g, scorer), batch_size=4)
     assert torch.equal(got, greedy(g, 9))
+    if eos:
+        assert g.ended(got)[:, :-1].any()
 
 
 def test_move_distribution_is_the_visit_counts_to_the_power_one_over_tau():
@@ -192,7 +196,7 @@ def test_variable_length_rows_end_at_eos_and_are_padded():
     with torch.no_grad():
         out = mcts_sample(g, 8, 6, rollout_leaf(g, lambda s: (s == 0).float().mean(dim=1)))  # D likes short ones
     ended = g.ended(out)
-    assert ended[:, -1].any()
+    assert ended[:, :-1].any()  # an <eos> before the last position: <pad>s follow it
     after = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1)  # strictly after the first <eos>
     assert (out[after] == 0).all() and (out[~after] != 0).all()
 
