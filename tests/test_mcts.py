@@ -82,7 +82,8 @@ def naive_search(g, prefix, simulations, c_puct):
     return [n_sa[root, a] for a in range(V)]
 
 
-@pytest.mark.parametrize("length, simulations, c_puct", [(0, 12, 1.0), (2, 20, 0.5), (3, 30, 3.0)])
+# (T - 1, 3V): one token left, so simulations must revisit complete sequences
+@pytest.mark.parametrize("length, simulations, c_puct", [(0, 12, 1.0), (2, 20, 0.5), (3, 30, 3.0), (T - 1, 3 * V, 1.0)])
 def test_batched_search_equals_a_plain_tree_search(length, simulations, c_puct):
     g = small_gen()
     ctx = g.step_context()
