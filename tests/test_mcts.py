@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqgan.cli import main
-from seqgan.mcts import ended, mcts_sample, move_distribution, rollout_leaf, search_step, value_leaf
+from seqgan.mcts import complete, ended, mcts_sample, move_distribution, rollout_leaf, search_step, value_leaf
 from seqgan.models.generator import Generator
 
 V, T = 7, 5
@@ -190,6 +190,45 @@ def test_the_search_follows_the_leaf_value():
         searched = mcts_sample(g, 16, 32, rollout_leaf(g, scorer), c_puct=0.2)
         sampled = g.sample(16)
     assert (searched == favoured).float().mean() > (sampled == favoured).float().mean() + 0.2
+
+
+def test_a_roll_out_leaf_completes_each_prefix_from_its_own_state():
+    """complete() against a row-by-row completion, with G made (almost surely) greedy by scaling its output
+    layer: prefixes of every length, one holding <eos> (padded after it); each generated token must come
+    from the state after the tokens before it."""
+    g = small_gen(eos=True, seed=6)  # a seed whose greedy G does not repeat one token
+    with torch.no_grad():
+        g.output.weight.mul_(1000.0)
+        g.output.bias.mul_(1000.0)
+    ctx = g.step_context()
+    tokens = torch.randint(2, V, (6, T), generator=torch.Generator().manual_seed(5))
+    lengths = torch.tensor([0, 1, 2, 3, 4, 3])
+    tokens[5, 1] = 1  # <eos> inside the last row's prefix
+
+    def reference(row: list[int], length: int) -> list[int]:
+        state, out = g.start_state(1, "cpu", ctx), row[:length]
+        for tok in out:
+            state = g.step(torch.tensor([tok]), state, ctx)
+        while len(out) < T:
+            if 1 in out:
+                out.append(0)
+                continue
+            out.append(int(g.next_logits(state, ctx).argmax(dim=1)))
+            state = g.step(torch.tensor(out[-1:]), state, ctx)
+        return out
+
+    with torch.no_grad():
+        states = []
+        for r in range(6):
+            state = g.start_state(1, "cpu", ctx)
+            for t in range(int(lengths[r])):
+                state = g.step(tokens[r, t:t + 1], state, ctx)
+            states.append(state)
+        state = tuple(torch.cat(parts) for parts in zip(*states))
+        got = complete(g, tokens, lengths, state, ctx, generator=torch.Generator().manual_seed(6))
+        want = [reference(tokens[r].tolist(), int(lengths[r])) for r in range(6)]
+    assert got.tolist() == want
+    assert any(len(set(w[int(n):])) > 1 for w, n in zip(want[:5], lengths[:5]))  # the state changes the token
 
 
 def test_variable_length_rows_end_at_eos_and_are_padded():
