@@ -155,7 +155,7 @@ def test_run_directory_in_use_by_another_process(tmp_path, capsys):
         sleeper.kill()
         sleeper.wait()
     (out / ".lock").write_text("999999999")  # a process that is gone: the lock is stale and taken over
-    from seqgan.experiments.common import lock_run_dir
+    from seqgan.experiments.run_dir import lock_run_dir
     lock_run_dir(out)
     assert (out / ".lock").read_text() == str(os.getpid())
 

@@ -236,7 +236,7 @@ HOSTILE_PATHS = st.sampled_from([".", "..", "/", "", "/proc/sys/x", "/proc/sys/x
 @given(name=HOSTILE_PATHS)
 def test_unwritable_output_paths_give_one_error(tmp_path, monkeypatch, name):
     from seqgan.checkpoint import write_atomic
-    from seqgan.experiments.common import prepare_out_dir
+    from seqgan.experiments.run_dir import prepare_out_dir
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("x")

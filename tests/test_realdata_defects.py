@@ -181,6 +181,15 @@ def test_train_into_a_directory_of_other_files_needs_overwrite_and_keeps_them(tm
     assert cli(train_args(tmp_path / "train.txt", mine, extra=["--overwrite"])) == 0
     assert (mine / "notes.txt").read_text() == "keep me" and (mine / "data" / "corpus.txt").read_text() == "keep me too"
     assert (mine / "summary.json").exists()
+    # now it holds a run: a second --overwrite replaces the run's files and still none of theirs
+    assert cli(train_args(tmp_path / "train.txt", mine, extra=["--overwrite"])) == 0
+    assert (mine / "notes.txt").read_text() == "keep me" and (mine / "data" / "corpus.txt").read_text() == "keep me too"
+    ours = tmp_path / "ours"  # a folder whose config.json is the user's, not a run's
+    ours.mkdir()
+    (ours / "config.json").write_text('{"lr": 3}')
+    assert cli(train_args(tmp_path / "train.txt", ours, extra=["--overwrite"])) == 2
+    assert "its config.json is not a seqgan run's" in one_line_error(capsys)
+    assert (ours / "config.json").read_text() == '{"lr": 3}'
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli(train_args(tmp_path / "train.txt", empty)) == 0  # an empty directory is fine

@@ -159,11 +159,11 @@ def lock_refused(monkeypatch):
 
 @pytest.mark.parametrize("flags", [{"resume": True}, {"overwrite": True}])
 def test_a_lock_that_cannot_be_written_is_one_error(tmp_path, lock_refused, flags):
-    from seqgan.experiments.common import prepare_out_dir
+    from seqgan.experiments.run_dir import prepare_out_dir
 
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.json").write_text("{}")
+    (out / "config.json").write_text('{"model": {}, "train": {}}')  # a run's
     lock = re.escape(str(out / ".lock"))
     with pytest.raises(SeqGANError, match=rf"^--out {re.escape(str(out))}: cannot write its lock file {lock} "
                                           r"\(Permission denied\); the run directory must be writable by you"):
@@ -174,13 +174,13 @@ def test_a_lock_that_cannot_be_written_is_one_error(tmp_path, lock_refused, flag
 def test_a_lock_that_cannot_be_written_through_the_cli(tmp_path, capsys, lock_refused):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.json").write_text("{}")
+    (out / "config.json").write_text('{"model": {}, "train": {}}')  # a run's
     assert main(tiny(out, "--overwrite")) == 2
     assert "cannot write its lock file" in one_line_error(capsys)
 
 
 def test_a_live_lock_says_how_to_clear_one_left_by_a_reused_pid(tmp_path):
-    from seqgan.experiments.common import lock_run_dir
+    from seqgan.experiments.run_dir import lock_run_dir
 
     pid = os.getppid()  # a live process, not this one
     (tmp_path / ".lock").write_text(str(pid))
@@ -344,3 +344,26 @@ def test_resume_makes_tensorboard_forget_the_points_after_the_checkpoint(tmp_pat
     acc.Reload()
     assert [(s.step, s.value) for s in acc.Scalars("gen/loss")] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 13.0)]
     assert [(s.step, s.value) for s in acc.Scalars("disc/loss")] == [(2, 0.25)]
+
+
+def test_overwrite_removes_the_runs_files_only_and_never_clobbers_a_users_s(tmp_path):
+    """--overwrite removed whole folders (data/, samples/, checkpoints/), a user's files in them too; the
+    synthetic task writes data/train.txt, which a user's folder may already hold."""
+    from seqgan.experiments.run_dir import prepare_out_dir
+
+    out = tmp_path / "run"
+    for name in ("checkpoints/latest.pt", "samples/mle.txt", "data/train.txt", "tensorboard/events.out.tfevents.1.h.2.0",
+                 "metrics.jsonl", "data/mine.csv", "samples/notes.md"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text("x")
+    (out / "config.json").write_text(json.dumps({"model": {}, "train": {}, "data": {"train_path": None}}))
+    prepare_out_dir(out, overwrite=True, writes=("data/train.txt",))
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".lock")
+    assert left == ["data/mine.csv", "samples/notes.md"]  # the run's S went with it; the user's files stayed
+    assert not (out / "checkpoints").exists() and not (out / "tensorboard").exists()
+    theirs = tmp_path / "theirs"  # no run, but the file the oracle command would write as S
+    (theirs / "data").mkdir(parents=True)
+    (theirs / "data" / "train.txt").write_text("my corpus")
+    with pytest.raises(SeqGANError, match="holds data/train.txt, which the run would overwrite"):
+        prepare_out_dir(theirs, overwrite=True, writes=("data/train.txt",))
+    assert (theirs / "data" / "train.txt").read_text() == "my corpus"

@@ -10,7 +10,7 @@ import pytest
 
 from seqgan.config import resolve
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import prepare_out_dir
+from seqgan.experiments.run_dir import prepare_out_dir
 from seqgan.experiments.strategy import keep_settings
 from seqgan.experiments.study_dir import PRETRAINED_FILE, open_run, pretrained_of
 

@@ -38,7 +38,8 @@ from seqgan.data.text import load_lines
 from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import check_new_file, json_safe
+from seqgan.experiments.common import json_safe
+from seqgan.experiments.run_dir import check_new_file
 from seqgan.metrics.bleu import BleuReference, self_bleu_scores
 from seqgan.metrics.music import nearest_mse
 from seqgan.metrics.stats import welch_ttest

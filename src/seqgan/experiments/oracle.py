@@ -26,8 +26,8 @@ from seqgan.checkpoint import build_model, load_checkpoint, model_entry
 from seqgan.config import Config
 from seqgan.experiments.args import add_config_args, config_from_args
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import (Interrupt, check_resume_config, prepare_out_dir, setup_torch, write_json,
-                                       write_sequences)
+from seqgan.experiments.common import Interrupt, check_resume_config, setup_torch, write_json, write_sequences
+from seqgan.experiments.run_dir import prepare_out_dir
 from seqgan.experiments.run import Run, build_models, launcher
 from seqgan.logger import MetricsLogger, Progress
 from seqgan.metrics.nll import nll_oracle, sequence_nll
@@ -115,7 +115,7 @@ class OracleRun(Run):
 def open_run_dir(out: str | Path, cfg: Config, resume: bool, overwrite: bool) -> tuple[Path, dict | None]:
     """Rank 0's part of starting a run: the run directory (refused, resumed or replaced), the checkpoint
     to resume from (checked against the flags) and config.json. Run it through ``dist.on_main``."""
-    out = prepare_out_dir(out, resume=resume, overwrite=overwrite)
+    out = prepare_out_dir(out, resume=resume, overwrite=overwrite, writes=("data/train.txt",))
     ckpt = None
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")

@@ -30,7 +30,8 @@ from seqgan.data.text import load_lines
 from seqgan.errors import SeqGANError
 from seqgan.experiments import train
 from seqgan.experiments.args import config_from_args
-from seqgan.experiments.common import first_names, prepare_out_dir, write_json
+from seqgan.experiments.common import write_json
+from seqgan.experiments.run_dir import first_names, prepare_out_dir
 from seqgan.experiments.data_cmd import add_fetch_args, fetch_corpus
 from seqgan.experiments.evaluate import (Scorer, fmt, fmt_p, p_values, summarize, tokenize_lines,
                                          write_per_sequence)

@@ -30,7 +30,7 @@ from seqgan.checkpoint import build_model, check_finite_weights, load_checkpoint
 from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import check_new_file
+from seqgan.experiments.run_dir import check_new_file
 from seqgan.seeding import check_seed
 from seqgan.mcts import mcts_sample, rollout_leaf, value_leaf
 from seqgan.models.discriminator import Discriminator

@@ -34,7 +34,7 @@ import numpy as np
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
 from seqgan.experiments.args import saved_device
-from seqgan.experiments.common import holds_run
+from seqgan.experiments.run_dir import holds_run
 from seqgan.experiments.tables import write_files
 from seqgan.metrics.stats import paired_ttest
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.args import run_config
-from seqgan.experiments.common import check_resume_config, holds_run, prepare_out_dir, write_json
+from seqgan.experiments.common import check_resume_config, write_json
+from seqgan.experiments.run_dir import holds_run, prepare_out_dir
 
 PRETRAINED_FILE = "pretrained.txt"  # the --pretrained of a run, absolute
 

@@ -40,7 +40,8 @@ from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.data.corpora import default_cache_dir
 from seqgan.data.tokenizers import SUBWORD, Tokenizer
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import first_names, write_json, write_sequences
+from seqgan.experiments.common import write_json, write_sequences
+from seqgan.experiments.run_dir import first_names
 from seqgan.experiments.corpus import check_vocab, load_corpus
 from seqgan.seeding import rng
 from seqgan.experiments.evaluate import Scorer, tokenize_lines

@@ -31,7 +31,8 @@ from seqgan.config import Config
 from seqgan.data.subword import save_model
 from seqgan.data.tokenizers import TOKENIZERS, tokenizer_entry
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import Interrupt, check_resume_config, prepare_out_dir, setup_torch, write_json
+from seqgan.experiments.common import Interrupt, check_resume_config, setup_torch, write_json
+from seqgan.experiments.run_dir import prepare_out_dir
 from seqgan.experiments.corpus import Corpus, check_same_data, check_vocab, describe, load_corpus
 from seqgan.experiments.run import EOS_ID, Run, build_models, launcher
 from seqgan.experiments.train_flags import flag_names, vocab_size_flag
@@ -157,7 +158,7 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
                 f"--init-from {init}: its generator has embedding {g['emb_dim']} and hidden size {g['hidden_dim']}, "
                 f"this run's has {cfg.model.g_emb_dim} and {cfg.model.g_hidden_dim}; use the same preset or "
                 "--set model.g_emb_dim=... model.g_hidden_dim=...")
-    out = prepare_out_dir(out, resume=resume, overwrite=overwrite)
+    out = prepare_out_dir(out, resume=resume, overwrite=overwrite, writes=("data/vocab.json", "data/tokenizer.model"))
     ckpt = None
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
@@ -168,8 +169,6 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     (out / "data").mkdir(exist_ok=True)
     write_json(out / "data" / "vocab.json", corpus.vocab.to_dict())
     save_model(out / "data", corpus.tok)  # bpe / unigram: data/tokenizer.model, for sentencepiece itself
-    if overwrite:
-        (out / "nll.png").unlink(missing_ok=True)  # the one output prepare_out_dir does not know
     return out, ckpt, source
 
 
