@@ -364,3 +364,36 @@ def test_resume_data_check_ignores_the_unk_count_whose_rule_changed(tmp_path):
     now["valid"]["sha256"] = "ef"
     with pytest.raises(SeqGANError, match=r"the valid file changed since the run began \(sha256: cd then, ef now\)"):
         check_same_data(was, now, tmp_path)
+
+
+def test_resume_names_a_changed_flag_and_keeps_the_runs_threads(word_run, tmp_path, capsys):
+    """A changed --max-len was reported as a changed train file (the rows change with it); and --threads,
+    dropped from the run's settings, fell back to one thread per core on resume."""
+    import shutil
+
+    from seqgan.cli import build_parser
+    from seqgan.experiments.args import config_from_args
+
+    run = tmp_path / "run"
+    shutil.copytree(word_run / "run", run, ignore=shutil.ignore_patterns(".lock"))
+    assert cli(train_args(word_run / "train.txt", run, max_len=14, valid=word_run / "valid.txt") + ["--resume"]) == 2
+    err = one_line_error(capsys)
+    assert "differ from the run's checkpoint in --max-len: run has 12, flags give 14" in err
+    resumed = build_parser().parse_args(["train", "--resume", "--out", str(run)])
+    assert config_from_args(resumed).threads == 1  # the run's --threads 1
+    resumed = build_parser().parse_args(["train", "--resume", "--threads", "2", "--out", str(run)])
+    assert config_from_args(resumed).threads == 2  # a flag still decides
+
+
+def test_a_moved_corpus_resumes_with_its_new_path(word_run, tmp_path):
+    """The paths were compared as strings, so a corpus moved elsewhere could not be resumed at all; its content
+    is what matters, and the sha256 check still refuses another file (test above)."""
+    import shutil
+
+    run, moved = tmp_path / "run", tmp_path / "moved"
+    shutil.copytree(word_run / "run", run, ignore=shutil.ignore_patterns(".lock"))
+    moved.mkdir()
+    for name in ("train.txt", "valid.txt"):
+        shutil.copy(word_run / name, moved / name)
+    assert cli(train_args(moved / "train.txt", run, valid=moved / "valid.txt") + ["--resume"]) == 0
+    assert json.loads((run / "config.json").read_text())["data"]["train_path"] == str((moved / "train.txt").resolve())

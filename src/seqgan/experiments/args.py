@@ -46,21 +46,24 @@ def config_from_args(args: argparse.Namespace, **extra: Any) -> Config:
         print(f"seqgan: the run's config.json has no {', '.join(missing)} section (an older seqgan wrote it): "
               "those settings are the defaults; resume with --preset NAME to take them from the run's preset",
               file=sys.stderr)
-    device = args.device or (saved_device(args) if getattr(args, "resume", False) else None)
+    resume = getattr(args, "resume", False)
+    device = args.device or (saved_setting(args, "device", str) if resume else None)
+    threads = args.threads if args.threads is not None else (saved_setting(args, "threads", int) if resume else None)
     cfg = resolve(preset, args.config, args.overrides, base=base, seed=args.seed, device=device,
-                  threads=args.threads, **{"train.precision": args.precision}, **extra)
+                  threads=threads, **{"train.precision": args.precision}, **extra)
     check_seed(cfg.seed)  # --seed, --set seed=... or --config: refused before the run directory is touched
     return cfg
 
 
-def saved_device(args: argparse.Namespace) -> str | None:
-    """The device of the run that --resume continues: its default, since its random streams live there."""
+def saved_setting(args: argparse.Namespace, key: str, kind: type) -> Any:
+    """A machine setting of the run that --resume continues, its default there: the device (its random streams
+    live there) or the threads (a run started at --threads 1 beside other work goes on so)."""
     try:
         saved = json.loads((Path(args.out) / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):
         return None  # run_config says what is wrong
-    device = saved.get("device") if isinstance(saved, dict) else None
-    return device if isinstance(device, str) else None
+    value = saved.get(key) if isinstance(saved, dict) else None
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
 
 
 def run_config(args: argparse.Namespace) -> dict[str, Any] | None:

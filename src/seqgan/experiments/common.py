@@ -23,14 +23,16 @@ from seqgan.errors import SeqGANError
 from seqgan.precision import flush_denormals
 from seqgan.seeding import check_seed, hash_seed, seed_globals
 
-# Keys that change when a run saves, not what it computes: --resume may set them anew (a long run that a
-# session's end kills mid-interval loses less with checkpoints every round).
-RESUME_MAY_CHANGE = frozenset({"train.checkpoint_every"})
+# Keys that change when a run saves or where its files lie, not what it computes: --resume may set them anew (a
+# long run that a session's end kills mid-interval loses less with checkpoints every round; a moved corpus is
+# found again with --data, and its content is checked by sha256, experiments.corpus.check_same_data).
+RESUME_MAY_CHANGE = frozenset({"train.checkpoint_every", "data.train_path", "data.valid_path"})
 
 
-def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "config.json") -> None:
+def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "config.json",
+                        ignore: frozenset[str] = frozenset()) -> None:
     """--resume continues the saved run: any key the flags change is an error that names it, but those
-    of ``RESUME_MAY_CHANGE``. ``source``: where ``saved`` comes from (config.json, or the checkpoint)."""
+    of ``RESUME_MAY_CHANGE`` and ``ignore``. ``source``: where ``saved`` comes from (config.json, or the checkpoint)."""
     now, default = cfg.to_dict(), Config().to_dict()
     diffs = []
     # A key missing from the saved config (written by an older seqgan) had its default value.
@@ -38,7 +40,7 @@ def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "conf
         if isinstance(value, dict):
             for key, v in value.items():
                 was = saved.get(section, {}).get(key, default[section][key])
-                if was != v and f"{section}.{key}" not in RESUME_MAY_CHANGE:
+                if was != v and f"{section}.{key}" not in RESUME_MAY_CHANGE | ignore:
                     diffs.append(f"{section}.{key}: run has {was!r}, flags give {v!r}")
         elif section not in ("device", "threads", "preset") and saved.get(section, default[section]) != value:
             diffs.append(f"{section}: run has {saved.get(section, default[section])!r}, flags give {value!r}")

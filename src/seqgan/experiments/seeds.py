@@ -33,7 +33,7 @@ import numpy as np
 
 from seqgan import distributed as dist
 from seqgan.errors import SeqGANError
-from seqgan.experiments.args import saved_device
+from seqgan.experiments.args import saved_setting
 from seqgan.experiments.run_dir import holds_run
 from seqgan.experiments.tables import write_files
 from seqgan.metrics.stats import paired_ttest
@@ -73,7 +73,7 @@ def study_device(args: argparse.Namespace, seeds: list[int], default: str) -> st
     one run; the study has no config.json of its own), else ``default``. Every seed runs there."""
     if args.device is None and args.resume:
         for seed in seeds:
-            found = saved_device(argparse.Namespace(out=str(seed_dir(Path(args.out), seed))))
+            found = saved_setting(argparse.Namespace(out=str(seed_dir(Path(args.out), seed))), "device", str)
             if found is not None:
                 return found
     return args.device or default

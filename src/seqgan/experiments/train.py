@@ -162,9 +162,11 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     ckpt = None
     if resume:
         ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+        # a changed flag first (--max-len, --fixed-length, ...: it changes the rows too), then the data itself;
+        # the vocabulary's size comes from the data, so check_vocab speaks for it
+        check_resume_config(ckpt["config"], cfg, out, "checkpoint", ignore=frozenset({"model.vocab_size"}))
         check_vocab(ckpt, corpus, out / "checkpoints" / "latest.pt", "--resume")
         check_same_data(ckpt.get("data_stats") or {}, corpus.stats, out)
-        check_resume_config(ckpt["config"], cfg, out, "checkpoint")
     write_json(out / "config.json", cfg.to_dict())
     (out / "data").mkdir(exist_ok=True)
     write_json(out / "data" / "vocab.json", corpus.vocab.to_dict())
