@@ -326,3 +326,14 @@ def test_sample_mcts_refuses_table1s_random_row(value_run, tmp_path, capsys):
     torch.save(ckpt, tmp_path / "final.pt")
     assert main(["sample", "--checkpoint", str(tmp_path / "final.pt"), "--mcts", "2"]) == 2
     assert "holds the untrained one" in capsys.readouterr().err
+
+
+def test_pitch_names_are_refused_before_any_draw(value_run, capsys, monkeypatch):
+    """--pitch-names was checked after sampling (minutes of search), and with an oracle checkpoint not at all."""
+    from seqgan.experiments import sample
+
+    monkeypatch.setattr(sample, "generate", lambda *a, **k: pytest.fail("sampled before refusing"))
+    monkeypatch.setattr(sample, "search", lambda *a, **k: pytest.fail("searched before refusing"))
+    for extra in ([], ["--mcts", "2"]):
+        assert main(["sample", "--checkpoint", str(value_run), "--pitch-names", *extra]) == 2
+        assert "--pitch-names is for music (ids tokenizer)" in capsys.readouterr().err

@@ -63,6 +63,8 @@ def test_data_flags_that_do_not_apply(tmp_path, coco_source, capsys):
     assert "needs --source DIR" in one_line_error(capsys)
     assert cli(["data", "coco", "--source", str(coco_source), "--simplified", "--cache", str(tmp_path / "c")]) == 2
     assert "--simplified does not apply to the coco corpus; its options: --source" in one_line_error(capsys)
+    assert cli(["data", "coco", "--source", str(coco_source), "--split-seed", "3", "--cache", str(tmp_path / "c")]) == 2
+    assert "--split-seed does not apply to the coco corpus" in one_line_error(capsys)  # it was silently ignored
     assert not complete_entries(tmp_path / "c")
 
 

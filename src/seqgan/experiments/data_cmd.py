@@ -53,6 +53,9 @@ def fetch_options(name: str, args: argparse.Namespace, progress: bool) -> dict[s
     if wrong:
         valid = ", ".join(FLAGS[k] for k in accepted if k in FLAGS) or "none"
         raise SeqGANError(f"{', '.join(wrong)} does not apply to the {name} corpus; its options: {valid}")
+    if name == "coco" and args.split_seed != 0:  # not in OPTIONS: every corpus takes a seed, coco ignores it
+        raise SeqGANError("--split-seed does not apply to the coco corpus: it keeps the benchmark's own train/test "
+                          "split; leave it out")
     if name == "coco" and "source" not in opts:
         raise SeqGANError("seqgan data coco needs --source DIR: a directory holding the Texygen image_coco "
                           "train.txt and test.txt (the MS-COCO caption split of the benchmarks)")

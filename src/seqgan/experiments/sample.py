@@ -167,6 +167,9 @@ def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int
     (``mcts`` > 0: chosen by that many tree-search simulations per token). The draws depend on the
     device's random generator: CPU and CUDA give different samples for one seed."""
     gen, vocab, tokenizer, ckpt = load_sampler(path, device)
+    if pitch_names and (vocab is None or tokenizer != "ids"):  # before the draws (minutes with --mcts), not after
+        raise SeqGANError(f"--pitch-names is for music (ids tokenizer); this checkpoint's tokenizer is "
+                          f"{tokenizer if vocab is not None else 'none (the synthetic task)'}")
     gen = with_temperature(gen, temperature)
     rows = search(gen, ckpt, num, mcts, c_puct, leaf, seed, move_temperature) if mcts else generate(gen, num, seed)
     if vocab is None:  # synthetic task: raw ids, the authors' format
@@ -174,8 +177,6 @@ def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int
     tok = tokenizer_from_checkpoint(ckpt, path)  # bpe / unigram: the model stored in the checkpoint
     tokens = decode_rows(rows, vocab, tok)
     if pitch_names:
-        if tokenizer != "ids":
-            raise SeqGANError(f"--pitch-names is for music (ids tokenizer); this checkpoint's tokenizer is {tokenizer}")
         tokens = [[pitch_name(t) for t in toks] for toks in tokens]
         return [" ".join(toks) for toks in tokens]
     return detokenize_all(tokens, tok)
