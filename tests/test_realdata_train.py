@@ -397,3 +397,26 @@ def test_a_moved_corpus_resumes_with_its_new_path(word_run, tmp_path):
         shutil.copy(word_run / name, moved / name)
     assert cli(train_args(moved / "train.txt", run, valid=moved / "valid.txt") + ["--resume"]) == 0
     assert json.loads((run / "config.json").read_text())["data"]["train_path"] == str((moved / "train.txt").resolve())
+
+
+def test_a_run_resumed_by_the_other_tasks_command_names_the_right_one(word_run, tmp_path, capsys):
+    """train --resume on an oracle run said 'give --data FILE'; oracle --resume on a real-data run failed on a
+    missing oracle after rewriting the run's config.json."""
+    import shutil
+
+    from seqgan.cli import main as seqgan
+    from seqgan.config import resolve
+
+    run = tmp_path / "text"
+    shutil.copytree(word_run / "run", run, ignore=shutil.ignore_patterns(".lock"))
+    before = (run / "config.json").read_bytes()
+    assert seqgan(["oracle", "--resume", "--out", str(run), "--no-progress"]) == 2
+    assert f"is a real-data run (data.train_path {(word_run / 'train.txt').resolve()}): resume it with seqgan train" \
+        in one_line_error(capsys)
+    assert (run / "config.json").read_bytes() == before
+    oracle_run = tmp_path / "oracle"
+    oracle_run.mkdir()
+    (oracle_run / "config.json").write_text(json.dumps(resolve("tiny").to_dict()))
+    assert seqgan(["train", "--resume", "--out", str(oracle_run), "--no-progress"]) == 2
+    assert "is a run of the synthetic task (it has no data.train_path): resume it with seqgan oracle" \
+        in one_line_error(capsys)

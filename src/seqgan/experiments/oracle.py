@@ -185,6 +185,10 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, **{"data.oracle_params": args.oracle_params,
                                     "train.algorithm": getattr(args, "algorithm", None)})
+    if cfg.data.train_path is not None:  # before the run directory is touched
+        raise SeqGANError(f"{args.out} is a real-data run (data.train_path {cfg.data.train_path}): resume it with seqgan "
+                          f"train --resume --out {args.out}" if args.resume else "seqgan oracle is the synthetic "
+                          "task: leave data.train_path unset (for real data: seqgan train --data FILE)")
     summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if not dist.is_main():
         return 0

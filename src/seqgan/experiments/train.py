@@ -282,6 +282,9 @@ def main(args: argparse.Namespace) -> int:
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     with flag_names(), out_of_space(args.out):
         cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
+        if args.resume and cfg.data.train_path is None and (Path(args.out) / "config.json").is_file():
+            raise SeqGANError(f"{args.out} is a run of the synthetic task (it has no data.train_path): resume it "
+                              f"with seqgan oracle --resume --out {args.out}")
         summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
                       progress=not args.no_progress)
     if not dist.is_main():
