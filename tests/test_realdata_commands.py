@@ -87,6 +87,15 @@ def test_data_without_npm_or_network_is_one_clear_error_and_no_cache(tmp_path, c
 # -------------------------------------------------------------------------- paper-task
 
 
+def test_paper_task_refuses_a_set_of_what_the_task_fixes(tmp_path, coco_source, capsys):
+    """--set model.seq_len=... was silently replaced by the corpus's length."""
+    for item in ("model.seq_len=10", "data.tokenizer=char", "model.vocab_size=50"):
+        assert cli(["paper-task", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "cache"),
+                    "--preset", "tiny", "--no-progress", "--out", str(tmp_path / "pt"), "--set", item]) == 2
+        assert f"--set {item}: {item.split('=')[0]} " in one_line_error(capsys)
+    assert not (tmp_path / "pt").exists() and not (tmp_path / "cache").exists()
+
+
 def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys):
     out = tmp_path / "pt"
     args = ["paper-task", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "cache"),

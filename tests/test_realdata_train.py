@@ -420,3 +420,12 @@ def test_a_run_resumed_by_the_other_tasks_command_names_the_right_one(word_run, 
     assert seqgan(["train", "--resume", "--out", str(oracle_run), "--no-progress"]) == 2
     assert "is a run of the synthetic task (it has no data.train_path): resume it with seqgan oracle" \
         in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("item, decided_by", [("model.vocab_size=99", "comes from the data's vocabulary"),
+                                              ("model.start_token=3", "is <eos> (id 1) with real data")])
+def test_set_of_a_key_the_data_decides_is_refused(word_run, tmp_path, capsys, item, decided_by):
+    """--set model.vocab_size=... was silently replaced by the vocabulary's size."""
+    assert cli(train_args(word_run / "train.txt", tmp_path / "run", extra=["--set", item])) == 2
+    assert f"--set {item}: {item.split('=')[0]} {decided_by}, so this command sets it" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seqgan.config import PRESETS, SECTIONS, Config, preset_dict, resolve
+from seqgan.config import PRESETS, SECTIONS, Config, parse_set, preset_dict, resolve
 from seqgan.errors import SeqGANError
 from seqgan.precision import PRECISIONS
 from seqgan.seeding import check_seed
@@ -93,3 +93,13 @@ def run_config(args: argparse.Namespace) -> dict[str, Any] | None:
         saved = {**{s: named.get(s, {}) for s in SECTIONS if s not in saved}, **saved}
     # The machine-specific keys are not the run's: they come from this command's flags (or their defaults).
     return {k: v for k, v in saved.items() if k not in ("device", "threads")}
+
+
+def refuse_overrides(args: argparse.Namespace, decided: dict[str, str]) -> None:
+    """A ``--set`` of a key the command sets itself (``decided``: key -> what sets it) is one error, not a value
+    silently replaced."""
+    for item in getattr(args, "overrides", None) or ():
+        for section, inner in parse_set(item).items():
+            for key in ([f"{section}.{k}" for k in inner] if isinstance(inner, dict) else [section]):
+                if key in decided:
+                    raise SeqGANError(f"--set {item}: {key} {decided[key]}, so this command sets it; leave it out")

@@ -29,7 +29,7 @@ from seqgan.data.corpora import CORPORA
 from seqgan.data.text import load_lines
 from seqgan.errors import SeqGANError
 from seqgan.experiments import train
-from seqgan.experiments.args import config_from_args
+from seqgan.experiments.args import config_from_args, refuse_overrides
 from seqgan.experiments.common import write_json
 from seqgan.experiments.run_dir import first_names, prepare_out_dir
 from seqgan.experiments.data_cmd import add_fetch_args, fetch_corpus
@@ -112,6 +112,10 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
     out = Path(out)
     spec = TASKS[corpus]
     info = CORPORA[corpus]
+    refuse_overrides(args, {**train.DATA_DECIDES, "model.seq_len": "is the task's (its corpus's length)",
+                            "data.tokenizer": "is the task's", "data.train_path": "is the task's corpus",
+                            "data.valid_path": "is the task's test split",
+                            "data.fixed_length": "is the task's (--variable-length turns it off)"})
     open_task_dir(out, args)
     entry = fetch_corpus(corpus, args, progress=not args.no_progress)
     fixed = corpus in FIXED_LENGTH and not args.variable_length

@@ -129,6 +129,9 @@ class RealDataRun(Run):
                 "data_stats": self.corpus.stats, **tokenizer_entry(self.corpus.tok)}
 
 
+DATA_DECIDES = {"model.vocab_size": "comes from the data's vocabulary", "model.start_token": "is <eos> (id 1) with real data"}
+
+
 def prepare(cfg: Config) -> tuple[Config, Corpus]:
     """Read the data, then fix model.vocab_size (from the vocabulary) and model.start_token (<eos>)."""
     corpus = load_corpus(cfg)
@@ -272,7 +275,7 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from seqgan.experiments.args import config_from_args
+    from seqgan.experiments.args import config_from_args, refuse_overrides
 
     missing = [flag for flag, value in (("--data", args.data), ("--tokenizer", args.tokenizer),
                                         ("--max-len", args.max_len)) if value is None]
@@ -281,6 +284,7 @@ def main(args: argparse.Namespace) -> int:
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     with flag_names(), out_of_space(args.out):
+        refuse_overrides(args, DATA_DECIDES)
         cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
         if args.resume and cfg.data.train_path is None and (Path(args.out) / "config.json").is_file():
             raise SeqGANError(f"{args.out} is a run of the synthetic task (it has no data.train_path): resume it "
