@@ -80,6 +80,10 @@ def test_checkpoint_rebuilds_generator_alone(tiny_run):
 def test_existing_run_directory_is_refused(tiny_run, capsys):
     assert main(["oracle", "--preset", "tiny", "--out", str(tiny_run), "--no-progress"]) == 2
     assert "already holds a run" in capsys.readouterr().err
+    before = sorted(p.name for p in tiny_run.iterdir())
+    assert main(["oracle", "--resume", "--overwrite", "--out", str(tiny_run), "--no-progress"]) == 2
+    assert "give one of them" in capsys.readouterr().err  # both were accepted, and --overwrite ignored
+    assert sorted(p.name for p in tiny_run.iterdir()) == before
 
 
 def run_err(args, capsys):

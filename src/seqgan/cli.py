@@ -60,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if distributed.launched() and args.command not in DISTRIBUTED:
             raise SeqGANError(f"seqgan {args.command} runs in one process; start it without torchrun (the commands "
                               f"for torchrun are {', '.join(DISTRIBUTED)})")
+        if getattr(args, "resume", False) and getattr(args, "overwrite", False):
+            raise SeqGANError("--resume continues the run in --out and --overwrite replaces it: give one of them")
         code = args.func(args)
         distributed.barrier()  # every process finishes before any leaves the group
         return code
