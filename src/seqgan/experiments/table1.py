@@ -17,13 +17,11 @@ its own (RelGAN), which pre-trains its G by MLE for the same epochs on the same 
                                   per_seq_nll.npy, result.json (written last: the method is done)
     table1.md/.json/.csv, figure2.png, figure2_nll_test.png
 
-Each method's final NLL-oracle is the mean over ``eval.final_samples`` fresh samples drawn from
-the method's own RNG stream, so the methods' samples are independent, as Welch's t-test of each
-baseline's per-sequence NLL against SeqGAN's assumes. The periodic evaluations of figure2.png
-(``eval.num_samples`` samples every ``eval.every`` epochs/rounds) continue pre-training's
-evaluation stream, restored from its checkpoint. The train time of a method is its own training
-time after the shared pre-training, evaluation excluded (``time/train_s`` in its metrics.jsonl); its
-wall time (``wall_time_s``, in the JSON and CSV) includes the evaluations.
+Each method's final NLL-oracle is the mean over ``eval.final_samples`` fresh samples from the method's
+own RNG stream, so the methods' samples are independent, as Welch's t-test of each baseline's
+per-sequence NLL against SeqGAN's assumes. figure2.png's periodic evaluations continue pre-training's
+evaluation stream. A method's train time excludes its evaluations (``time/train_s``); its wall time
+(``wall_time_s`` in the JSON and CSV) includes them.
 
 Two columns are not in the paper, because NLL-oracle rewards a G that collapses onto a few likely
 sequences: NLL-test (each final G on one held-out set drawn from the oracle,
