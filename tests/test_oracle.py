@@ -8,6 +8,7 @@ from conftest import ORACLE_DATA, ORACLE_PKL, need
 from seqgan.errors import SeqGANError
 from seqgan.metrics.nll import sequence_nll
 from seqgan.models.oracle import load_authors_params, load_oracle, make_oracle, oracle_from_authors_params
+from seqgan.seeding import hash_seed
 
 
 def test_authors_oracle_scores_authors_samples():
@@ -95,6 +96,23 @@ def test_fresh_oracle_leaves_the_cuda_streams_alone(monkeypatch):
     a = make_oracle(50, 8, 8, 5, seed=3)
     assert seeded == []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(3)  # how it was drawn before
+        torch.manual_seed(hash_seed("oracle", 3))  # the same draws, through torch.manual_seed
         b = type(a)(50, 8, 8, 5, 0, init_std=1.0)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_a_runs_g_does_not_start_as_a_scaled_copy_of_its_fresh_oracle():
+    """The oracle was drawn from torch.manual_seed(seed), and the run then built G from the same state:
+    G's initial weights were exactly 0.1 x the oracle's (every parameter), a G that knew the oracle."""
+    from seqgan.config import resolve
+    from seqgan.experiments.common import setup_torch
+    from seqgan.experiments.oracle import build_oracle
+    from seqgan.experiments.run import build_generator
+
+    cfg = resolve("tiny")
+    setup_torch(cfg)  # the run's global seeding, as oracle/table1 do before building G
+    oracle, gen = build_oracle(cfg), build_generator(cfg)
+    o = torch.cat([p.flatten() for p in oracle.parameters()])
+    g = torch.cat([p.flatten() for p in gen.parameters()])
+    nonzero = o != 0  # bias_hh is 0 in both
+    assert abs(torch.corrcoef(torch.stack([o[nonzero], g[nonzero]]))[0, 1].item()) < 0.1

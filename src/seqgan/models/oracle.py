@@ -16,6 +16,7 @@ import torch
 
 from seqgan.errors import SeqGANError
 from seqgan.models.generator import Generator
+from seqgan.seeding import hash_seed
 
 # The authors' order: emb, (Wi, Ui, bi), (Wf, Uf, bf), (Wog, Uog, bog), (Wc, Uc, bc), Wo, bo.
 PARAM_NAMES = ("emb", "Wi", "Ui", "bi", "Wf", "Uf", "bf", "Wog", "Uog", "bog", "Wc", "Uc", "bc", "Wo", "bo")
@@ -23,11 +24,13 @@ PARAM_NAMES = ("emb", "Wi", "Ui", "bi", "Wf", "Uf", "bf", "Wog", "Uog", "bog", "
 
 def make_oracle(vocab_size: int, emb_dim: int, hidden_dim: int, seq_len: int, start_token: int = 0,
                 init_std: float = 1.0, seed: int = 0) -> Generator:
-    """A fresh oracle: every parameter ~ N(0, init_std) (paper: 1.0), drawn from its own seeded RNG
-    so the oracle does not depend on anything else the run draws."""
+    """A fresh oracle: every parameter ~ N(0, init_std) (paper: 1.0), drawn from a stream of its own
+    (``hash_seed("oracle", seed)``) so the oracle does not depend on anything else the run draws, nor
+    the run on it: seeded with ``seed`` itself, a G built next from ``torch.manual_seed(seed)`` made the
+    same draws, and started as the oracle times g_init_std / init_std."""
     rng_state = torch.random.get_rng_state()
     try:  # the CPU generator only: torch.manual_seed would also re-seed every CUDA device, giving each
-        torch.random.default_generator.manual_seed(seed)  # torchrun rank the same CUDA stream
+        torch.random.default_generator.manual_seed(hash_seed("oracle", seed))  # torchrun rank one CUDA stream
         oracle = Generator(vocab_size, emb_dim, hidden_dim, seq_len, start_token, init_std=init_std)
     finally:
         torch.random.set_rng_state(rng_state)
