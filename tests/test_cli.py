@@ -75,6 +75,11 @@ def test_checkpoint_rebuilds_generator_alone(tiny_run):
     gen = build_model(Generator, ckpt["generator"], "generator")
     assert gen.sample(3).shape == (3, resolve("tiny").model.seq_len)
     assert ckpt["position"] == {"phase": "done", "step": 0} and ckpt["config"]["model"]["vocab_size"] == 64
+    # a config whose start token lies outside the vocabulary loaded, then failed at the first sample
+    bad = {**ckpt["generator"], "config": {**ckpt["generator"]["config"], "start_token": 64}}
+    with pytest.raises(SeqGANError, match=r"generator does not match its own config: token ids must lie in "
+                                          r"\[0, vocab_size=64\) .*start_token=64"):
+        build_model(Generator, bad, "generator")
 
 
 def test_existing_run_directory_is_refused(tiny_run, capsys):
@@ -193,3 +198,24 @@ def test_resume_takes_the_lock_and_removes_stale_temporaries(tmp_path, capsys):
     assert main(["oracle", "--preset", "tiny", "--out", str(out), "--no-progress", "--resume"]) == 0
     assert not any(p.exists() for p in stale)
     assert all(p.read_text() == "the user's" for p in mine)
+
+
+@pytest.mark.parametrize("damage", ["num_records", "rng", "phase"])
+def test_a_damaged_checkpoint_field_is_one_clear_error(tiny_run, tmp_path, capsys, damage):
+    """A checkpoint whose header reads but that lacks a field (or names a phase the algorithm does not have)
+    ended in a KeyError or a bare ValueError from deep in the resume."""
+    import shutil
+
+    from seqgan.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns(".lock"))
+    ckpt = load_checkpoint(run / "checkpoints" / "mle.pt")
+    if damage == "phase":
+        ckpt["position"] = {"phase": "bogus", "step": 1}
+    else:
+        del ckpt[damage]
+    save_checkpoint(run / "checkpoints" / "latest.pt", ckpt)
+    assert main(["oracle", "--resume", "--out", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "the checkpoint is damaged or not this run's" in err and "Traceback" not in err, err

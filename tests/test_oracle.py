@@ -55,7 +55,13 @@ def test_pickle_naming_other_global_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"not a pickle", pickle.dumps([1, 2, 3]), pickle.dumps({"a": 1})])
+WRONG_KIND = [np.zeros((4, 3), np.float32)] * 15  # matrices where the biases are vectors: a bare ValueError
+OBJECTS = [np.zeros((2, 2), dtype=object)] * 15       # not numbers: np.isfinite raised a bare TypeError
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle", pickle.dumps([1, 2, 3]), pickle.dumps({"a": 1}),
+                                     pickle.dumps(WRONG_KIND), pickle.dumps(OBJECTS),
+                                     pickle.dumps([np.zeros(3, np.complex64)] * 15)])
 def test_corrupt_oracle_files(tmp_path, content):
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(content)

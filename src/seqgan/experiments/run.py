@@ -245,20 +245,27 @@ class Run:
             for name, opt in m.opts.items():
                 if name in ckpt["optimizers"] or not new_optimizers:
                     opt.load_state_dict(ckpt["optimizers"][name])
-        except (KeyError, RuntimeError, ValueError) as exc:
+        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as exc:
             raise SeqGANError(f"the checkpoint does not fit this run's models: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
-        began = torch.device(ckpt["config"].get("device") or "cpu")
-        if began.type != self.device.type:  # a generator's state is device-specific: no exact resume elsewhere
-            raise SeqGANError(f"the run began on {began.type}, and its random streams live there; resume it with "
-                              f"--device {began}")
-        restore_rng_states(ckpt, self.eval_rng, self.device, self.cfg.seed)
-        self.summary = ckpt["summary"]
-        timings = dict(ckpt["timings"])
+        try:  # the rest of a checkpoint a damaged or hand-edited file may lack: one line, not a traceback
+            began = torch.device(ckpt["config"].get("device") or "cpu")
+            if began.type != self.device.type:  # a generator's state is device-specific: no exact resume elsewhere
+                raise SeqGANError(f"the run began on {began.type}, and its random streams live there; resume it "
+                                  f"with --device {began}")
+            summary, timings, records = dict(ckpt["summary"]), dict(ckpt["timings"]), int(ckpt["num_records"])
+            position = self.at(**ckpt["position"])
+            position.start_of(position.phase)  # a phase this algorithm does not have
+            restore_rng_states(ckpt, self.eval_rng, self.device, self.cfg.seed)
+        except (KeyError, TypeError, AttributeError, RuntimeError, ValueError) as exc:
+            raise SeqGANError(f"the checkpoint is damaged or not this run's ({type(exc).__name__}: "
+                              f"{(str(exc).splitlines() or [''])[0]}); resume from an earlier checkpoint, or start "
+                              "a new run") from None
+        self.summary = summary
         current = timings.pop("_current", 0.0)
         self.timings = timings
         self.phase_started = time.perf_counter() - current
-        self.logger.truncate_after(ckpt["num_records"])
-        return self.at(**ckpt["position"])
+        self.logger.truncate_after(records)
+        return position
 
     # ------------------------------------------------------------ the end
     def finish(self, device: torch.device, figure: str, curves: dict[str, str], ylabel: str, title: str

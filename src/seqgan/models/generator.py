@@ -44,6 +44,11 @@ class Generator(nn.Module):
         super().__init__()
         if (eos_token is None) != (pad_token is None):
             raise ValueError("eos_token and pad_token go together: give both or neither")
+        bad = {k: v for k, v in (("start_token", start_token), ("eos_token", eos_token), ("pad_token", pad_token))
+               if v is not None and not 0 <= v < vocab_size}
+        if bad or seq_len < 1:  # else the first sample fails deep in an embedding (on CUDA: a device assert)
+            raise ValueError(f"token ids must lie in [0, vocab_size={vocab_size}) and seq_len be at least 1; got "
+                             f"{', '.join(f'{k}={v}' for k, v in bad.items()) or f'seq_len={seq_len}'}")
         self.vocab_size, self.emb_dim, self.hidden_dim = vocab_size, emb_dim, hidden_dim
         self.seq_len, self.start_token = seq_len, start_token
         # Variable-length data (real text): a sequence ends at its first <eos>; every position after it

@@ -87,6 +87,11 @@ def load_authors_params(path: str | Path) -> list[np.ndarray]:
         ) from None
     if not isinstance(params, list) or len(params) != 15 or not all(isinstance(p, np.ndarray) for p in params):
         raise SeqGANError(f"oracle file {path} must hold a list of 15 numpy arrays ({', '.join(PARAM_NAMES)})")
+    for name, a in zip(PARAM_NAMES, params):  # biases are vectors, the rest matrices, all of real numbers
+        if a.dtype.kind != "f" or a.ndim != (1 if name.startswith("b") else 2):
+            raise SeqGANError(f"oracle file {path}: {name} is a {a.ndim}-d array of {a.dtype}; expected "
+                              f"{'a vector' if name.startswith('b') else 'a matrix'} of floats, as the authors' "
+                              "target_params.pkl holds")
     return params
 
 
