@@ -20,6 +20,7 @@ from seqgan.models import leakgan as leakgan_model
 from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
 from seqgan.rollout import rollout_sequences
 from seqgan.train.leakgan import (FeatureCache, d_steps_before, leakgan, leakgan_losses, rescaled_rewards,
+                                  segment_moves_to_end,
                                   segment_rewards)
 from seqgan.train.registry import get_algorithm
 from run_helpers import Quiet
@@ -428,3 +429,48 @@ def test_torchrun_two_processes(tmp_path):
     assert summary["processes"] == 2 and math.isfinite(summary["nll_oracle"]["leakgan"])
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert any("gen/worker_loss" in r for r in records) and any("gen/goal_loss" in r for r in records)
+
+
+def test_manager_loss_ignores_segments_after_eos():
+    """The Manager's cosine was averaged over every segment, also those wholly after <eos>, where the
+    features move only by the prefix's padding; rows that end at once leave it only segment 0, whose
+    goal is goal_init, so its LSTM gets no gradient."""
+    gen = small_generator(eos_token=1, pad_token=0)
+    seqs = torch.zeros(4, T, dtype=torch.long)
+    seqs[:, 0] = 1
+    manager, _, _ = leakgan_losses(gen, seqs)
+    manager.backward()
+    assert float(manager.detach()) != 0.0
+    assert all(p.grad is None or not p.grad.any() for p in gen.manager.lstm.parameters())
+    # a longer row: the segment holding <eos> ends its move there, not at the segment's end
+    gen.zero_grad()
+    seqs = torch.randint(2, V, (3, T))
+    seqs[:, C + 1] = 1
+    seqs[:, C + 2:] = 0
+    feats = gen.teacher_forced(seqs)[0].float()
+    moves, valid = segment_moves_to_end(gen, feats, gen.valid_mask(seqs))
+    assert valid[:, :2].all() and not valid[:, 2:].any()
+    assert torch.equal(moves[:, 1], feats[:, C + 2] - feats[:, C])
+
+
+def test_delayed_rollouts_are_refused_for_leakgan(tmp_path, capsys):
+    """LeakGAN rolls out with its live G, so train.rollout_policy=delayed was silently ignored."""
+    with pytest.raises(SeqGANError, match="does not apply to LeakGAN"):
+        resolve("tiny", overrides=["train.algorithm=leakgan", "train.rollout_policy=delayed"])
+    resolve("tiny", overrides=["train.rollout_policy=delayed"])  # SeqGAN's roll-outs honour it
+    out = tmp_path / "t1"
+    assert main(["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--methods", "mle,leakgan",
+                 "--set", "train.rollout_policy=delayed", "--out", str(out)]) == 2
+    assert "does not apply to LeakGAN" in capsys.readouterr().err
+    assert not out.exists()  # refused before pre-training, not when LeakGAN's turn came
+
+
+def test_d_pretraining_without_mle_epochs_is_a_phase_with_steps():
+    """With train.g_pretrain_epochs = 0 LeakGAN's D steps ran in a phase of length 0: no periodic
+    checkpoint, a wrong progress total and no evaluation at the phase's last step."""
+    cfg = resolve("tiny", overrides=["train.algorithm=leakgan", "train.g_pretrain_epochs=0",
+                                     "train.d_pretrain_steps=3"])
+    assert get_algorithm("leakgan").phase_steps(cfg, "d_pretrain") == 3
+    cfg = resolve("tiny", overrides=["train.algorithm=leakgan", "train.d_pretrain_steps=3"])
+    assert get_algorithm("leakgan").phase_steps(cfg, "d_pretrain") == 0  # inside "mle"
+    assert get_algorithm("relgan").phase_steps(cfg, "d_pretrain") == 0

@@ -354,6 +354,8 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "seeds", None):
         return run_seeds(args, main, "table1", "seqgan", METHODS, cfg.device)
     methods = parse_methods(args.methods)
+    for key in methods:  # before any method runs: not hours later, when a method's turn comes
+        method_algorithm(key).check(cfg)
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
                                                              "figure2.png", "figure2_nll_test.png"))

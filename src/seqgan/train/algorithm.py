@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from seqgan.distributed import Replica
+from seqgan.errors import SeqGANError
 from seqgan.models.generator import Generator
 from seqgan.rollout import RolloutPolicy
 from seqgan.train.discriminator import d_step
@@ -142,6 +143,14 @@ class Algorithm:
     models: Callable[["Config", int | None, int | None], tuple[nn.Module, nn.Module]] | None = None
     generator_class: type | None = None
     extra_models: ExtraModels | None = None  # models of its own beyond G and D (SeqGAN's value network)
+    delayed_rollouts: bool = True           # False: its roll-outs always use the live G (LeakGAN's own)
+    d_pretrain_length: Callable[["Config"], int] | None = None  # not pretrains_disc: its d_pretrain steps, if any
+
+    def check(self, cfg: "Config") -> None:
+        """A setting this algorithm cannot honour is one clear error, not silently ignored."""
+        if cfg.train.rollout_policy == "delayed" and not self.delayed_rollouts:
+            raise SeqGANError(f"train.rollout_policy = 'delayed' does not apply to {self.label}: its roll-outs use "
+                              "the live G, as its authors' code does; drop the setting (or leave it to other methods)")
 
     @property
     def phases(self) -> tuple[str, ...]:
@@ -152,7 +161,9 @@ class Algorithm:
         if phase == "mle":
             return t.g_pretrain_epochs
         if phase == "d_pretrain":
-            return t.d_pretrain_steps if self.pretrains_disc else 0
+            if self.pretrains_disc:
+                return t.d_pretrain_steps
+            return 0 if self.d_pretrain_length is None else self.d_pretrain_length(cfg)
         return t.adv_rounds if self.phase_length is None else self.phase_length(cfg, phase)
 
     def position(self, phase: str | None = None, step: int = 0) -> Position:

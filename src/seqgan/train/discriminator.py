@@ -1,4 +1,4 @@
-"""Training D (Eq. 5; Algorithm 1, lines 4 and 13-15).
+"""Training D (Eq. 5; Algorithm 1, lines 4-5 and 14-17).
 
 One *d-step* samples fresh negatives from G, as many as there are real sequences, then trains D
 for k epochs over positives and negatives shuffled together (authors' ``train_discriminator``).

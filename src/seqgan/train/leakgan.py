@@ -69,6 +69,7 @@ from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
 from seqgan.rollout import Scorer, rollout_sequences
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position
 from seqgan.train.discriminator import d_step
+from seqgan.train.leakgan_features import FeatureCache
 from seqgan.train.mle import batches, mle_weights
 from seqgan.train.step import clipped_step, raise_if_skipped
 
@@ -156,67 +157,6 @@ def segment_rewards(gen: LeakGANGenerator, seqs: torch.Tensor, scorer: Scorer, n
     return torch.cat([q.t(), last], dim=1)
 
 
-# ------------------------------------------------------------------------------------ leaked features of S
-
-
-class FeatureCache:
-    """D's leaked features f_0..f_T of the training set's sequences, kept while D does not change.
-
-    Pre-training runs several MLE epochs between D steps (authors: 8; the ``paper`` preset 12, ``fast`` 5),
-    and D's highway on every prefix is ~40% of an MLE batch; each row is computed the first time it is seen
-    after D changed, exactly as without the cache, then read back. Rows past the memory budget (the first
-    ``max_mb`` MiB of S's rows are kept) are always computed. D's weights are compared with a copy once per
-    epoch (:meth:`bind`), so no caller has to say when D changed."""
-
-    def __init__(self, num_seqs: int, max_mb: int):
-        self.num_seqs, self.max_bytes = num_seqs, max_mb << 20
-        self.store: torch.Tensor | None = None     # (rows, T + 1, F)
-        self.filled: torch.Tensor | None = None    # (rows,) bool
-        self.weights: list[torch.Tensor] = []      # D's weights the stored features were computed with
-
-    def bind(self, disc: torch.nn.Module) -> None:
-        """Forget every stored feature unless D's weights are bit for bit those they were computed with."""
-        params = [p.detach() for p in disc.parameters()]
-        same = len(params) == len(self.weights) and all(torch.equal(a, b) for a, b in zip(params, self.weights))
-        if not same:
-            self.weights = [p.clone() for p in params]
-            if self.filled is not None:
-                self.filled.zero_()
-
-    @torch.no_grad()
-    def features(self, gen: LeakGANGenerator, leak, seqs: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """The leaked features (b, T + 1, F) of seqs (b, T) = S[idx], through the cache."""
-        if self.store is None:
-            first = gen.leaked_features(seqs, leak)
-            per_seq = first[0].numel() * first.element_size()
-            rows = min(self.num_seqs, self.max_bytes // per_seq)
-            if rows == 0:
-                return first
-            self.store = first.new_empty((rows, *first.shape[1:]))
-            self.filled = torch.zeros(rows, dtype=torch.bool, device=first.device)
-            self._keep(idx, first)
-            return first
-        rows = self.store.shape[0]
-        kept = idx < rows
-        have = kept & self.filled[idx.clamp(max=rows - 1)]
-        if not bool(have.any()):
-            feats = gen.leaked_features(seqs, leak)
-        else:
-            feats = torch.empty((seqs.shape[0], *self.store.shape[1:]), dtype=self.store.dtype, device=seqs.device)
-            feats[have] = self.store[idx[have]]
-            if not bool(have.all()):
-                feats[~have] = gen.leaked_features(seqs[~have], leak).to(feats.dtype)
-        self._keep(idx, feats, ~have)
-        return feats
-
-    def _keep(self, idx: torch.Tensor, feats: torch.Tensor, new: torch.Tensor | None = None) -> None:
-        keep = idx < self.store.shape[0]
-        if new is not None:
-            keep &= new
-        self.store[idx[keep]] = feats[keep].to(self.store.dtype)
-        self.filled[idx[keep]] = True
-
-
 # ------------------------------------------------------------------------------------ losses
 
 
@@ -230,6 +170,19 @@ def feature_moves(gen: LeakGANGenerator, feats: torch.Tensor) -> tuple[torch.Ten
     return feats[:, ends] - feats[:, starts], feats[:, 1:] - feats[:, token_start]
 
 
+def segment_moves_to_end(gen: LeakGANGenerator, feats: torch.Tensor, valid: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Variable-length rows: (f_{min(e_k, n)} - f_{ck} (B, K, F), which segments begin at or before <eos> (B, K)),
+    n a row's length up to its <eos>. After <eos> the features move only by the padding of the prefix, which
+    the Manager must not learn to aim at."""
+    T, c = gen.seq_len, gen.step_size
+    starts = torch.arange(0, T, c, device=feats.device)
+    n = valid.sum(dim=1, keepdim=True)                                                    # (B, 1)
+    ends = torch.minimum((starts + c).clamp(max=T).unsqueeze(0), n)                       # (B, K)
+    moves = feats.gather(1, ends.unsqueeze(-1).expand(-1, -1, feats.shape[-1])) - feats[:, starts]
+    return moves, starts.unsqueeze(0) < n
+
+
 def leakgan_losses(gen: LeakGANGenerator, seqs: torch.Tensor, rewards: torch.Tensor | None = None,
                    leak=None, weights: torch.Tensor | None = None, scale: float = 1.0,
                    feats: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -240,8 +193,13 @@ def leakgan_losses(gen: LeakGANGenerator, seqs: torch.Tensor, rewards: torch.Ten
     ``feats``: seqs' leaked features if computed already (:class:`FeatureCache`)."""
     feats, goals, logits = gen.teacher_forced(seqs, leak, feats)
     seg_move, tok_move = feature_moves(gen, feats.float())
+    if gen.eos_token is not None:  # the paper's sum runs over generated steps: none after <eos>
+        seg_move, seg_valid = segment_moves_to_end(gen, feats.float(), gen.valid_mask(seqs))
     cos_goal = F.cosine_similarity(seg_move, goals.float(), dim=-1)                       # (b, K)
-    manager = -(cos_goal if rewards is None else rewards * cos_goal).mean() * scale       # -Q d_cos(f_{t+c} - f_t, g_t)
+    terms = cos_goal if rewards is None else rewards * cos_goal                           # -Q d_cos(f_{t+c} - f_t, g_t)
+    if gen.eos_token is not None:  # same denominator (b K) as without <eos>: DDP's ``scale`` still holds
+        terms = torch.where(seg_valid, terms, 0.0)
+    manager = -terms.mean() * scale
     logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, seqs.unsqueeze(-1)).squeeze(-1)   # (b, T)
     intrinsic = F.cosine_similarity(tok_move, gen.token_goals(goals).detach().float(), dim=-1)   # r^I_t
     if rewards is None:  # MLE: the mean NLL per token that counts
@@ -333,6 +291,11 @@ def d_steps_before(epoch: int, epochs: int, d_steps: int, blocks: int) -> int:
 # ------------------------------------------------------------------------------------ the algorithm
 
 
+def d_pretrain_length(config: "Config") -> int:
+    """D pre-trains inside "mle"; with no MLE epochs, its steps are a phase of their own."""
+    return config.train.d_pretrain_steps if config.train.g_pretrain_epochs == 0 else 0
+
+
 def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start: Position) -> None:
     """Pre-training (D and G interleaved, the authors' Main.py), then the adversarial rounds."""
     t, c = config.train, config.leakgan
@@ -354,8 +317,8 @@ def leakgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
             hooks.step_done("mle", epoch + 1, metrics)
         hooks.phase_done("mle")
     done = start.start_of("d_pretrain")
-    if done >= 0:  # D pre-trains inside "mle"; with no MLE epochs, its steps are here
-        for step in range(done, t.d_pretrain_steps if t.g_pretrain_epochs == 0 else 0):
+    if done >= 0:
+        for step in range(done, d_pretrain_length(config)):
             hooks.step_done("d_pretrain", step + 1, {"disc/loss": d_train()})
         hooks.phase_done("d_pretrain")
 
@@ -391,4 +354,5 @@ LEAKGAN = Algorithm("leakgan", "LeakGAN", ("leakgan",), leakgan, section="leakga
                                 "manager_adv": ("gen.manager", "leakgan.g_lr"),
                                 "d": ("disc", "leakgan.d_lr")},
                     pretrains_disc=False, models=leakgan_models, generator_class=LeakGANGenerator,
+                    delayed_rollouts=False, d_pretrain_length=d_pretrain_length,
                     phase_length=lambda cfg, phase: cfg.leakgan.rounds)

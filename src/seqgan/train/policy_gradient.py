@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 def pg_loss(log_probs: torch.Tensor, rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Authors' ``g_loss``: -sum_{b,t} log G(y_bt | Y_{1:t-1}) * Q_bt.
 
-    A plain sum over batch and time: no baseline, no discount, no normalisation (Eq. 6 with the
-    expectation replaced by the sampled batch). log_probs, rewards: (B, T); rewards carry no gradient.
+    A plain sum over batch and time: no baseline, no discount, no normalisation (Eq. 7's likelihood-ratio
+    form, its expectation replaced by the sampled batch and without its 1/T). log_probs, rewards: (B, T); rewards carry no gradient.
     ``mask`` (B, T) bool drops the positions after a sequence's <eos> (variable-length data)."""
     terms = log_probs * rewards.detach()
     if mask is not None:
