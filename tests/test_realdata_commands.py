@@ -96,8 +96,16 @@ def test_paper_task_refuses_a_set_of_what_the_task_fixes(tmp_path, coco_source, 
     assert not (tmp_path / "pt").exists() and not (tmp_path / "cache").exists()
 
 
-def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys):
+def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys, monkeypatch):
     out = tmp_path / "pt"
+    import seqgan.experiments.paper_task as paper_task
+    seeds, real_sample_lines = {}, paper_task.sample_lines
+
+    def recording(path, num, seed=0, **kw):
+        seeds[Path(path).name] = seed
+        return real_sample_lines(path, num, seed=seed, **kw)
+
+    monkeypatch.setattr(paper_task, "sample_lines", recording)
     args = ["paper-task", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "cache"),
             "--preset", "tiny", "--threads", "1", "--no-progress", "--out", str(out),
             "--set", "train.g_pretrain_epochs=2", "--set", "train.d_pretrain_steps=1", "--set", "train.adv_rounds=1",
@@ -119,6 +127,8 @@ def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys
         x = [float(r[f"bleu{n}"]) for r in rows if r["set"] == "SeqGAN"]
         y = [float(r[f"bleu{n}"]) for r in rows if r["set"] == "MLE"]
         assert math.isclose(res["p_values"][f"bleu{n}"], welch_ttest(x, y)[1], rel_tol=1e-12)
+    # Welch's test assumes independent sets: one stream for both made sample i of each share its uniforms
+    assert set(seeds) == {"mle.pt", "adversarial.pt"} and seeds["mle.pt"] != seeds["adversarial.pt"]
     mle_samples = (out / "samples" / "mle.txt").read_text().split("\n")[:-1]
     assert len(mle_samples) == 60 and (out / "table.md").read_text().startswith("| model | BLEU-2 |")
     assert np.isfinite(res["rows"]["SeqGAN"]["nll_test"])

@@ -5,7 +5,9 @@
    D pre-training, Algorithm 1. MLE and SeqGAN thus start from the same pre-trained generator:
    the *MLE* model is the generator at the end of pre-training (``checkpoints/mle.pt``), the
    *SeqGAN* model is that generator after adversarial training (``checkpoints/adversarial.pt``).
-3. Sample as many sequences from each as there are test sequences (same seed for both).
+3. Sample as many sequences from each as there are test sequences, each model from its own random
+   stream: with one stream for both, sample i of each shares its uniforms, the two sets' scores are
+   correlated, and Welch's test (which assumes independent sets) gives too large a p-value.
 4. Score MLE samples, SeqGAN samples and the held-out test sequences ("real data") the same way,
    against the training set as references, with the paper's metrics; Welch's t-test on the
    per-sequence scores gives the p-value of SeqGAN against MLE.
@@ -37,6 +39,7 @@ from seqgan.experiments.evaluate import (Scorer, fmt, fmt_p, p_values, summarize
                                          write_per_sequence)
 from seqgan.experiments.run import launcher
 from seqgan.experiments.sample import sample_lines, write_lines
+from seqgan.seeding import hash_seed
 
 #: The paper's metrics per task (Tables 2-4); coco: Texygen's BLEU-2..5.
 TASKS: dict[str, dict[str, Any]] = {
@@ -145,7 +148,7 @@ def run_task(corpus: str, out: str | Path, args: argparse.Namespace) -> dict[str
             lines = test_lines
         else:
             ckpt = out / "run" / "checkpoints" / ("mle.pt" if name == "mle" else "adversarial.pt")
-            lines = sample_lines(ckpt, n, seed=cfg.seed, device=cfg.device)
+            lines = sample_lines(ckpt, n, seed=hash_seed("paper-task", cfg.seed, name), device=cfg.device)
             write_lines(out / "samples" / f"{name}.txt", lines)
         scores[label] = scorer.score(tokenize_lines(lines, info.tokenizer, label))
         rows[label] = {"sequences": len(lines), "empty": sum(1 for x in lines if not x),
