@@ -190,9 +190,36 @@ def test_train_into_a_directory_of_other_files_needs_overwrite_and_keeps_them(tm
     assert cli(train_args(tmp_path / "train.txt", ours, extra=["--overwrite"])) == 2
     assert "its config.json is not a seqgan run's" in one_line_error(capsys)
     assert (ours / "config.json").read_text() == '{"lr": 3}'
+    theirs = tmp_path / "theirs"  # run-like names but no config.json: --overwrite deleted their checkpoints
+    (theirs / "checkpoints").mkdir(parents=True)
+    (theirs / "samples").mkdir()
+    (theirs / "checkpoints" / "best.pt").write_bytes(b"their weights")
+    (theirs / "samples" / "gen.txt").write_text("their samples")
+    assert cli(train_args(tmp_path / "train.txt", theirs, extra=["--overwrite"])) == 2
+    assert "holds checkpoints but no seqgan config.json" in one_line_error(capsys)
+    assert (theirs / "checkpoints" / "best.pt").read_bytes() == b"their weights"
+    assert (theirs / "samples" / "gen.txt").read_text() == "their samples"
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli(train_args(tmp_path / "train.txt", empty)) == 0  # an empty directory is fine
+
+
+def test_overwrite_refuses_data_that_is_a_file_of_the_run_it_replaces(tmp_path, capsys):
+    """--data run/data/train.txt (an oracle run's S) with --out run --overwrite deleted the data the new
+    run had just read: it trained, but its --resume then found no corpus."""
+    run = tmp_path / "run"
+    from seqgan.cli import main
+
+    assert main(["oracle", "--preset", "tiny", "--out", str(run), "--no-progress"]) == 0
+    data = run / "data" / "train.txt"
+    before = data.read_bytes()
+    assert cli(train_args(data, run, kind="ids", max_len=21, extra=["--overwrite"])) == 2
+    assert "--data " in (msg := one_line_error(capsys)) and "which --overwrite removes" in msg
+    assert data.read_bytes() == before and (run / "checkpoints" / "latest.pt").exists()
+    own = tmp_path / "own.txt"
+    own.write_bytes(before)
+    assert cli(train_args(own, run, kind="ids", max_len=21, valid=data, extra=["--overwrite"])) == 2
+    assert "--valid " in one_line_error(capsys) and data.read_bytes() == before
 
 
 # ------------------------------------------------------------------ checkpoints that cannot be used

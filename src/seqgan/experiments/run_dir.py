@@ -50,6 +50,10 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
         if (out / "config.json").exists() and seqgan_config(out / "config.json") is None:
             raise SeqGANError(f"--out {out}: its config.json is not a seqgan run's, and the run would overwrite it; "
                               "choose another --out")
+        if seqgan_config(out / "config.json") is None:  # checkpoints/ or metrics.jsonl alone: maybe a user's own
+            found = [m for m in RUN_MARKERS if (out / m).exists()]
+            raise SeqGANError(f"--out {out} holds {', '.join(found)} but no seqgan config.json, so --overwrite cannot "
+                              "tell the run's files from yours and removes none: move them, or choose another --out")
         lock_run_dir(out)  # before anything is removed: a run still writing here keeps its files
         for path in run_files(out):
             path.unlink()

@@ -32,7 +32,7 @@ from seqgan.data.subword import save_model
 from seqgan.data.tokenizers import TOKENIZERS, tokenizer_entry
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupt, check_resume_config, setup_torch, write_json
-from seqgan.experiments.run_dir import prepare_out_dir
+from seqgan.experiments.run_dir import holds_run, prepare_out_dir, run_files
 from seqgan.experiments.corpus import Corpus, check_same_data, check_vocab, describe, load_corpus
 from seqgan.experiments.run import EOS_ID, Run, build_models, launcher
 from seqgan.experiments.train_flags import flag_names, vocab_size_flag
@@ -149,6 +149,11 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     if init is not None and overwrite and Path(init).resolve().is_relative_to(Path(out).resolve()):
         raise SeqGANError(f"--init-from {init} lies in --out {out}, which --overwrite empties; copy it elsewhere "
                           "first, or choose another --out")
+    doomed = {p.resolve() for p in run_files(Path(out))} if overwrite and holds_run(out) else set()
+    for flag, path in (("--data", cfg.data.train_path), ("--valid", cfg.data.valid_path)):
+        if path and Path(path).resolve() in doomed:
+            raise SeqGANError(f"{flag} {path} is a file of the run in --out {out}, which --overwrite removes; copy it "
+                              "elsewhere first, or choose another --out")
     if init is not None:
         source = load_checkpoint(init)
         check_vocab(source, corpus, Path(init), "--init-from")
