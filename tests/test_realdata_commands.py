@@ -96,6 +96,19 @@ def test_paper_task_refuses_a_set_of_what_the_task_fixes(tmp_path, coco_source, 
     assert not (tmp_path / "pt").exists() and not (tmp_path / "cache").exists()
 
 
+def test_paper_task_overwrite_keeps_a_folder_that_only_has_a_run_subfolder(tmp_path, coco_source, capsys):
+    """Any run/ folder made --out count as a paper-task's, and --overwrite then removed its samples/."""
+    proj = tmp_path / "proj"
+    (proj / "run").mkdir(parents=True)
+    (proj / "samples").mkdir()
+    (proj / "run" / "notes.txt").write_text("mine")
+    (proj / "samples" / "x.txt").write_text("mine too")
+    assert cli(["paper-task", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "cache"),
+                "--preset", "tiny", "--no-progress", "--out", str(proj), "--overwrite"]) == 2
+    assert "no paper-task run" in one_line_error(capsys)
+    assert (proj / "samples" / "x.txt").read_text() == "mine too" and (proj / "run" / "notes.txt").exists()
+
+
 def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys, monkeypatch):
     out = tmp_path / "pt"
     import seqgan.experiments.paper_task as paper_task

@@ -33,7 +33,7 @@ from seqgan.errors import SeqGANError
 from seqgan.experiments import train
 from seqgan.experiments.args import config_from_args, refuse_overrides
 from seqgan.experiments.common import write_json
-from seqgan.experiments.run_dir import first_names, prepare_out_dir
+from seqgan.experiments.run_dir import first_names, prepare_out_dir, seqgan_config
 from seqgan.experiments.data_cmd import add_fetch_args, fetch_corpus
 from seqgan.experiments.evaluate import (Scorer, fmt, fmt_p, p_values, summarize, tokenize_lines,
                                          write_per_sequence)
@@ -85,7 +85,7 @@ def open_task_dir(out: Path, args: argparse.Namespace, checked: bool = False) ->
     the flags are ``checked``, a new run (--overwrite) drops the old table, so a failed run cannot leave it
     beside the new one (the run's lock is taken first)."""
     theirs = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if theirs and not (out / "run").is_dir():
+    if theirs and seqgan_config(out / "run" / "config.json") is None:  # a folder of theirs named run/ is no task
         raise SeqGANError(f"--out {out} holds other files ({first_names(theirs)}) "
                           "and no paper-task run; choose a new or empty directory")
     if checked and args.overwrite and not args.resume and (out / "run").is_dir():
