@@ -311,6 +311,23 @@ def test_init_from_a_relgan_generator_is_one_clear_error(word_run, tmp_path, cap
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.parametrize("damage", ["generator", "generator.config", "emb_dim"])
+def test_init_from_a_damaged_checkpoint_is_one_clear_error(word_run, tmp_path, capsys, damage):
+    """A checkpoint without its generator (or the generator's config) was a KeyError traceback."""
+    from seqgan.checkpoint import load_checkpoint, save_checkpoint
+    ckpt = load_checkpoint(word_run / "run" / "checkpoints" / "mle.pt")
+    if damage == "generator":
+        del ckpt["generator"]
+    elif damage == "generator.config":
+        del ckpt["generator"]["config"]
+    else:
+        del ckpt["generator"]["config"]["emb_dim"]
+    save_checkpoint(tmp_path / "bad.pt", ckpt)
+    assert cli(train_args(word_run / "train.txt", tmp_path / "new", extra=["--init-from", str(tmp_path / "bad.pt")])) == 2
+    assert "damaged" in one_line_error(capsys)
+    assert not (tmp_path / "new").exists()
+
+
 def test_resume_or_init_from_with_another_vocabulary_is_refused(word_run, tmp_path, capsys):
     other = tmp_path / "other.txt"
     other.write_text((word_run / "train.txt").read_text() + "zebra giraffe\n", encoding="utf-8")

@@ -137,8 +137,10 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     return stale
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`; refuse anything else with a clear error."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", need: tuple[str, ...] = ()
+                    ) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; refuse anything else with a clear error.
+    ``need``: fields the caller reads, each a mapping (a damaged or hand-edited file: one line, not a KeyError)."""
     path = Path(path)
     if path.is_dir():
         inside = path / "checkpoints" / "latest.pt"
@@ -158,6 +160,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"({__version__}) reads version {FORMAT_VERSION}; use the seqgan version that wrote it "
             f"({data.get('seqgan_version', 'unknown')})"
         )
+    for key in need:
+        if not isinstance(data.get(key), dict):
+            raise SeqGANError(f"checkpoint {path} is damaged or not a run's: its '{key}' is missing or not a mapping; "
+                              "resume from an earlier checkpoint, or start a new run")
     return data
 
 

@@ -91,6 +91,8 @@ def load_corpus(cfg: Config) -> Corpus:
 def check_same_data(saved: dict[str, Any], now: dict[str, Any], out: Path) -> None:
     """--resume reads --data and --valid again: they must encode to the rows the run began with (an edited or
     re-fetched file would change NLL-test midway). Checkpoints of older runs hold fewer keys; those are compared."""
+    if not isinstance(saved, dict) or not all(isinstance(saved.get(s) or {}, dict) for s in ("train", "valid")):
+        raise SeqGANError(f"--resume {out}: the checkpoint's data_stats are damaged; restore it, or start a new run")
     for split in ("train", "valid"):
         was, new = saved.get(split) or {}, now.get(split) or {}
         keys = sorted((was.keys() & new.keys()) - {"unk_tokens"})  # a count whose rule changed (subword <unk>

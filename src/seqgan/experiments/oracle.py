@@ -118,7 +118,7 @@ def open_run_dir(out: str | Path, cfg: Config, resume: bool, overwrite: bool) ->
     out = prepare_out_dir(out, resume=resume, overwrite=overwrite, writes=("data/train.txt",))
     ckpt = None
     if resume:
-        ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+        ckpt = load_checkpoint(out / "checkpoints" / "latest.pt", need=("config", "oracle"))
         check_resume_config(ckpt["config"], cfg, out, "checkpoint")
     write_json(out / "config.json", cfg.to_dict())
     return out, ckpt

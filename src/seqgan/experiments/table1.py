@@ -98,7 +98,7 @@ def run_pretraining(cfg: Config, out: Path, *, progress: bool = True, tensorboar
         if done.exists():
             return True, None
         out.mkdir(parents=True, exist_ok=True)
-        return False, load_checkpoint(latest) if latest.exists() else None
+        return False, load_checkpoint(latest, need=("oracle",)) if latest.exists() else None
 
     finished, ckpt = dist.on_main(start_here)
     if finished:
@@ -246,7 +246,7 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
             return "done", json.loads(result.read_text())
         out.mkdir(parents=True, exist_ok=True)
         partial = latest.exists()
-        return ("partial" if partial else "new"), load_checkpoint(latest if partial else start_ckpt)
+        return ("partial" if partial else "new"), load_checkpoint(latest if partial else start_ckpt, need=("oracle",))
 
     kind, ckpt = dist.on_main(start_here)
     if kind == "done":

@@ -155,9 +155,12 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
             raise SeqGANError(f"{flag} {path} is a file of the run in --out {out}, which --overwrite removes; copy it "
                               "elsewhere first, or choose another --out")
     if init is not None:
-        source = load_checkpoint(init)
+        source = load_checkpoint(init, need=("generator",))
         check_vocab(source, corpus, Path(init), "--init-from")
-        g = source["generator"]["config"]
+        g = source["generator"].get("config")
+        if not isinstance(g, dict) or "emb_dim" not in g:
+            raise SeqGANError(f"--init-from {init}: the checkpoint is damaged (its generator has no config); give "
+                              "another checkpoint")
         if "hidden_dim" not in g:  # not an LSTM G: e.g. RelGAN's relational memory
             raise SeqGANError(f"--init-from {init}: its generator is not an LSTM (it has no hidden size: "
                               f"{', '.join(sorted(g))}); start from a checkpoint of an LSTM run")
@@ -169,7 +172,7 @@ def open_run_dir(out: str | Path, cfg: Config, corpus: Corpus, resume: bool, ove
     out = prepare_out_dir(out, resume=resume, overwrite=overwrite, writes=("data/vocab.json", "data/tokenizer.model"))
     ckpt = None
     if resume:
-        ckpt = load_checkpoint(out / "checkpoints" / "latest.pt")
+        ckpt = load_checkpoint(out / "checkpoints" / "latest.pt", need=("config",))
         # a changed flag first (--max-len, --fixed-length, ...: it changes the rows too), then the data itself;
         # the vocabulary's size comes from the data, so check_vocab speaks for it
         check_resume_config(ckpt["config"], cfg, out, "checkpoint", ignore=frozenset({"model.vocab_size"}))
