@@ -221,3 +221,17 @@ def test_a_damaged_checkpoint_field_is_one_clear_error(tiny_run, tmp_path, capsy
     assert main(["oracle", "--resume", "--out", str(run), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "damaged" in err and "Traceback" not in err and err.count("\n") == 1, err
+
+
+def test_resume_refuses_a_training_set_drawn_differently(tiny_run, tmp_path, capsys):
+    """--resume draws S again from the oracle; another CPU type or device may draw other sequences, and the
+    run went on with them silently. Here the file of S is changed instead."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns(".lock"))
+    s = run / "data" / "train.txt"
+    s.write_text(s.read_text().replace(" ", "  ", 1))
+    assert main(["oracle", "--resume", "--out", str(run), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "sampled again from the oracle differs from" in err and "Traceback" not in err

@@ -533,3 +533,24 @@ def test_the_plugin_redesign_changed_no_number(run):
     for key, (nll, test) in BEFORE_PLUGINS.items():
         assert rows[key]["nll_oracle"] == pytest.approx(nll, abs=1e-4), key
         assert rows[key]["nll_test"] == pytest.approx(test, abs=1e-4), key
+
+
+def test_a_continued_run_refuses_another_training_set(run, tmp_path):
+    """Each method draws S again from the oracle; on another CPU type or device the sampler may draw other
+    sequences, and the method trained on them silently. Here S's file is changed instead."""
+    import shutil
+
+    copy_dir = tmp_path / "run"
+    shutil.copytree(run, copy_dir, ignore=shutil.ignore_patterns(".lock"))
+    (copy_dir / "seqgan" / "result.json").unlink()  # SeqGAN continues from its final checkpoint
+    s = copy_dir / "pretrain" / "data" / "train.txt"
+    lines = s.read_text().splitlines()
+    first = lines[0].split()
+    first[0] = str((int(first[0]) + 1) % 10)
+    s.write_text("\n".join([" ".join(first), *lines[1:]]) + "\n")
+    with pytest.raises(SeqGANError, match="differs from .*pretrain/data/train.txt, which this run began with"):
+        cli("table1", "--resume", "--no-progress", "--out", str(copy_dir))
+    for cut in ("pretrain/summary.json", "pretrain/checkpoints/d_pretrain.pt"):  # pre-training continues
+        (copy_dir / cut).unlink(missing_ok=True)
+    with pytest.raises(SeqGANError, match="differs from"):
+        cli("table1", "--resume", "--no-progress", "--out", str(copy_dir))

@@ -262,10 +262,23 @@ def write_json(path: Path, data: dict) -> None:
     write_atomic(path, (text + "\n").encode("utf-8"))
 
 
-def write_sequences(path: Path, seqs: torch.Tensor) -> None:
+def sequences_text(seqs: torch.Tensor) -> str:
     """One sequence per line as space-separated token ids (the authors' format)."""
+    return "".join(" ".join(map(str, row)) + "\n" for row in seqs.tolist())
+
+
+def write_sequences(path: Path, seqs: torch.Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.writelines(" ".join(map(str, row)) + "\n" for row in seqs.tolist())
+    tmp.write_text(sequences_text(seqs), encoding="ascii")
     tmp.replace(path)
+
+
+def check_same_sequences(path: Path, seqs: torch.Tensor) -> None:
+    """S, drawn again from the oracle when a run continues, must be the S the run began with (``path``): on
+    another CPU type or device the sampler's rounding may draw other sequences, and training would go on,
+    silently, on another training set."""
+    if path.is_file() and path.read_bytes() != sequences_text(seqs).encode("ascii"):
+        raise SeqGANError(f"the training set S sampled again from the oracle differs from {path}, which this run "
+                          "began with: this machine draws other sequences (another CPU type or device?); continue "
+                          "the run on the kind of machine that began it, or start a new run")

@@ -26,7 +26,8 @@ from seqgan.checkpoint import build_model, load_checkpoint, model_entry
 from seqgan.config import Config
 from seqgan.experiments.args import add_config_args, config_from_args
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import Interrupt, check_resume_config, setup_torch, write_json, write_sequences
+from seqgan.experiments.common import (Interrupt, check_resume_config, check_same_sequences, setup_torch, write_json,
+                                      write_sequences)
 from seqgan.experiments.run_dir import prepare_out_dir
 from seqgan.experiments.run import Run, build_models, launcher
 from seqgan.logger import MetricsLogger, Progress
@@ -137,6 +138,8 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T), everywhere
     if ckpt is None and main:
         write_sequences(out / "data" / "train.txt", real)
+    elif main:
+        check_same_sequences(out / "data" / "train.txt", real)
     algorithm = get_algorithm(cfg.train.algorithm)
     models = build_models(cfg, algorithm, device)
 

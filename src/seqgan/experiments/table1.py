@@ -6,9 +6,8 @@ that ``--methods`` names, each trained ``train.adv_rounds`` epochs or rounds aft
 pre-training: the paper's MLE, Scheduled Sampling, PG-BLEU and SeqGAN (the default), and its
 successors (MaliGAN, RankGAN, RelGAN).
 
-Pre-training (Algorithm 1, lines 1-5, exactly as ``seqgan oracle``) runs once; every method
-starts from its checkpoint, with the same optimiser and RNG states, but a method with a generator of
-its own (RelGAN), which pre-trains its G by MLE for the same epochs on the same S. Run directory:
+Pre-training (Algorithm 1, lines 1-5, as ``seqgan oracle``) runs once; every method starts from its
+checkpoint and RNG states, but one with a G of its own (RelGAN, LeakGAN) pre-trains it on the same S:
 
     config.json                   the resolved settings (``--resume`` checks them)
     pretrain/                     G's MLE pre-training then D's; checkpoints/{init,mle,d_pretrain}.pt
@@ -23,10 +22,8 @@ per-sequence NLL against SeqGAN's assumes. figure2.png's periodic evaluations co
 evaluation stream. A method's train time excludes its evaluations (``time/train_s``); its wall time
 (``wall_time_s`` in the JSON and CSV) includes them.
 
-Two columns are not in the paper, because NLL-oracle rewards a G that collapses onto a few likely
-sequences: NLL-test (each final G on one held-out set drawn from the oracle,
-:func:`~seqgan.experiments.tables.nll_test`) and the share of distinct sequences among the final
-samples (:func:`~seqgan.experiments.tables.distinct_fraction`).
+Not in the paper, as NLL-oracle rewards a G that collapses onto a few likely sequences: NLL-test
+(:func:`~seqgan.experiments.tables.nll_test`) and the share of distinct final samples.
 """
 
 from __future__ import annotations
@@ -48,7 +45,8 @@ from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.config import Config
 from seqgan.experiments.args import add_config_args, config_from_args
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import Interrupt, Interrupted, setup_torch, write_json, write_sequences
+from seqgan.experiments.common import (Interrupt, Interrupted, check_same_sequences, setup_torch, write_json,
+                                      write_sequences)
 from seqgan.experiments.oracle import OracleRun, build_oracle
 from seqgan.experiments.run import build_models, launcher
 from seqgan.experiments.study_dir import open_run, pretrained_of
@@ -108,6 +106,8 @@ def run_pretraining(cfg: Config, out: Path, *, progress: bool = True, tensorboar
     oracle = build_oracle(cfg).to(device) if ckpt is None else \
         build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
+    if ckpt is not None and main:
+        check_same_sequences(out / "data" / "train.txt", real)
     models = build_models(cfg, PRETRAIN, device)
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=ckpt is not None)
     bar = Progress(enabled=progress and main)
@@ -255,6 +255,8 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
     device = setup_torch(cfg)
     oracle = build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # the same S
+    if main:
+        check_same_sequences(start_ckpt.parent.parent / "data" / "train.txt", real)  # pre-training's
     models = build_models(cfg, algorithm, device)
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=partial)
     seed = dist.rank_seed(cfg.seed)  # each process its own evaluation draws
