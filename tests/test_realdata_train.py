@@ -446,3 +446,22 @@ def test_set_of_a_key_the_data_decides_is_refused(word_run, tmp_path, capsys, it
     assert cli(train_args(word_run / "train.txt", tmp_path / "run", extra=["--set", item])) == 2
     assert f"--set {item}: {item.split('=')[0]} {decided_by}, so this command sets it" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_names_the_phase_where_it_diverged(word_run, tmp_path, capsys, monkeypatch):
+    """train --resume did not set the run's position, so a NaN in D's pre-training after resuming from
+    mle.pt was reported "in phase 'mle' at step 1"."""
+    import shutil
+
+    from seqgan.train import algorithm
+    from seqgan.train.step import NonFiniteError
+
+    def diverged(*args, **kwargs):
+        raise NonFiniteError("the gradient of D is nan")
+
+    run = tmp_path / "run"
+    shutil.copytree(word_run / "run", run, ignore=shutil.ignore_patterns(".lock"))
+    shutil.copy(run / "checkpoints" / "mle.pt", run / "checkpoints" / "latest.pt")
+    monkeypatch.setattr(algorithm, "d_step", diverged)
+    assert cli(train_args(word_run / "train.txt", run, valid=word_run / "valid.txt", extra=["--resume"])) == 2
+    assert "in phase 'd_pretrain' at step 1" in one_line_error(capsys)

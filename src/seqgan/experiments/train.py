@@ -228,7 +228,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
         start = state.at("mle", 0)
         state.save(start)  # a run killed before its first periodic checkpoint resumes from here, exactly
     else:
-        start = state.restore(ckpt)
+        start = state.position = state.restore(ckpt)
     if start.phase != "done":
         bar.begin(start.phase, state.phase_total(start.phase), start.step)
     state.run_algorithm(start, resume=resume_hint or f"{launcher()}seqgan train --resume --out {out}")
