@@ -107,6 +107,21 @@ def test_train_stores_the_tokenizer_and_sample_decodes_with_it(subword_run, tmp_
     assert any(set(s.split()) & set(WORDS) for s in samples)
 
 
+def test_sample_refuses_a_damaged_tokenizer_model_before_drawing(subword_run, tmp_path, capsys, monkeypatch):
+    """The stored tokenizer was read after the draws: minutes of --mcts search, then the error."""
+    from seqgan.checkpoint import save_checkpoint
+    from seqgan.experiments import sample
+
+    kind, root = subword_run
+    ckpt = load_checkpoint(root / "run" / "checkpoints" / "mle.pt")
+    ckpt["tokenizer_model"] = {"format": "seqgan-subword", "version": 1, "kind": kind, "model": torch.zeros(3)}
+    save_checkpoint(tmp_path / "bad.pt", ckpt)
+    monkeypatch.setattr(sample, "generate", lambda *a, **k: pytest.fail("sampled before reading the tokenizer"))
+    assert cli(["sample", "--checkpoint", str(tmp_path / "bad.pt"), "-n", "3", "--out", str(tmp_path / "s.txt")]) == 2
+    one_line_error(capsys)
+    assert not (tmp_path / "s.txt").exists()
+
+
 def test_eval_scores_on_the_checkpoints_pieces(subword_run, tmp_path, capsys):
     from seqgan.metrics.bleu import BleuReference
 

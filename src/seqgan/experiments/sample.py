@@ -170,11 +170,12 @@ def sample_lines(path: str | Path, num: int, temperature: float = 1.0, seed: int
     if pitch_names and (vocab is None or tokenizer != "ids"):  # before the draws (minutes with --mcts), not after
         raise SeqGANError(f"--pitch-names is for music (ids tokenizer); this checkpoint's tokenizer is "
                           f"{tokenizer if vocab is not None else 'none (the synthetic task)'}")
+    # bpe / unigram: the model stored in the checkpoint, read (and a damaged one refused) before the draws
+    tok = None if vocab is None else tokenizer_from_checkpoint(ckpt, path)
     gen = with_temperature(gen, temperature)
     rows = search(gen, ckpt, num, mcts, c_puct, leaf, seed, move_temperature) if mcts else generate(gen, num, seed)
     if vocab is None:  # synthetic task: raw ids, the authors' format
         return [" ".join(map(str, r)) for r in rows.tolist()]
-    tok = tokenizer_from_checkpoint(ckpt, path)  # bpe / unigram: the model stored in the checkpoint
     tokens = decode_rows(rows, vocab, tok)
     if pitch_names:
         tokens = [[pitch_name(t) for t in toks] for toks in tokens]
