@@ -201,6 +201,9 @@ def test_eval_bad_input(tmp_path, capsys):
         bad.write_bytes(content)
         assert cli(["eval", "--samples", str(bad), "--references", str(refs)]) == 2
         assert message in one_line_error(capsys)
+    # under the char tokenizer a space is a token: `sample` writes a sample of spaces alone, eval scores it
+    bad.write_bytes(b"a b\n  \n")
+    assert cli(["eval", "--samples", str(bad), "--references", str(refs), "--tokenizer", "char", "--bleu", "1"]) == 0
     good = write(tmp_path / "g.txt", sentences(5, 7))
     for args, message in ((["--references", str(bad)], "line 2 is blank"),
                           ([], "need a reference file"),

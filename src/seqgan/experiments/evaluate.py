@@ -50,8 +50,9 @@ Tokens = list[str]
 # ----------------------------------------------------------------------------- reading
 
 
-def read_samples(path: str | Path) -> list[str]:
-    """Lines of a generated file: UTF-8, empty lines allowed (empty sequences), whitespace-only refused."""
+def read_samples(path: str | Path, spaces_are_tokens: bool = False) -> list[str]:
+    """Lines of a generated file: UTF-8, empty lines allowed (empty sequences), whitespace-only refused but
+    where ``spaces_are_tokens`` (the char tokenizer, whose samples may be spaces alone)."""
     p = Path(path)
     if not p.is_file():
         raise SeqGANError(f"samples file {p} does not exist or is not a file")
@@ -68,7 +69,7 @@ def read_samples(path: str | Path) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     for i, line in enumerate(lines, start=1):
-        if line and not line.strip():
+        if line and not line.strip() and not spaces_are_tokens:
             raise SeqGANError(f"samples file {p}, line {i} holds only whitespace; write an empty line for an "
                               "empty sequence, or remove it")
     return lines
@@ -267,7 +268,7 @@ def main(args: argparse.Namespace) -> int:
     files = {"samples": args.samples} | ({"compare": args.compare} if args.compare else {})
     scores, result = {}, {}
     for label, path in files.items():
-        lines = read_samples(path)
+        lines = read_samples(path, spaces_are_tokens=tok.name == "char")
         hyps = tokenize_lines(lines, tok, path)
         scores[label] = scorer.score(hyps)
         for warning in order_warnings(scorer.bleu + scorer.self_bleu, hyps, path):
