@@ -190,6 +190,25 @@ def test_a_live_lock_says_how_to_clear_one_left_by_a_reused_pid(tmp_path):
         lock_run_dir(tmp_path)
 
 
+def test_a_lock_still_being_written_is_not_taken_over(tmp_path):
+    """The lock is created, then its PID written: a second process that read it in between saw no PID, took
+    it for stale, removed it, and both ran in one directory."""
+    import threading
+
+    from seqgan.experiments.run_dir import lock_run_dir
+
+    lock = tmp_path / ".lock"
+    lock.write_text("")
+    writer = threading.Timer(0.2, lambda: lock.write_text(str(os.getppid())))  # a live process, not this one
+    writer.start()
+    with pytest.raises(SeqGANError, match=rf"another seqgan process \(pid {os.getppid()}\)"):
+        lock_run_dir(tmp_path)
+    writer.join()
+    lock.write_text("")  # one that stays empty (a crash between the two steps) is stale
+    lock_run_dir(tmp_path)
+    assert lock.read_text() == str(os.getpid())
+
+
 # ------------------------------------------------------------------ modes of written files
 
 

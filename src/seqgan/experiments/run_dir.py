@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import time
 from pathlib import Path
 
 from seqgan.checkpoint import NO_SPACE, remove_stale_temporaries
@@ -144,10 +145,7 @@ def _take_lock(out: Path, lock: Path) -> None:
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
+            pid = _owner(lock, wait_s=1.0)
             if pid == os.getpid():
                 return
             if pid > 0 and _alive(pid):
@@ -162,11 +160,18 @@ def _take_lock(out: Path, lock: Path) -> None:
         return
 
 
-def _owner(lock: Path) -> int:
-    try:
-        return int(lock.read_text().strip() or 0)
-    except (OSError, ValueError):
-        return 0
+def _owner(lock: Path, wait_s: float = 0.0) -> int:
+    """The PID in ``lock``, 0 if none. An empty lock may be one just created whose PID is still being written
+    (creating and writing are two steps): it is read again for up to ``wait_s`` before it counts as stale."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            text = lock.read_text().strip()
+        except OSError:
+            return 0
+        if text or time.monotonic() >= deadline:
+            return int(text) if text.isdigit() else 0
+        time.sleep(0.01)
 
 
 def _alive(pid: int) -> bool:
