@@ -554,3 +554,23 @@ def test_a_continued_run_refuses_another_training_set(run, tmp_path):
         (copy_dir / cut).unlink(missing_ok=True)
     with pytest.raises(SeqGANError, match="differs from"):
         cli("table1", "--resume", "--no-progress", "--out", str(copy_dir))
+
+
+def test_a_run_with_the_legacy_baselines_file(run, tmp_path):
+    """A table1 run begun before the algorithms had config sections keeps SS and PG-BLEU's settings in
+    baselines.json; a damaged one was a JSONDecodeError or KeyError traceback."""
+    import shutil
+
+    old = tmp_path / "run"
+    shutil.copytree(run, old, ignore=shutil.ignore_patterns(".lock"))
+    config = json.loads((old / "config.json").read_text())
+    ss, pg = config.pop("ss"), config.pop("pg_bleu")
+    (old / "config.json").write_text(json.dumps(config))
+    (old / "baselines.json").write_text(json.dumps({"ss_schedule": ss["schedule"], "ss_max_prob": ss["max_prob"],
+                                                    "ss_steepness": ss["steepness"], "bleu_order": pg["order"]}))
+    assert cli("table1", "--resume", "--no-progress", "--out", str(old)) == 0  # read, and equal to the run's
+    (old / "config.json").write_text(json.dumps(config))
+    for damaged in ('{"ss_schedule": "linear"', '{"ss_schedule": "linear"}', '[1, 2]'):
+        (old / "baselines.json").write_text(damaged)
+        with pytest.raises(SeqGANError, match=r"cannot read .*baselines\.json .*it is damaged"):
+            cli("table1", "--resume", "--no-progress", "--out", str(old))

@@ -84,9 +84,13 @@ def run_config(args: argparse.Namespace) -> dict[str, Any] | None:
         return saved  # apply_dict says what is wrong with it
     old = path.parent / "baselines.json"  # a table1 run begun before the algorithms had config sections
     if old.is_file() and "ss" not in saved:
-        b = json.loads(old.read_text(encoding="utf-8"))
-        saved = {**saved, "ss": {"schedule": b["ss_schedule"], "max_prob": b["ss_max_prob"],
-                                 "steepness": b["ss_steepness"]}, "pg_bleu": {"order": b["bleu_order"]}}
+        try:
+            b = json.loads(old.read_text(encoding="utf-8"))
+            saved = {**saved, "ss": {"schedule": b["ss_schedule"], "max_prob": b["ss_max_prob"],
+                                     "steepness": b["ss_steepness"]}, "pg_bleu": {"order": b["bleu_order"]}}
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise SeqGANError(f"--resume: cannot read {old} ({type(exc).__name__}: {exc}); it is damaged: restore "
+                              "it, or start a new run") from None
     name = getattr(args, "preset", None) or saved.get("preset")
     if isinstance(name, str) and name in PRESETS:  # sections the run never had come from its preset
         named = preset_dict(name)
