@@ -68,6 +68,23 @@ def test_data_flags_that_do_not_apply(tmp_path, coco_source, capsys):
     assert not complete_entries(tmp_path / "c")
 
 
+def test_an_unreadable_coco_source_is_named_not_the_cache(tmp_path, coco_source, capsys, monkeypatch):
+    """A --source file that cannot be read was reported as "cannot write the coco corpus cache"."""
+    import errno
+
+    real = Path.read_bytes
+
+    def refused(self):
+        if self == coco_source.resolve() / "train.txt":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", refused)  # as chmod 000 would (root ignores chmod)
+    assert cli(["data", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "c")]) == 2
+    msg = one_line_error(capsys)
+    assert "cannot read" in msg and "train.txt" in msg and "cache" not in msg
+
+
 def test_data_without_npm_or_network_is_one_clear_error_and_no_cache(tmp_path, capsys, monkeypatch):
     cache = tmp_path / "cache"
     assert cli(["data", "poems", "--cache", str(cache), "--npm", str(tmp_path / "no" / "npm")]) == 2

@@ -49,7 +49,11 @@ def content_key(opts: dict[str, Any]) -> dict[str, Any]:
     """The cache key options: a hash of the source files' bytes instead of their path."""
     h = hashlib.sha256()
     for f in SPLIT_FILES:
-        h.update((opts["source"] / f).read_bytes())
+        try:
+            h.update((opts["source"] / f).read_bytes())
+        except OSError as exc:  # not the cache's fault, as the cache's error would say
+            raise SeqGANError(f"coco: cannot read {opts['source'] / f} ({exc.strerror or exc}); make it readable "
+                              "by you, or give another --source") from None
         h.update(b"\0")
     return {"sha256": h.hexdigest()[:12]}
 
