@@ -4,8 +4,9 @@ The field's benchmarks (Texygen, TextGAN-PyTorch) score a hypothesis with NLTK's
 ``sentence_bleu(references, hypothesis, weights=(1/n,) * n,
 smoothing_function=SmoothingFunction().method1)`` and report the mean over hypotheses;
 here ``references`` is the whole reference set (Texygen's ``get_bleu``; its default fast
-path keeps the first 500 references, and TextGAN-PyTorch scores the first 200 hypotheses). NLTK recounts every reference
-for every hypothesis, which takes hours for 10,000 x 10,000 sentences. The numbers
+path keeps the first 500 references, and TextGAN-PyTorch scores the first 200
+hypotheses). NLTK recounts every reference for every hypothesis, which takes hours for
+10,000 x 10,000 sentences. The numbers
 depend on the references only through
 
 * the maximum count of each n-gram over the references (for clipping), and
