@@ -3,7 +3,8 @@
 * **BLEU-n** as the text-GAN benchmarks define it (Texygen, TextGAN-PyTorch): NLTK's
   ``sentence_bleu`` of each generated line against *all* reference lines, uniform weights
   (1/n, ..., 1/n), ``SmoothingFunction().method1``, averaged over the generated lines
-  (:mod:`seqgan.metrics.bleu`, NLTK-exact and fast; Texygen's default keeps only 500 references). Higher = closer to the references.
+  (:mod:`seqgan.metrics.bleu`, NLTK-exact and fast; Texygen's default keeps only 500 references).
+  Higher = closer to the references.
 * **Self-BLEU-n**: each generated line against all the *other* generated lines (Texygen's
   ``get_bleu_parallel``; all lines, not only its first 500). Lower = more diverse.
 * **MSE** (music): each generated melody's mean squared pitch difference to its nearest
