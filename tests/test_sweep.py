@@ -212,15 +212,24 @@ def test_sweep_of_a_table1_run(table1_run, tmp_path, capsys):
 
 
 def test_nll_oracle_at_t1_is_the_one_of_todays_code(table1_run, tmp_path):
+    """T = 1 is today's NLL-oracle; at T = 0.5 both columns score the tempered G (no test caught a sweep
+    that sampled tempered but scored NLL-test with the untempered G)."""
     run, out = table1_run / "seed0", tmp_path / "sw"
-    assert seqgan(["sweep", "--run", str(run), "--temperatures", "1", "--samples", "100", "--methods", "mle",
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "0.5,1", "--samples", "100", "--methods", "mle",
                    "--threads", "1", "--out", str(out)]) == 0
-    (row,) = json.loads((out / "sweep.json").read_text())["rows"]
+    rows = {r["temperature"]: r for r in json.loads((out / "sweep.json").read_text())["rows"]}
     from seqgan.checkpoint import build_model, load_checkpoint
+    from seqgan.config import Config
+    from seqgan.experiments.oracle import held_out_set
     gen = build_model(Generator, load_checkpoint(run / "mle" / "checkpoints" / "final.pt")["generator"], "g")
     oracle = build_model(Generator, load_checkpoint(run / "pretrain" / "checkpoints" / "init.pt")["oracle"], "o")
-    mean, _, _ = nll_oracle(gen.eval(), oracle.eval(), 100, generator=rng(torch.device("cpu"), "sweep", 0, "mle", "1"))
-    assert row["nll_oracle"] == pytest.approx(mean, rel=1e-15)
+    held_out = held_out_set(oracle.eval(), Config.from_dict(json.loads((run / "config.json").read_text())))
+    for t in (0.5, 1.0):
+        g_t = tempered(gen.eval(), t)
+        mean, _, _ = nll_oracle(g_t, oracle, 100, generator=rng(torch.device("cpu"), "sweep", 0, "mle", f"{t:g}"))
+        assert rows[t]["nll_oracle"] == pytest.approx(mean, rel=1e-15)
+        assert rows[t]["nll_test"] == pytest.approx(sequence_nll(g_t, held_out).mean().item(), rel=1e-12)
+    assert rows[0.5]["nll_test"] != pytest.approx(rows[1.0]["nll_test"], rel=1e-3)
     md = (out / "sweep.md").read_text()
     assert "MLE is the only method swept" in md and "no MLE method" not in md
 
