@@ -68,6 +68,7 @@ def test_overwrite_of_a_live_run_removes_nothing(tmp_path, live_pid):
     single = tmp_path / "oracle_run"  # the same for a single run (seqgan oracle / train --overwrite)
     (single / "checkpoints").mkdir(parents=True)
     (single / "checkpoints" / "latest.pt").write_bytes(b"x")
+    (single / "config.json").write_text('{"model": {}, "train": {}}')  # a run's (without one, nothing is removed)
     (single / ".lock").write_text(str(live_pid))
     with pytest.raises(SeqGANError, match="another seqgan process"):
         prepare_out_dir(single, overwrite=True)
