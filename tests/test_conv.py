@@ -262,3 +262,18 @@ def test_one_gemm_path_ignores_windows_past_the_end():
     ref = conv_relu_maxpool_reference(x, weights, biases)
     assert ref[0, :2].max() < 1 and ref[0, 2:].min() > 99  # width 1 does see them
     torch.testing.assert_close(out, ref)
+
+
+def test_sparse_grads_split_ties_beside_a_column_without_maximum():
+    """A filter whose window sums are NaN has no maximum; beside a filter with two tied maxima the count of
+    maxima equalled B F, so the ties were not split (each got the whole gradient)."""
+    torch.manual_seed(0)
+    k = 4
+    mask = torch.zeros(1, 3, 2, dtype=torch.bool)
+    mask[0, [0, 2], 1] = True           # filter 1: tied maxima at positions 0 and 2; filter 0: none (NaN)
+    gt, u, rows = torch.ones(2, 1), torch.randn(3, k, dtype=torch.float64), torch.randn(2, k, dtype=torch.float64)
+    grad_w, grad_u = conv._grads_sparse(mask, gt.double(), u, rows)
+    torch.testing.assert_close(grad_u[0], 0.5 * rows[1])
+    torch.testing.assert_close(grad_u[2], 0.5 * rows[1])
+    assert not grad_u[1].any()
+    torch.testing.assert_close(grad_w[1], 0.5 * (u[0] + u[2]))

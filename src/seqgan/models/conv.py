@@ -233,10 +233,11 @@ def _grads_sparse(
     # window gradients need, without a sort.
     window, f = mask.view(batch * positions, filters).nonzero(as_tuple=True)  # window = b*P + p
     fb = f * batch + window.div(positions, rounding_mode="floor")  # index into gt
-    ties = window.numel() != batch * filters
+    # Not the number of maxima against B F: a column of NaN sums (no maximum) and a tied one cancel out.
+    count = torch.bincount(fb, minlength=filters * batch)
+    ties = bool((count != 1).any())
     if ties:  # autograd's amax: split the gradient evenly among tied maxima
-        count = torch.bincount(fb, minlength=filters * batch).clamp_min_(1)
-        gt = gt / count.view(filters, batch)
+        gt = gt / count.clamp_min_(1).view(filters, batch)
     weights = gt.view(-1).take(fb)
 
     grad_w = grad_u = None
