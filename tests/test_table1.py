@@ -574,3 +574,19 @@ def test_a_run_with_the_legacy_baselines_file(run, tmp_path):
         (old / "baselines.json").write_text(damaged)
         with pytest.raises(SeqGANError, match=r"cannot read .*baselines\.json .*it is damaged"):
             cli("table1", "--resume", "--no-progress", "--out", str(old))
+
+
+def test_a_phase_is_timed_once(run):
+    """The clock of the next phase started after the phase-end checkpoint was saved, so its "_current" held the
+    whole finished phase again (a run resumed there counted it twice), and result.json's wall_time_s counted a
+    method's last phase twice (~2x its training time)."""
+    from seqgan.checkpoint import load_checkpoint
+
+    for tag, phase in (("pretrain/checkpoints/mle.pt", "mle"), ("pretrain/checkpoints/d_pretrain.pt", "d_pretrain"),
+                       ("seqgan/checkpoints/final.pt", "adversarial"), ("mle/checkpoints/final.pt", "mle_continued")):
+        timings = load_checkpoint(run / tag)["timings"]
+        assert timings[phase] > 0 and timings["_current"] < 0.2 * timings[phase], (tag, timings)
+    for method in ("mle", "seqgan"):
+        result = json.loads((run / method / "result.json").read_text())
+        last = [json.loads(x) for x in (run / method / "metrics.jsonl").read_text().splitlines()][-1]
+        assert result["wall_time_s"] < 1.5 * last["time/elapsed_s"] + 1.0, (result, last["time/elapsed_s"])

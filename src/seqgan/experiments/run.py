@@ -173,13 +173,15 @@ class Run:
 
     def phase_done(self, phase: str) -> None:
         self.progress.end()
-        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
         name = self.final_name(phase)
         if name is not None:
             self.final_evaluation(name)
+        # the phase's time, its final evaluation included; the next phase's clock starts before the save, or the
+        # checkpoint's "_current" would count this phase a second time in a run resumed from it
+        self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
+        self.phase_started = time.perf_counter()
         self.position = self.at(self.at(phase).next_phase(), 0)
         self.save(self.position, tag=phase)
-        self.phase_started = time.perf_counter()
         if self.position.phase != "done":
             if dist.any_true(self.interrupt.requested):  # it came during the phase's final evaluation
                 raise Interrupted(f"interrupted at the end of phase '{phase}'")

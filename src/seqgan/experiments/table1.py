@@ -215,6 +215,7 @@ class MethodRun(OracleRun):
             return super().phase_done(phase)
         self.progress.end()
         self.timings[phase] = self.timings.get(phase, 0.0) + time.perf_counter() - self.phase_started
+        self.phase_started = time.perf_counter()  # else elapsed() counts the phase twice (wall_time_s was ~2x)
         self.save(self.at("done", 0), tag="final")
         nll, samples, per_seq = nll_oracle(self.models.gen, self.oracle, self.cfg.eval.final_samples,
                                            generator=self.final_rng)
