@@ -159,7 +159,7 @@ def check_pretrained(path: Path, cfg: Config) -> Path:
     if not ckpt_path.exists():
         raise SeqGANError(f"--pretrained {path}: no finished pre-training there (missing {ckpt_path}); "
                           "give the pretrain/ directory of a finished table1 or strategy run")
-    saved = load_checkpoint(ckpt_path)["config"]
+    saved = load_checkpoint(ckpt_path, need=("config",))["config"]
     now, default = cfg.to_dict(), Config().to_dict()
     keys = ["seed"] + [f"model.{k}" for k in now["model"]] + [f"data.{k}" for k in now["data"]] + [
         f"train.{k}" for k in ("batch_size", "g_lr", "g_grad_clip", "g_pretrain_epochs", "d_lr",
