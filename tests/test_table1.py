@@ -284,13 +284,14 @@ def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatc
 
     monkeypatch.setattr(MethodRun, "step_done", stop_after_first)
     with pytest.raises(Interrupted, match=r"Scheduled Sampling: interrupted .* after step 1; checkpoint written\. "
-                                          rf"Resume with: seqgan table1 --resume --methods ss --pretrained {run / 'pretrain'} --out {out}$"):
+                                          rf"Resume with: seqgan table1 --resume --pretrained {run / 'pretrain'} --out {out}$"):
         cli("table1", *argv)
     assert not (out / "ss" / "result.json").exists()
     monkeypatch.setattr(MethodRun, "step_done", original)
-    # as the message says: no preset or other settings (config.json has them)
-    assert cli("table1", "--resume", "--methods", "ss", "--pretrained", str(run / "pretrain"), "--out", str(out),
+    # as the message says: no preset, methods or other settings (config.json and methods.txt have them)
+    assert cli("table1", "--resume", "--pretrained", str(run / "pretrain"), "--out", str(out),
                "--no-progress", "--threads", "1") == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["ss"]  # not the paper's five
     resumed = json.loads((out / "ss" / "result.json").read_text())
     assert resumed["nll_oracle"] == json.loads((run / "ss" / "result.json").read_text())["nll_oracle"]
     assert len((out / "ss" / "metrics.jsonl").read_text().splitlines()) == resolve("tiny").train.adv_rounds
@@ -313,7 +314,7 @@ def test_ctrl_c_in_randoms_evaluation_stops_the_command_before_mle(run, tmp_path
 
     monkeypatch.setattr(MethodRun, "phase_done", ctrl_c_in_random)
     with pytest.raises(Interrupted, match=r"^MLE: not started: Ctrl-C came after the previous run's last step\. "
-                                          rf"Resume with: seqgan table1 --resume {' '.join(flags)}$"):
+                                          rf"Resume with: seqgan table1 --resume {' '.join(flags[2:])}$"):
         cli("table1", *FAST, *flags)
     assert (out / "random" / "result.json").exists() and not (out / "mle" / "result.json").exists()
     monkeypatch.setattr(MethodRun, "phase_done", original)
@@ -590,3 +591,19 @@ def test_a_phase_is_timed_once(run):
         result = json.loads((run / method / "result.json").read_text())
         last = [json.loads(x) for x in (run / method / "metrics.jsonl").read_text().splitlines()][-1]
         assert result["wall_time_s"] < 1.5 * last["time/elapsed_s"] + 1.0, (result, last["time/elapsed_s"])
+
+
+def test_resume_continues_the_methods_the_run_was_begun_with(run, tmp_path):
+    """--resume --out DIR trained the paper's five methods whatever --methods the run was begun with."""
+    out = tmp_path / "some"
+    pre = ["--pretrained", str(run / "pretrain")]
+    assert cli("table1", *FAST, *pre, "--methods", "mle", "--out", str(out)) == 0
+    assert (out / "methods.txt").read_text() == "mle\n"
+    assert cli("table1", "--resume", "--no-progress", "--threads", "1", "--out", str(out)) == 0
+    assert not (out / "seqgan").exists() and not (out / "ss").exists()
+    assert cli("table1", "--resume", "--no-progress", "--threads", "1", "--methods", "seqgan", "--out", str(out)) == 0
+    assert (out / "methods.txt").read_text() == "mle,seqgan\n"  # a row added to the run
+    assert [r["key"] for r in json.loads((out / "table1.json").read_text())["rows"]] == ["mle", "seqgan"]
+    (out / "methods.txt").unlink()  # a run from before methods.txt: the paper's and those it has begun
+    from seqgan.experiments.table1 import saved_methods
+    assert saved_methods(out) == ["random", "mle", "ss", "pg_bleu", "seqgan"]

@@ -30,8 +30,8 @@ from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupted
 from seqgan.experiments.seeds import check_flags, run_seeds
-from seqgan.experiments.study_dir import open_run, pretrained_of
-from seqgan.experiments.table1 import (add_shared_args, check_pretrained, resume_hint, run_method, run_pretraining,
+from seqgan.experiments.study_dir import check_pretrained, open_run, pretrained_of
+from seqgan.experiments.table1 import (add_shared_args, resume_hint, run_method, run_pretraining,
                                        synthetic_config)
 from seqgan.experiments.tables import build_table, plot_figures, write_table
 

@@ -5,9 +5,12 @@ opened, resumed or replaced without touching anything that is not the command's,
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+from seqgan.checkpoint import load_checkpoint
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
 from seqgan.experiments.args import run_config
@@ -62,3 +65,37 @@ def pretrained_of(args: argparse.Namespace, out: Path) -> str | None:
         return given
     raise SeqGANError(f"--resume {out}: the run was begun from {was}, not --pretrained {given}; leave out "
                       "--pretrained to continue it, or start a new run")
+
+
+def pretrain_summary(pre_dir: Path) -> dict[str, Any]:
+    """pretrain/summary.json, or the same from d_pretrain.pt where a hard kill came between the two."""
+    path = pre_dir / "summary.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    ckpt = load_checkpoint(pre_dir / "checkpoints" / "d_pretrain.pt")
+    return {**ckpt["summary"], "timings_s": {k: round(v, 2) for k, v in ckpt["timings"].items() if k[0] != "_"}}
+
+
+def check_pretrained(path: Path, cfg: Config) -> Path:
+    """A finished pre-training directory given by --pretrained, made with the same settings as this run."""
+    ckpt_path = path / "checkpoints" / "d_pretrain.pt"
+    if not ckpt_path.exists():
+        raise SeqGANError(f"--pretrained {path}: no finished pre-training there (missing {ckpt_path}); "
+                          "give the pretrain/ directory of a finished table1 or strategy run")
+    saved = load_checkpoint(ckpt_path, need=("config",))["config"]
+    now, default = cfg.to_dict(), Config().to_dict()
+    keys = ["seed"] + [f"model.{k}" for k in now["model"]] + [f"data.{k}" for k in now["data"]] + [
+        f"train.{k}" for k in ("batch_size", "g_lr", "g_grad_clip", "g_pretrain_epochs", "d_lr",
+                               "d_pretrain_steps", "d_epochs", "rollout_policy", "rollout_update_rate", "precision")]
+
+    def get(d: dict, key: str) -> Any:  # a key an older seqgan did not write had its default value
+        if "." not in key:
+            return d.get(key, default[key])
+        section, name = key.split(".")
+        return d.get(section, {}).get(name, default[section][name])
+
+    diffs = [f"{k}: pre-training used {get(saved, k)!r}, this run asks for {get(now, k)!r}"
+             for k in keys if get(saved, k) != get(now, k)]
+    if diffs:
+        raise SeqGANError(f"--pretrained {path} does not fit this run: " + "; ".join(diffs))
+    return ckpt_path

@@ -49,7 +49,7 @@ from seqgan.experiments.common import (Interrupt, Interrupted, check_same_sequen
                                       write_sequences)
 from seqgan.experiments.oracle import OracleRun, build_oracle
 from seqgan.experiments.run import build_models, launcher
-from seqgan.experiments.study_dir import open_run, pretrained_of
+from seqgan.experiments.study_dir import check_pretrained, open_run, pretrain_summary, pretrained_of
 from seqgan.experiments.seeds import run_seeds
 from seqgan.experiments.tables import PAPER, build_table, plot_figures, write_table
 from seqgan.logger import MetricsLogger, Progress
@@ -142,40 +142,6 @@ def synthetic_config(args: argparse.Namespace) -> Config:
         raise SeqGANError(f"seqgan {command} is the synthetic (oracle) experiment: NLL-oracle needs an oracle, "
                           "so leave data.train_path unset")
     return cfg
-
-
-def pretrain_summary(pre_dir: Path) -> dict[str, Any]:
-    """pretrain/summary.json, or the same from d_pretrain.pt where a hard kill came between the two."""
-    path = pre_dir / "summary.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    ckpt = load_checkpoint(pre_dir / "checkpoints" / "d_pretrain.pt")
-    return {**ckpt["summary"], "timings_s": {k: round(v, 2) for k, v in ckpt["timings"].items() if k[0] != "_"}}
-
-
-def check_pretrained(path: Path, cfg: Config) -> Path:
-    """A finished pre-training directory given by --pretrained, made with the same settings as this run."""
-    ckpt_path = path / "checkpoints" / "d_pretrain.pt"
-    if not ckpt_path.exists():
-        raise SeqGANError(f"--pretrained {path}: no finished pre-training there (missing {ckpt_path}); "
-                          "give the pretrain/ directory of a finished table1 or strategy run")
-    saved = load_checkpoint(ckpt_path, need=("config",))["config"]
-    now, default = cfg.to_dict(), Config().to_dict()
-    keys = ["seed"] + [f"model.{k}" for k in now["model"]] + [f"data.{k}" for k in now["data"]] + [
-        f"train.{k}" for k in ("batch_size", "g_lr", "g_grad_clip", "g_pretrain_epochs", "d_lr",
-                               "d_pretrain_steps", "d_epochs", "rollout_policy", "rollout_update_rate", "precision")]
-
-    def get(d: dict, key: str) -> Any:  # a key an older seqgan did not write had its default value
-        if "." not in key:
-            return d.get(key, default[key])
-        section, name = key.split(".")
-        return d.get(section, {}).get(name, default[section][name])
-
-    diffs = [f"{k}: pre-training used {get(saved, k)!r}, this run asks for {get(now, k)!r}"
-             for k in keys if get(saved, k) != get(now, k)]
-    if diffs:
-        raise SeqGANError(f"--pretrained {path} does not fit this run: " + "; ".join(diffs))
-    return ckpt_path
 
 
 # ---------------------------------------------------------------------- one method
@@ -311,9 +277,8 @@ def add_parser(subparsers) -> None:
                     "epochs/rounds; NLL-oracle on eval.final_samples samples, Welch's t-test against SeqGAN.")
     add_shared_args(p)
     ss, pg = SSConfig(), PGBLEUConfig()
-    p.add_argument("--methods", default=",".join(PAPER_METHODS),
-                   help=f"comma-separated subset of {', '.join(METHODS)}, or 'all' (default: the paper's "
-                        f"{','.join(PAPER_METHODS)}); with --resume, finished methods are skipped")
+    p.add_argument("--methods", help=f"comma-separated subset of {', '.join(METHODS)}, or 'all' (default: the "
+                   f"paper's {','.join(PAPER_METHODS)}; with --resume, the run's own, and finished methods are skipped)")
     p.add_argument("--ss-schedule", choices=SS_SCHEDULES,
                    help=f"Scheduled Sampling's rise of the sampling probability (default {ss.schedule}; ss.schedule)")
     p.add_argument("--ss-max-prob", type=float,
@@ -333,13 +298,31 @@ def parse_methods(text: str) -> list[str]:
     return [k for k in METHODS if k in keys]  # the table's order
 
 
+METHODS_FILE = "methods.txt"
+
+
+def saved_methods(run: Path) -> list[str]:
+    """The methods a run was begun (and later resumed) with; a run from before methods.txt: the paper's and
+    those it has a directory for."""
+    path = run / METHODS_FILE
+    if path.is_file():
+        return parse_methods(path.read_text(encoding="utf-8").strip())
+    return [k for k in METHODS if k in PAPER_METHODS or (run / k).is_dir()]
+
+
+def methods_of(args: argparse.Namespace) -> list[str]:
+    """--methods as given; without it, on --resume (or for a seed added to a resumed study) the run's own."""
+    if args.methods is not None:
+        return parse_methods(args.methods)
+    run = args.out if args.resume else getattr(args, "base_run", None)
+    return saved_methods(Path(run)) if run else list(PAPER_METHODS)
+
+
 def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
     """What an interrupted command says (the CLI exits 130 with it): how to continue. One seed of
     ``--seeds`` names the whole command (``resume_as``: its --out and flags)."""
     out, flags = getattr(args, "resume_as", None) or (out, "")
-    methods, pretrained = getattr(args, "methods", None), getattr(args, "pretrained", None)
-    if methods is not None and methods != ",".join(PAPER_METHODS):
-        flags += f"--methods {methods} "
+    pretrained = getattr(args, "pretrained", None)  # --methods: the run keeps its own (methods.txt)
     if pretrained:
         flags += f"--pretrained {pretrained} "
     return Interrupted(f"Resume with: {launcher()}seqgan {getattr(args, 'command', 'table1')} --resume {flags}"
@@ -356,12 +339,15 @@ def main(args: argparse.Namespace) -> int:
     cfg = synthetic_config(args)
     if getattr(args, "seeds", None):
         return run_seeds(args, main, "table1", "seqgan", METHODS, cfg.device)
-    methods = parse_methods(args.methods)
+    methods = dist.on_main(methods_of, args)  # only rank 0 may see the disk
     for key in methods:  # before any method runs: not hours later, when a method's turn comes
         method_algorithm(key).check(cfg)
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
-                                                             "figure2.png", "figure2_nll_test.png"))
+                                                             "figure2.png", "figure2_nll_test.png", METHODS_FILE))
+    if dist.is_main():  # what --resume alone continues: every method begun here, in the table's order
+        kept = saved_methods(out) if args.resume else []
+        (out / METHODS_FILE).write_text(",".join(k for k in METHODS if k in methods or k in kept) + "\n")
     args.pretrained = dist.on_main(pretrained_of, args, out)
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
