@@ -322,6 +322,33 @@ def test_sweep_never_writes_among_other_files(table1_run, tmp_path, capsys):
     assert (task / "samples" / "mle.txt").read_text() == "mine\n"
 
 
+def test_a_sweep_stopped_midway_can_be_run_again(table1_run, tmp_path, capsys, monkeypatch):
+    """A sweep writes samples/ point by point and sweep.json at the end: stopped between the two, its --out
+    was refused even with --overwrite ("holds other files (samples) and no sweep"); a Ctrl-C also spoke of
+    a checkpoint that a sweep does not write."""
+    real, calls = qd.oracle_scores, []
+
+    def stop_at_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    out = tmp_path / "sw"
+    argv = ["sweep", "--run", str(table1_run / "seed0"), "--temperatures", "0.5,1", "--samples", "50",
+            "--methods", "mle", "--threads", "1", "--out", str(out)]
+    monkeypatch.setattr(qd, "oracle_scores", stop_at_second)
+    assert seqgan(argv) == 130
+    err = capsys.readouterr().err
+    assert "stopped at once" in err and "checkpoint" not in err
+    assert (out / "samples").is_dir() and not (out / "sweep.json").exists()
+    monkeypatch.setattr(qd, "oracle_scores", real)
+    assert seqgan(argv) == 2 and "--overwrite" in capsys.readouterr().err  # still its own: not replaced silently
+    assert seqgan(argv + ["--overwrite"]) == 0 and (out / "sweep.json").exists()
+    assert seqgan(["sweep", "--run", str(table1_run / "seed0"), "--out", str(out / "sweep.json" / "x")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def text_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("text")

@@ -80,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{distributed.log_prefix()}seqgan {args.command}: stopped at once; the last checkpoint in --out "
-              "is intact", file=sys.stderr)
+        kept = "; the last checkpoint in --out is intact" if hasattr(args, "resume") else ""  # commands that save
+        print(f"{distributed.log_prefix()}seqgan {args.command}: stopped at once{kept}", file=sys.stderr)
         return 130
     finally:
         distributed.shutdown()  # leave the process group of a torchrun launch (nothing otherwise)

@@ -235,15 +235,19 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], kind: str, seeds: bool,
 # ----------------------------------------------------------------------------- CLI
 
 
+MARKER = ".sweep"  # written first: a sweep stopped before its sweep.json is still known as one
+
+
 def open_out(out: Path, overwrite: bool) -> Path:
     """--out: refuse a directory that holds a sweep or a run unless --overwrite (then the sweep's own files go)."""
     if out.exists() and not out.is_dir():
         raise SeqGANError(f"--out {out} is a file; give a directory")
     theirs = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if theirs and not (out / "sweep.json").exists() and not (out / "config.json").exists():
+    ours = (out / "sweep.json").exists() or (out / MARKER).exists()
+    if theirs and not ours and not (out / "config.json").exists():
         raise SeqGANError(f"--out {out} holds other files ({first_names(theirs)}) "
                           "and no sweep; choose a new or empty directory")  # e.g. a paper-task's samples/
-    if (out / "sweep.json").exists() or (out / "config.json").exists():
+    if ours or (out / "config.json").exists():
         if not overwrite:
             raise SeqGANError(f"--out {out} already holds a sweep or a run; pass --overwrite to replace the sweep, "
                               "or choose another --out")
@@ -252,7 +256,12 @@ def open_out(out: Path, overwrite: bool) -> Path:
         for name in ("sweep.json", "sweep.csv", "sweep.md", "sweep.png", "sweep_bleu.png", "sweep_lm.png"):
             (out / name).unlink(missing_ok=True)
         shutil.rmtree(out / "samples", ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).touch()
+    except OSError as exc:
+        raise SeqGANError(f"--out {out}: cannot create or write it ({exc.strerror or exc}); choose a directory you "
+                          "can write") from None
     return out
 
 
