@@ -465,3 +465,24 @@ def test_a_resumed_run_names_the_phase_where_it_diverged(word_run, tmp_path, cap
     monkeypatch.setattr(algorithm, "d_step", diverged)
     assert cli(train_args(word_run / "train.txt", run, valid=word_run / "valid.txt", extra=["--resume"])) == 2
     assert "in phase 'd_pretrain' at step 1" in one_line_error(capsys)
+
+
+def test_preset_fast_means_the_text_preset(tmp_path, monkeypatch):
+    """train --preset fast loaded the synthetic task's preset (the paper's 1,720-filter D, 20,000 final
+    samples) on a real corpus, while paper-task --preset fast meant text_fast."""
+    from seqgan.experiments import train
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+
+    def capture(cfg, out, **kw):
+        seen["preset"] = cfg.preset
+        raise Stop
+
+    monkeypatch.setattr(train, "run", capture)
+    write_corpus(tmp_path / "train.txt", "word", 30, seed=8)
+    with pytest.raises(Stop):
+        cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=24, extra=["--preset", "fast"]))
+    assert seen["preset"] == "text_fast"

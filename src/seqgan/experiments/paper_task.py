@@ -55,7 +55,7 @@ PAPER = {
     "music": {"MLE": {"bleu4": 0.9210, "mse": 22.38}, "SeqGAN": {"bleu4": 0.9406, "mse": 20.62}},
 }
 FIXED_LENGTH = ("poems", "music")  # the paper's poems (20 characters) and music (32 pitches) have one length
-PRESET_ALIASES = {"fast": "text_fast"}  # the synthetic `fast` preset is not tuned for real data
+PRESET_ALIASES = train.TEXT_PRESETS  # the synthetic `fast` preset is not tuned for real data
 ROWS = (("MLE", "mle"), ("SeqGAN", "seqgan"), ("real data", None))
 
 
