@@ -235,3 +235,13 @@ def test_resume_refuses_a_training_set_drawn_differently(tiny_run, tmp_path, cap
     assert main(["oracle", "--resume", "--out", str(run), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "sampled again from the oracle differs from" in err and "Traceback" not in err
+
+
+def test_the_sample_count_is_num_samples_in_every_command():
+    """sample -n, sweep --samples and paper-task --num-samples: one spelling works in all three."""
+    from seqgan.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["sample", "--checkpoint", "c.pt", "--num-samples", "5"]).num == 5
+    assert parser.parse_args(["sweep", "--run", "r", "--out", "o", "--num-samples", "7"]).samples == 7
+    assert parser.parse_args(["paper-task", "poems", "--out", "o", "--num-samples", "9"]).num_samples == 9

@@ -196,7 +196,8 @@ def add_parser(sub) -> None:
                        description="Sample from a checkpoint's generator and write one decoded sequence per "
                                    "line (an empty line for a sequence that ends at once).")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint of seqgan train / oracle")
-    p.add_argument("-n", "--num", type=int, default=100, help="number of sequences (default 100)")
+    p.add_argument("-n", "--num", "--num-samples", dest="num", type=int, default=100,
+                   help="number of sequences (default 100)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="divide the logits by T before sampling (default 1: the model's distribution)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
@@ -208,12 +209,12 @@ def add_parser(sub) -> None:
     p.add_argument("--mcts", type=int, default=0, metavar="SIMULATIONS",
                    help="choose each token by this many Monte Carlo tree-search simulations (PUCT with G as the "
                         "prior and D as the leaf evaluation; docs/value_mcts.md) instead of sampling (default 0: sample)")
-    p.add_argument("--c-puct", type=float, default=1.0, metavar="C",
+    p.add_argument("--c-puct", type=float, metavar="C",
                    help="with --mcts: weight of the prior's exploration bonus in PUCT (default 1)")
-    p.add_argument("--leaf", choices=LEAVES, default="rollout",
+    p.add_argument("--leaf", choices=LEAVES,
                    help="with --mcts: a leaf's value is D's score of one roll-out by G (rollout, default) or the "
                         "checkpoint's value network (value)")
-    p.add_argument("--move-temperature", type=float, default=0.0, metavar="TAU",
+    p.add_argument("--move-temperature", type=float, metavar="TAU",
                    help="with --mcts: draw each token with probability N^(1/TAU) of its visit count N (AlphaGo "
                         "Zero's choice) instead of taking the most visited (default 0); with --leaf value, the only "
                         "source of variety between sequences")
@@ -223,11 +224,16 @@ def add_parser(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.mcts < 0:
         raise SeqGANError(f"--mcts must be 0 (sample) or a number of simulations, got {args.mcts}")
+    search_flags = {"--c-puct": args.c_puct, "--leaf": args.leaf, "--move-temperature": args.move_temperature}
+    given = [flag for flag, value in search_flags.items() if value is not None]
+    if given and not args.mcts:
+        raise SeqGANError(f"{', '.join(given)} apply only to tree search: add --mcts SIMULATIONS, or leave them out")
+    c_puct, leaf, move_t = (v if v is not None else d for v, d in zip(search_flags.values(), (1.0, "rollout", 0.0)))
     check_seed(args.seed)
     if args.out:
         check_new_file(args.out, "--out", args.overwrite)
     lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device,
-                         args.mcts, args.c_puct, args.leaf, args.move_temperature)
+                         args.mcts, c_puct, leaf, move_t)
     empty = sum(1 for line in lines if not line)
     if args.out:
         write_lines(Path(args.out), lines)

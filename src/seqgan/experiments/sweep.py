@@ -276,7 +276,8 @@ def add_parser(sub) -> None:
     p.add_argument("--temperatures", metavar="T,T,...",
                    help=f"temperatures (default the 19 of {DEFAULT_TEMPERATURES[0]:g}..{DEFAULT_TEMPERATURES[-1]:g}: "
                         f"{','.join(f'{t:g}' for t in DEFAULT_TEMPERATURES)})")
-    p.add_argument("--samples", type=int, default=10_000, metavar="N", help="samples per point (default 10,000)")
+    p.add_argument("--samples", "--num-samples", dest="samples", type=int, default=10_000, metavar="N",
+                   help="samples per point (default 10,000)")
     p.add_argument("--methods", metavar="KEY,KEY", help="only these method keys (default: every finished one)")
     p.add_argument("--lm-epochs", type=int, default=LMConfig.epochs,
                    help=f"MLE epochs of the LM and of each reverse LM (real data; default {LMConfig.epochs})")
