@@ -206,11 +206,13 @@ def test_eval_bad_input(tmp_path, capsys):
     assert cli(["eval", "--samples", str(bad), "--references", str(refs), "--tokenizer", "char", "--bleu", "1"]) == 0
     good = write(tmp_path / "g.txt", sentences(5, 7))
     for args, message in ((["--references", str(bad)], "line 2 is blank"),
-                          ([], "need a reference file"),
+                          (["--bleu", "2"], "need a reference file"),
+                          ([], "nothing to compute"),
                           (["--references", str(refs), "--bleu", "two"], "orders separated by commas"),
                           (["--references", str(refs), "--mse"], "--tokenizer ids")):
         assert cli(["eval", "--samples", str(good), *args]) == 2
         assert message in one_line_error(capsys)
+    assert cli(["eval", "--samples", str(good), "--self-bleu", "2"]) == 0  # diversity alone: no BLEU asked for
 
 
 # ------------------------------------------------------------------------------- music

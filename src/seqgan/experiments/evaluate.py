@@ -226,8 +226,8 @@ def add_parser(sub) -> None:
     p.add_argument("--compare", metavar="FILE",
                    help="a second generated file, scored the same way; prints Welch's t-test p-values "
                         "(BLEU and MSE; not Self-BLEU, whose per-sequence scores are dependent)")
-    p.add_argument("--bleu", default="2,3,4,5", metavar="N,N",
-                   help="BLEU orders (default 2,3,4,5; 'none' for no BLEU)")
+    p.add_argument("--bleu", metavar="N,N",
+                   help="BLEU orders (default 2,3,4,5 with --references, none without; 'none' for no BLEU)")
     p.add_argument("--self-bleu", default="none", metavar="N,N", help="Self-BLEU orders, e.g. 2,3,4 (default none)")
     p.add_argument("--mse", action="store_true", help="music: nearest-neighbour MSE on pitches (ids tokens)")
     p.add_argument("--tokenizer", choices=sorted(TOKENIZERS),
@@ -263,7 +263,8 @@ def main(args: argparse.Namespace) -> int:
     refs = None
     if args.references:
         refs = tokenize_lines(load_lines(args.references), tok, args.references)
-    scorer = Scorer(refs, parse_orders(args.bleu, "--bleu"), parse_orders(args.self_bleu, "--self-bleu"), args.mse)
+    bleu = args.bleu if args.bleu is not None else ("2,3,4,5" if args.references else "none")  # Self-BLEU alone
+    scorer = Scorer(refs, parse_orders(bleu, "--bleu"), parse_orders(args.self_bleu, "--self-bleu"), args.mse)
     if not scorer.names():
         raise SeqGANError("nothing to compute: give --bleu orders, --self-bleu orders or --mse")
     files = {"samples": args.samples} | ({"compare": args.compare} if args.compare else {})
