@@ -607,3 +607,12 @@ def test_resume_continues_the_methods_the_run_was_begun_with(run, tmp_path):
     (out / "methods.txt").unlink()  # a run from before methods.txt: the paper's and those it has begun
     from seqgan.experiments.table1 import saved_methods
     assert saved_methods(out) == ["random", "mle", "ss", "pg_bleu", "seqgan"]
+
+
+@pytest.mark.parametrize("command", ["table1", "strategy"])
+def test_set_train_algorithm_is_refused(command, tmp_path):
+    """--set train.algorithm=maligan was silently replaced per method (table1) or by SeqGAN (strategy), while
+    config.json recorded maligan."""
+    with pytest.raises(SeqGANError, match="--set train.algorithm=maligan: train.algorithm is chosen per method"):
+        cli(command, *FAST, "--set", "train.algorithm=maligan", "--out", str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

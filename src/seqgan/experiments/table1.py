@@ -43,7 +43,7 @@ import torch
 from seqgan import distributed as dist
 from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.config import Config
-from seqgan.experiments.args import add_config_args, config_from_args
+from seqgan.experiments.args import add_config_args, config_from_args, refuse_overrides
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_same_sequences, setup_torch, write_json,
                                       write_sequences)
@@ -136,6 +136,7 @@ def synthetic_config(args: argparse.Namespace) -> Config:
     """The resolved config of a synthetic-task command; a real corpus (data.train_path) is refused."""
     flags = {"ss.schedule": getattr(args, "ss_schedule", None), "ss.max_prob": getattr(args, "ss_max_prob", None),
              "ss.steepness": getattr(args, "ss_steepness", None), "pg_bleu.order": getattr(args, "bleu_order", None)}
+    refuse_overrides(args, {"train.algorithm": "is chosen per method (--methods; strategy runs SeqGAN)"})
     cfg = config_from_args(args, **{"data.oracle_params": args.oracle_params}, **flags)
     if getattr(cfg.data, "train_path", None):
         command = getattr(args, "command", "table1")
