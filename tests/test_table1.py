@@ -616,3 +616,9 @@ def test_set_train_algorithm_is_refused(command, tmp_path):
     with pytest.raises(SeqGANError, match="--set train.algorithm=maligan: train.algorithm is chosen per method"):
         cli(command, *FAST, "--set", "train.algorithm=maligan", "--out", str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_of_a_seeds_study_without_seeds_names_them(seeds_run):
+    """It said only "holds no run to resume (no config.json or checkpoints)", with the study right there."""
+    with pytest.raises(SeqGANError, match=r"holds no run to resume .*it holds a --seeds study: add --seeds 0,1$"):
+        cli("table1", "--resume", "--no-progress", "--out", str(seeds_run))

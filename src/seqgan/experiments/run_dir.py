@@ -38,7 +38,9 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
     held = holds_run(out)
     if resume:
         if not held:
-            raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints)")
+            seeds = sorted(int(p.name[4:]) for p in out.glob("seed*") if p.name[4:].isdigit() and holds_run(p))
+            study = f"; it holds a --seeds study: add --seeds {','.join(map(str, seeds))}" if seeds else ""
+            raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints){study}")
         lock_run_dir(out)
         remove_stale_temporaries(out)  # ours alone now that the lock is held
         return out
