@@ -347,6 +347,8 @@ def test_a_sweep_stopped_midway_can_be_run_again(table1_run, tmp_path, capsys, m
     assert seqgan(argv + ["--overwrite"]) == 0 and (out / "sweep.json").exists()
     assert seqgan(["sweep", "--run", str(table1_run / "seed0"), "--out", str(out / "sweep.json" / "x")]) == 2
     assert "Traceback" not in capsys.readouterr().err
+    assert seqgan(["sweep", "--run", str(table1_run / "seed0"), "--threads", "-1", "--out", str(tmp_path / "t")]) == 2
+    assert "--threads must be 0" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -622,3 +622,10 @@ def test_resume_of_a_seeds_study_without_seeds_names_them(seeds_run):
     """It said only "holds no run to resume (no config.json or checkpoints)", with the study right there."""
     with pytest.raises(SeqGANError, match=r"holds no run to resume .*it holds a --seeds study: add --seeds 0,1$"):
         cli("table1", "--resume", "--no-progress", "--out", str(seeds_run))
+
+
+def test_strategy_seeds_under_a_file_is_one_error(tmp_path):
+    """The study's settings.txt was written with a bare mkdir: a NotADirectoryError traceback."""
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SeqGANError, match="cannot create or write it"):
+        cli("strategy", *FAST, "--seeds", "0,1", "--out", str(tmp_path / "file" / "study"))

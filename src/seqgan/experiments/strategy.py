@@ -127,8 +127,12 @@ def check_settings(out: Path, args: argparse.Namespace) -> None:
 def keep_settings(out: Path, args: argparse.Namespace) -> None:
     """Write a --seeds study's settings.txt (:func:`check_settings` first)."""
     check_settings(out, args)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SETTINGS_FILE).write_text(args.settings + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise SeqGANError(f"--out {out}: cannot create or write it ({exc.strerror or exc}); choose a directory you "
+                          "can write") from None
 
 
 def main(args: argparse.Namespace) -> int:

@@ -299,6 +299,8 @@ def main(args: argparse.Namespace) -> int:
         raise SeqGANError(f"--samples must be at least 2 (standard errors and Self-BLEU need two), got {args.samples}")
     if args.lm_epochs < 1:
         raise SeqGANError(f"--lm-epochs must be at least 1, got {args.lm_epochs}")
+    if args.threads is not None and args.threads < 0:
+        raise SeqGANError(f"--threads must be 0 (one per core) or more, got {args.threads}")
     runs = choose_methods(find_runs(Path(args.run)), args.methods or None)
     kinds = {r.kind for r in runs}
     if len(kinds) != 1:
