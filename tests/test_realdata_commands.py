@@ -177,6 +177,14 @@ def test_paper_task_table_rows_scored_the_same_way(tmp_path, coco_source, capsys
     assert (mine / "results.json").read_text() == "my results"
 
 
+def test_paper_task_variable_length_only_for_fixed_length_corpora(tmp_path, coco_source, capsys):
+    """--variable-length on speech or coco (already <eos>-terminated) was accepted and did nothing."""
+    assert cli(["paper-task", "coco", "--source", str(coco_source), "--cache", str(tmp_path / "cache"),
+                "--preset", "tiny", "--no-progress", "--variable-length", "--out", str(tmp_path / "pt")]) == 2
+    assert "--variable-length is for poems and music" in one_line_error(capsys)
+    assert not (tmp_path / "pt").exists() and not (tmp_path / "cache").exists()
+
+
 def test_paper_task_resume_hint_is_the_same_command(tmp_path):
     """The hint an interrupted paper-task prints, parsed again, chooses the same data and scoring, with --resume."""
     out = tmp_path / "an out dir"

@@ -232,6 +232,9 @@ def test_nll_oracle_at_t1_is_the_one_of_todays_code(table1_run, tmp_path):
     assert rows[0.5]["nll_test"] != pytest.approx(rows[1.0]["nll_test"], rel=1e-3)
     md = (out / "sweep.md").read_text()
     assert "MLE is the only method swept" in md and "no MLE method" not in md
+    from seqgan.experiments.sweep_runs import choose_methods
+    runs = find_runs(run)
+    assert [m.key for m in choose_methods(runs, "all")[0].methods] == [m.key for m in choose_methods(runs, None)[0].methods]
 
 
 def test_sweep_of_a_table1_run_made_with_pretrained(table1_run, tmp_path):

@@ -186,6 +186,9 @@ def add_parser(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.variable_length and args.corpus not in FIXED_LENGTH:  # before the corpus is fetched
+        raise SeqGANError(f"--variable-length is for poems and music, whose sequences have one length; "
+                          f"{args.corpus}'s sequences already end with <eos>: leave it out")
     if args.num_samples is not None and args.num_samples < 2:
         raise SeqGANError(f"--num-samples must be at least 2 (a t-test needs a variance), got {args.num_samples}")
     result = run_task(args.corpus, args.out, args)

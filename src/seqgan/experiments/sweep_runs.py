@@ -141,6 +141,8 @@ def choose_methods(runs: list[Run], wanted: str | None) -> list[Run]:
     default every finished method; over seeds, those that every seed has (the others are named on stderr),
     since a row is a mean over all seeds."""
     found = {m.key for r in runs for m in r.methods}
+    if wanted is not None and wanted.strip() == "all":  # as table1 --methods all: the default here
+        wanted = None
     if wanted is not None:
         keep = {k.strip() for k in wanted.split(",") if k.strip()}
         if not keep or keep - found:
