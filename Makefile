@@ -4,6 +4,9 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
+# Where a CPU wheel of that version comes from when pip's default index would give a CUDA build
+# (e.g. make setup TORCH_INDEX=<PyTorch's CPU wheel index>); empty: pip's own configuration.
+TORCH_INDEX ?=
 
 .PHONY: setup quickstart test test-slow bench clean
 
@@ -11,7 +14,7 @@ $(BIN)/seqgan: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# The pinned CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==$(TORCH_VERSION)
+	$(BIN)/pip install -q torch==$(TORCH_VERSION) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
