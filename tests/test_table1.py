@@ -250,6 +250,34 @@ def test_hard_kill_in_the_first_pretraining_epoch_resumes_exactly(run, tmp_path,
     assert rows(out) == rows(run)
 
 
+def test_a_stop_during_pretrainings_first_evaluation_resumes_exactly(run, tmp_path, monkeypatch):
+    """init.pt was also written as latest.pt before epoch 0's evaluation: stopped during it, the resume
+    skipped that evaluation (its log line lost) and shifted every later draw of the evaluation stream."""
+    from seqgan.experiments.oracle import OracleRun
+
+    real, calls = OracleRun.evaluate, []
+
+    def stop_first(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    out = tmp_path / "stopped"
+    with monkeypatch.context() as m:
+        m.setattr(OracleRun, "evaluate", stop_first)
+        with pytest.raises(KeyboardInterrupt):
+            cli("table1", *FAST, "--out", str(out))
+    assert cli("table1", *FAST, "--out", str(out), "--resume") == 0
+    strip = lambda p: [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}  # noqa: E731
+                       for l in p.read_text().splitlines()]
+    for f in ("pretrain/metrics.jsonl", "seqgan/metrics.jsonl"):
+        assert strip(out / f) == strip(run / f), f
+    rows = lambda d: [{k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
+                      for r in json.loads((d / "table1.json").read_text())["rows"]]
+    assert rows(out) == rows(run)
+
+
 def test_a_failed_write_at_the_end_of_pretraining_leaves_a_resumable_study(run, tmp_path, monkeypatch):
     """The disk fills while pre-training's last checkpoint is written: --resume finishes the table (it
     failed on every resume when latest.pt said 'done' but d_pretrain.pt, written second, was missing)."""

@@ -220,8 +220,9 @@ class Run:
             "num_records": len(self.logger.records), "processes": dist.world().size, **self.task_payload(),
         }
 
-    def save(self, position: Position, tag: str | None = None) -> None:
-        """A checkpoint (every process calls this: it gathers their RNG states; rank 0 writes)."""
+    def save(self, position: Position, tag: str | None = None, latest: bool = True) -> None:
+        """A checkpoint (every process calls this: it gathers their RNG states; rank 0 writes). ``latest``
+        False: the tag's file alone, not a point to resume from."""
         rng = gather_rng_states(self.eval_rng, self.device)
         if not dist.is_main():
             return
@@ -229,7 +230,8 @@ class Run:
         ckpt = self.out / "checkpoints"
         if tag is not None:  # first: a phase's file marks it done (table1's d_pretrain.pt), so a failed or
             save_checkpoint(ckpt / f"{tag}.pt", payload)  # killed second write leaves latest.pt behind, never ahead
-        save_checkpoint(ckpt / "latest.pt", payload)
+        if latest:
+            save_checkpoint(ckpt / "latest.pt", payload)
 
     def restore(self, ckpt: dict[str, Any], new_optimizers: bool = False) -> Position:
         """Models, optimisers, RNG states, summary, timings and the metrics log as the checkpoint has them.

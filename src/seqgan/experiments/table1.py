@@ -117,11 +117,12 @@ def run_pretraining(cfg: Config, out: Path, *, progress: bool = True, tensorboar
         if main:
             write_json(out / "config.json", pre_cfg.to_dict())
             write_sequences(out / "data" / "train.txt", real)
-        state.save(state.at("mle", 0), tag="init")  # Random's start: G and D as initialised
+        # Random's start, G and D as initialised; not latest.pt: a stop during epoch 0's evaluation then starts
+        # over (a resume from here would skip that evaluation and shift every later draw of its stream)
+        state.save(state.at("mle", 0), tag="init", latest=False)
         logger.log({"phase": "mle", "step": 0, "epoch": 0, **state.evaluate(), "time/elapsed_s": 0.0})
         start = state.at("mle", 0)
-        state.save(start)  # after epoch 0's evaluation: a hard kill before the first periodic checkpoint
-        #                    resumes exactly (init.pt's RNG and log are from before that evaluation)
+        state.save(start)  # after epoch 0's evaluation: a hard kill before the first periodic checkpoint resumes exactly
     else:
         start = state.position = state.restore(ckpt)
     bar.begin(start.phase, state.phase_total(start.phase), start.step)
