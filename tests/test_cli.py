@@ -245,3 +245,19 @@ def test_the_sample_count_is_num_samples_in_every_command():
     assert parser.parse_args(["sample", "--checkpoint", "c.pt", "--num-samples", "5"]).num == 5
     assert parser.parse_args(["sweep", "--run", "r", "--out", "o", "--num-samples", "7"]).samples == 7
     assert parser.parse_args(["paper-task", "poems", "--out", "o", "--num-samples", "9"]).num_samples == 9
+
+
+def test_resume_at_another_thread_count_says_so(tiny_run, tmp_path, capsys):
+    """The thread count is not part of the run's config; a resume under another one went on without a word,
+    though parallel reductions may then round differently."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns(".lock"))
+    shutil.copy(run / "checkpoints" / "mle.pt", run / "checkpoints" / "latest.pt")
+    from seqgan.checkpoint import load_checkpoint
+
+    saved = load_checkpoint(run / "checkpoints" / "mle.pt")["threads"]
+    other = 1 if saved != 1 else 2
+    assert main(["oracle", "--resume", "--out", str(run), "--no-progress", "--threads", str(other)]) == 0
+    assert f"saved at {saved} thread(s), this process has {other}" in capsys.readouterr().err

@@ -14,6 +14,7 @@ are collectives); only rank 0 writes files or prints.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,7 +218,8 @@ class Run:
             "extra_models": {name: model_entry(r.model) for name, r in m.extra.items()},
             "optimizers": {name: opt.state_dict() for name, opt in m.opts.items()},
             "summary": self.summary, "timings": {**self.timings, "_current": time.perf_counter() - self.phase_started},
-            "num_records": len(self.logger.records), "processes": dist.world().size, **self.task_payload(),
+            "num_records": len(self.logger.records), "processes": dist.world().size,
+            "threads": torch.get_num_threads(), **self.task_payload(),
         }
 
     def save(self, position: Position, tag: str | None = None, latest: bool = True) -> None:
@@ -264,6 +266,11 @@ class Run:
             raise SeqGANError(f"the checkpoint is damaged or not this run's ({type(exc).__name__}: "
                               f"{(str(exc).splitlines() or [''])[0]}); resume from an earlier checkpoint, or start "
                               "a new run") from None
+        threads = ckpt.get("threads")  # parallel reductions may split differently: not the same run bit for bit
+        if dist.is_main() and isinstance(threads, int) and threads != torch.get_num_threads():
+            print(f"--resume: the run was saved at {threads} thread(s), this process has {torch.get_num_threads()}; "
+                  "it continues, but its numbers may differ in the last bits from an uninterrupted run's (give "
+                  f"--threads {threads} to avoid it)", file=sys.stderr, flush=True)
         self.summary = summary
         current = timings.pop("_current", 0.0)
         self.timings = timings
