@@ -341,10 +341,10 @@ def main(args: argparse.Namespace) -> int:
     cfg = synthetic_config(args)
     if getattr(args, "seeds", None):
         return run_seeds(args, main, "table1", "seqgan", METHODS, cfg.device)
+    dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     methods = dist.on_main(methods_of, args)  # only rank 0 may see the disk
     for key in methods:  # before any method runs: not hours later, when a method's turn comes
         method_algorithm(key).check(cfg)
-    dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
                                                              "figure2.png", "figure2_nll_test.png", METHODS_FILE))
     if dist.is_main():  # what --resume alone continues: every method begun here, in the table's order
