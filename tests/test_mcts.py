@@ -314,7 +314,7 @@ def test_sample_mcts_refuses_an_untrained_scorer(value_run, capsys, name, leaf, 
                                             (["--mcts", "2", "--move-temperature", "-1"], "--move-temperature must be"),
                                             (["--mcts", "2", "--c-puct", "0"], "--c-puct must be a positive number"),
                                             (["--mcts", "2", "--c-puct", "inf"], "--c-puct must be a positive number"),
-                                            (["--leaf", "value"], "--leaf apply only to tree search"),  # was ignored
+                                            (["--leaf", "value"], "--leaf applies only to tree search"),  # was ignored
                                             (["--c-puct", "2", "--move-temperature", "1"],
                                              "--c-puct, --move-temperature apply only to tree search")])
 def test_sample_mcts_bad_flags(value_run, capsys, flags, message):

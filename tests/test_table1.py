@@ -635,6 +635,9 @@ def test_resume_continues_the_methods_the_run_was_begun_with(run, tmp_path):
     assert cli("table1", "--resume", "--no-progress", "--threads", "1", "--methods", "seqgan", "--out", str(out)) == 0
     assert (out / "methods.txt").read_text() == "mle,seqgan\n"  # a row added to the run
     assert [r["key"] for r in json.loads((out / "table1.json").read_text())["rows"]] == ["mle", "seqgan"]
+    (out / "methods.txt").write_text("mle,gan\n")  # damaged: named, not taken for a --methods flag
+    with pytest.raises(SeqGANError, match=r"methods.txt is damaged .*delete it and give --methods"):
+        cli("table1", "--resume", "--no-progress", "--out", str(out))
     (out / "methods.txt").unlink()  # a run from before methods.txt: the paper's and those it has begun
     from seqgan.experiments.table1 import saved_methods
     assert saved_methods(out) == ["random", "mle", "ss", "pg_bleu", "seqgan"]
@@ -651,7 +654,8 @@ def test_set_train_algorithm_is_refused(command, tmp_path):
 
 def test_resume_of_a_seeds_study_without_seeds_names_them(seeds_run):
     """It said only "holds no run to resume (no config.json or checkpoints)", with the study right there."""
-    with pytest.raises(SeqGANError, match=r"holds no run to resume .*it holds a --seeds study: add --seeds 0,1$"):
+    with pytest.raises(SeqGANError, match=r"holds no run to resume .*it holds a --seeds study \(seeds 0,1 begun\): "
+                                          r"resume it with table1 or strategy and the study's --seeds list$"):
         cli("table1", "--resume", "--no-progress", "--out", str(seeds_run))
 
 

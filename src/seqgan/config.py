@@ -124,7 +124,6 @@ class Config:
 
         if t.algorithm not in ALGORITHMS:
             raise SeqGANError(f"train.algorithm must be one of {', '.join(ALGORITHMS)}, got {t.algorithm!r}")
-        ALGORITHMS[t.algorithm].check(self)
         for section in (self.ss, self.pg_bleu, self.maligan, self.rankgan, self.relgan, self.leakgan):
             section.validate()
         validate_estimator(self)  # train.reward_estimator, train.value_rollouts and the value section

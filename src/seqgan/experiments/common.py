@@ -34,7 +34,8 @@ def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "conf
     """--resume continues the saved run: any key the flags change is an error that names it, but those
     of ``RESUME_MAY_CHANGE`` and ``ignore``. ``source``: where ``saved`` comes from (config.json, or the checkpoint)."""
     now, default = cfg.to_dict(), Config().to_dict()
-    bad = [s for s, v in now.items() if isinstance(v, dict) and not isinstance(saved.get(s, {}), dict)]
+    bad = [s for s, v in now.items() if isinstance(v, dict) and not isinstance(saved.get(s, {}), dict)] \
+        if isinstance(saved, dict) else []
     if not isinstance(saved, dict) or bad:
         raise SeqGANError(f"--resume {out}: the run's {source} is damaged (" + (f"its {bad[0]} is not a section"
                           if bad else "not a mapping") + "); restore it, or start a new run")

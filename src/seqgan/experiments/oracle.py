@@ -138,8 +138,8 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T), everywhere
     if ckpt is None and main:
         write_sequences(out / "data" / "train.txt", real)
-    elif main:
-        check_same_sequences(out / "data" / "train.txt", real)
+    elif ckpt is not None:  # through rank 0, so that every process stops with it
+        dist.on_main(check_same_sequences, out / "data" / "train.txt", real)
     algorithm = get_algorithm(cfg.train.algorithm)
     models = build_models(cfg, algorithm, device)
 
@@ -192,6 +192,8 @@ def main(args: argparse.Namespace) -> int:
         raise SeqGANError(f"{args.out} is a real-data run (data.train_path {cfg.data.train_path}): resume it with seqgan "
                           f"train --resume --out {args.out}" if args.resume else "seqgan oracle is the synthetic "
                           "task: leave data.train_path unset (for real data: seqgan train --data FILE)")
+    if not args.resume:  # a run begun before a setting was refused goes on as it began
+        get_algorithm(cfg.train.algorithm).check(cfg)
     summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if not dist.is_main():
         return 0

@@ -266,9 +266,10 @@ class Run:
             raise SeqGANError(f"the checkpoint is damaged or not this run's ({type(exc).__name__}: "
                               f"{(str(exc).splitlines() or [''])[0]}); resume from an earlier checkpoint, or start "
                               "a new run") from None
-        threads = ckpt.get("threads")  # parallel reductions may split differently: not the same run bit for bit
-        if dist.is_main() and isinstance(threads, int) and threads != torch.get_num_threads():
-            print(f"--resume: the run was saved at {threads} thread(s), this process has {torch.get_num_threads()}; "
+        threads = ckpt.get("threads")  # CPU reductions may split differently: not the same run bit for bit
+        if (dist.is_main() and not new_optimizers and self.device.type == "cpu" and isinstance(threads, int)
+                and threads != torch.get_num_threads()):  # continuing its own checkpoint, not starting from one
+            print(f"the run was saved at {threads} thread(s), this process has {torch.get_num_threads()}; "
                   "it continues, but its numbers may differ in the last bits from an uninterrupted run's (give "
                   f"--threads {threads} to avoid it)", file=sys.stderr, flush=True)
         self.summary = summary

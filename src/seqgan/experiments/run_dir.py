@@ -39,7 +39,8 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
     if resume:
         if not held:
             seeds = sorted(int(p.name[4:]) for p in out.glob("seed*") if p.name[4:].isdigit() and holds_run(p))
-            study = f"; it holds a --seeds study: add --seeds {','.join(map(str, seeds))}" if seeds else ""
+            study = (f"; it holds a --seeds study (seeds {','.join(map(str, seeds))} begun): resume it with table1 or "
+                     "strategy and the study's --seeds list") if seeds else ""
             raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints){study}")
         lock_run_dir(out)
         remove_stale_temporaries(out)  # ours alone now that the lock is held

@@ -227,7 +227,8 @@ def main(args: argparse.Namespace) -> int:
     search_flags = {"--c-puct": args.c_puct, "--leaf": args.leaf, "--move-temperature": args.move_temperature}
     given = [flag for flag, value in search_flags.items() if value is not None]
     if given and not args.mcts:
-        raise SeqGANError(f"{', '.join(given)} apply only to tree search: add --mcts SIMULATIONS, or leave them out")
+        raise SeqGANError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only to tree search: add "
+                          "--mcts SIMULATIONS, or leave them out")
     c_puct, leaf, move_t = (v if v is not None else d for v, d in zip(search_flags.values(), (1.0, "rollout", 0.0)))
     check_seed(args.seed)
     if args.out:

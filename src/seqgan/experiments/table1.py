@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from seqgan import distributed as dist
-from seqgan.checkpoint import build_model, load_checkpoint
+from seqgan.checkpoint import build_model, load_checkpoint, write_atomic
 from seqgan.config import Config
 from seqgan.experiments.args import add_config_args, config_from_args, refuse_overrides
 from seqgan.errors import SeqGANError
@@ -106,8 +106,8 @@ def run_pretraining(cfg: Config, out: Path, *, progress: bool = True, tensorboar
     oracle = build_oracle(cfg).to(device) if ckpt is None else \
         build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
-    if ckpt is not None and main:
-        check_same_sequences(out / "data" / "train.txt", real)
+    if ckpt is not None:  # through rank 0, so that every process stops with it
+        dist.on_main(check_same_sequences, out / "data" / "train.txt", real)
     models = build_models(cfg, PRETRAIN, device)
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=ckpt is not None)
     bar = Progress(enabled=progress and main)
@@ -224,8 +224,7 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
     device = setup_torch(cfg)
     oracle = build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # the same S
-    if main:
-        check_same_sequences(start_ckpt.parent.parent / "data" / "train.txt", real)  # pre-training's
+    dist.on_main(check_same_sequences, start_ckpt.parent.parent / "data" / "train.txt", real)  # pre-training's S
     models = build_models(cfg, algorithm, device)
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=partial)
     seed = dist.rank_seed(cfg.seed)  # each process its own evaluation draws
@@ -304,11 +303,14 @@ METHODS_FILE = "methods.txt"
 
 
 def saved_methods(run: Path) -> list[str]:
-    """The methods a run was begun (and later resumed) with; a run from before methods.txt: the paper's and
-    those it has a directory for."""
+    """The methods a run was begun (and resumed) with; before methods.txt: the paper's and those begun."""
     path = run / METHODS_FILE
     if path.is_file():
-        return parse_methods(path.read_text(encoding="utf-8").strip())
+        try:
+            return parse_methods(path.read_text(encoding="utf-8").strip())
+        except (SeqGANError, UnicodeDecodeError):
+            raise SeqGANError(f"{path} is damaged (it should list the run's methods, e.g. mle,seqgan); write the "
+                              "methods there, or delete it and give --methods") from None
     return [k for k in METHODS if k in PAPER_METHODS or (run / k).is_dir()]
 
 
@@ -318,6 +320,12 @@ def methods_of(args: argparse.Namespace) -> list[str]:
         return parse_methods(args.methods)
     run = args.out if args.resume else getattr(args, "base_run", None)
     return saved_methods(Path(run)) if run else list(PAPER_METHODS)
+
+
+def check_methods(methods: list[str], cfg: Config, out: Path) -> None:
+    """Refuse a setting that a method still to train cannot honour, before any runs (not hours later)."""
+    for key in (k for k in methods if not (out / k / "result.json").exists()):
+        method_algorithm(key).check(cfg)
 
 
 def resume_hint(args: argparse.Namespace, out: Path) -> Interrupted:
@@ -343,14 +351,13 @@ def main(args: argparse.Namespace) -> int:
         return run_seeds(args, main, "table1", "seqgan", METHODS, cfg.device)
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 prepares the directory
     methods = dist.on_main(methods_of, args)  # only rank 0 may see the disk
-    for key in methods:  # before any method runs: not hours later, when a method's turn comes
-        method_algorithm(key).check(cfg)
+    dist.on_main(check_methods, methods, cfg, Path(args.out))
     out = dist.on_main(open_run, args, cfg, tuple(METHODS) + ("pretrain", "table1.md", "table1.json", "table1.csv",
                                                              "figure2.png", "figure2_nll_test.png", METHODS_FILE))
+    args.pretrained = dist.on_main(pretrained_of, args, out)
     if dist.is_main():  # what --resume alone continues: every method begun here, in the table's order
         kept = saved_methods(out) if args.resume else []
-        (out / METHODS_FILE).write_text(",".join(k for k in METHODS if k in methods or k in kept) + "\n")
-    args.pretrained = dist.on_main(pretrained_of, args, out)
+        write_atomic(out / METHODS_FILE, (",".join(k for k in METHODS if k in methods or k in kept) + "\n").encode())
     progress, started = not args.no_progress, time.perf_counter()
     pre_dir = Path(args.pretrained) if args.pretrained else out / "pretrain"
     results = {}

@@ -302,6 +302,8 @@ def main(args: argparse.Namespace) -> int:
         if args.resume and cfg.data.train_path is None and (Path(args.out) / "config.json").is_file():
             raise SeqGANError(f"{args.out} is a run of the synthetic task (it has no data.train_path): resume it "
                               f"with seqgan oracle --resume --out {args.out}")
+        if not args.resume:  # a run begun before a setting was refused goes on as it began
+            get_algorithm(cfg.train.algorithm).check(cfg)
         summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
                       progress=not args.no_progress)
     if not dist.is_main():
