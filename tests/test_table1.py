@@ -30,6 +30,21 @@ FAST = ["--preset", "tiny", "--no-progress", "--threads", "1"]
 pytestmark = pytest.mark.usefixtures("restore_threads")  # the CLI runs here call set_num_threads(1)
 
 
+def log_records(path):
+    """A metrics.jsonl's records without their timings (which no two runs share)."""
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
+            for line in path.read_text().splitlines()]
+
+
+def assert_same_run(out, ref, logs):
+    """The run in ``out`` equals the uninterrupted ``ref``: the logs named and table1.json, timings aside."""
+    for f in logs:
+        assert log_records(out / f) == log_records(ref / f), f
+    rows = lambda d: [{k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
+                      for r in json.loads((d / "table1.json").read_text())["rows"]]
+    assert rows(out) == rows(ref)
+
+
 def cli(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="seqgan")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,58 +239,26 @@ def test_the_table_is_written_when_a_hard_kill_lost_the_pretrainings_summary(run
     assert again == {**saved, "dir": str(copy / "pretrain")}
 
 
-def test_hard_kill_in_the_first_pretraining_epoch_resumes_exactly(run, tmp_path, monkeypatch):
-    """Killed in MLE's first epoch of the shared pre-training: the resumed table equals the uninterrupted
-    one, and pre-training's log keeps its epoch-0 line (latest.pt was init.pt, from before that evaluation)."""
+@pytest.mark.parametrize("where", ["step_done", "evaluate"])
+def test_a_stop_early_in_pretraining_resumes_exactly(run, tmp_path, monkeypatch, where):
+    """Killed in MLE's first epoch, or during epoch 0's evaluation (init.pt was then also latest.pt, so the
+    resume skipped that evaluation, lost its log line and shifted every later draw of its stream): the
+    resumed table equals the uninterrupted one."""
     from seqgan.experiments.oracle import OracleRun
 
     class Killed(BaseException):
         pass
 
-    def killed(self, phase, step, metrics):
+    def killed(self, *args, **kwargs):
         raise Killed
 
-    out = tmp_path / "killed"
+    out = tmp_path / where
     with monkeypatch.context() as m:
-        m.setattr(OracleRun, "step_done", killed)
+        m.setattr(OracleRun, where, killed)
         with pytest.raises(Killed):
             cli("table1", *FAST, "--out", str(out))
     assert cli("table1", *FAST, "--out", str(out), "--resume") == 0
-    for f in ("pretrain/metrics.jsonl", "mle/metrics.jsonl", "seqgan/metrics.jsonl"):
-        strip = lambda p: [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}  # noqa: E731
-                           for l in p.read_text().splitlines()]
-        assert strip(out / f) == strip(run / f), f
-    rows = lambda d: [{k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
-                      for r in json.loads((d / "table1.json").read_text())["rows"]]
-    assert rows(out) == rows(run)
-
-
-def test_a_stop_during_pretrainings_first_evaluation_resumes_exactly(run, tmp_path, monkeypatch):
-    """init.pt was also written as latest.pt before epoch 0's evaluation: stopped during it, the resume
-    skipped that evaluation (its log line lost) and shifted every later draw of the evaluation stream."""
-    from seqgan.experiments.oracle import OracleRun
-
-    real, calls = OracleRun.evaluate, []
-
-    def stop_first(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-        return real(self, *args, **kwargs)
-
-    out = tmp_path / "stopped"
-    with monkeypatch.context() as m:
-        m.setattr(OracleRun, "evaluate", stop_first)
-        with pytest.raises(KeyboardInterrupt):
-            cli("table1", *FAST, "--out", str(out))
-    assert cli("table1", *FAST, "--out", str(out), "--resume") == 0
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}  # noqa: E731
-                       for l in p.read_text().splitlines()]
-    for f in ("pretrain/metrics.jsonl", "seqgan/metrics.jsonl"):
-        assert strip(out / f) == strip(run / f), f
-    rows = lambda d: [{k: v for k, v in r.items() if not k.endswith("time_s")}  # noqa: E731
-                      for r in json.loads((d / "table1.json").read_text())["rows"]]
-    assert rows(out) == rows(run)
+    assert_same_run(out, run, ("pretrain/metrics.jsonl", "mle/metrics.jsonl", "seqgan/metrics.jsonl"))
 
 
 def test_a_failed_write_at_the_end_of_pretraining_leaves_a_resumable_study(run, tmp_path, monkeypatch):
@@ -323,9 +306,7 @@ def test_interrupted_method_resumes_to_the_same_result(run, tmp_path, monkeypatc
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [method]  # not the paper's five
     resumed = json.loads((out / method / "result.json").read_text())
     assert resumed["nll_oracle"] == json.loads((run / method / "result.json").read_text())["nll_oracle"]
-    strip = lambda p: [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")}  # noqa: E731
-                       for l in p.read_text().splitlines()]
-    assert strip(out / method / "metrics.jsonl") == strip(run / method / "metrics.jsonl")
+    assert log_records(out / method / "metrics.jsonl") == log_records(run / method / "metrics.jsonl")
 
 
 def test_ctrl_c_in_randoms_evaluation_stops_the_command_before_mle(run, tmp_path, monkeypatch):
