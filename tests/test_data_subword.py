@@ -147,10 +147,10 @@ def test_eval_scores_on_the_checkpoints_pieces(subword_run, tmp_path, capsys):
 def test_resume_and_init_from_check_the_learnt_tokenizer(subword_run, tmp_path, capsys):
     kind, root = subword_run
     base = ["--vocab-size", "60"]
-    # a resumed run retrains the same tokenizer from the same data (nothing left to do: the run is done)
+    # a resumed run reads its tokenizer from its checkpoint (nothing left to do: the run is done)
     assert cli(train_args(root / "train.txt", root / "run", kind=kind, max_len=24, valid=root / "valid.txt",
                           extra=[*base, "--resume"])) == 0
-    # another vocabulary size would learn other pieces: refused, not silently a different tokenizer
+    # another vocabulary size is another run: refused, not silently a different tokenizer
     assert cli(train_args(root / "train.txt", root / "run", kind=kind, max_len=24, valid=root / "valid.txt",
                           extra=["--vocab-size", "59", "--resume"])) == 2
     assert "data.max_vocab" in one_line_error(capsys)
@@ -158,6 +158,44 @@ def test_resume_and_init_from_check_the_learnt_tokenizer(subword_run, tmp_path, 
     assert cli(train_args(tmp_path / "other.txt", tmp_path / "r", kind=kind, max_len=24,
                           extra=["--vocab-size", "50", "--init-from", str(root / "run" / "checkpoints" / "mle.pt")])) == 2
     assert "vocabulary does not match" in one_line_error(capsys)
+
+
+def test_resume_and_sweep_keep_the_runs_own_tokenizer(subword_run, tmp_path, monkeypatch):
+    """A newer sentencepiece may learn other pieces from the same data: --resume used to learn the tokenizer
+    again and refuse the run. It now reads the checkpoint's model, and the run ends as the uninterrupted one."""
+    from seqgan.data import subword
+    from seqgan.experiments import train
+
+    class Killed(BaseException):
+        pass
+
+    def killed(self, phase, step, metrics):
+        raise Killed
+
+    kind, root = subword_run
+    out = tmp_path / "run"
+    args = train_args(root / "train.txt", out, kind=kind, max_len=24, valid=root / "valid.txt",
+                      extra=["--vocab-size", "60"])
+    with monkeypatch.context() as m:
+        m.setattr(train.RealDataRun, "step_done", killed)
+        with pytest.raises(Killed):
+            cli(args)
+    learn = subword.train_subword
+    monkeypatch.setattr(subword, "train_subword", lambda lines, *a, **k: learn(lines[::2], *a, **k))
+    assert subword.make_tokenizer(kind, str(root / "train.txt"), 60, 23) != SubwordTokenizer.from_dict(
+        load_checkpoint(root / "run" / "checkpoints" / "mle.pt")["tokenizer_model"])  # it would learn others
+    assert cli(args + ["--resume"]) == 0
+    a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
+    b = load_checkpoint(root / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    from seqgan.experiments.sweep import text_task
+    from seqgan.experiments.sweep_runs import find_runs, load_generator
+    from seqgan.metrics.lm import LMConfig
+
+    (found,) = find_runs(out)
+    cpu = torch.device("cpu")
+    task = text_task(found, load_generator(found.methods[0].checkpoint, cpu), LMConfig(epochs=1), None, cpu)
+    assert task.tokenizer == SubwordTokenizer.from_dict(load_checkpoint(out / "checkpoints" / "mle.pt")["tokenizer_model"])
 
 
 def test_vocab_size_flag_rules(tmp_path, capsys):

@@ -126,8 +126,9 @@ def commands(tmp: Path, corpus: Path) -> dict:
             (tmp / "b" / later).unlink()
     torch.distributed.barrier()
     rc["resume"] = main(["oracle", *TINY, "--out", str(tmp / "b"), "--resume"])
-    rc["train"] = main(["train", "--data", str(corpus), "--tokenizer", "word", "--max-len", "10", *TINY,
-                        "--set", "train.batch_size=16", "--out", str(tmp / "text")])
+    rc["train"] = main(["train", "--data", str(corpus), "--tokenizer", "bpe", "--vocab-size", "40", "--max-len", "10",
+                        *TINY, "--set", "train.batch_size=16", "--out", str(tmp / "text")])
+    rc["train_resume"] = main(["train", "--resume", "--out", str(tmp / "text")])  # its bpe model, read by rank 0
     rc["table1"] = main(["table1", *TINY, "--methods", "mle,ss,pg_bleu,seqgan", "--set", "train.adv_rounds=2",
                          "--set", "train.g_pretrain_epochs=2", "--out", str(tmp / "table1")])
     rc["strategy"] = main(["strategy", *TINY, "--settings", "1,1,1;2,0,1,2", "--set", "train.adv_rounds=2",
@@ -229,7 +230,7 @@ def test_collectives(session):
 def test_commands_run_and_only_rank_0_writes(session):
     tmp, ranks = session
     for r in ranks:
-        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "table1": 0, "strategy": 0, "seeds": 0,
+        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "train_resume": 0, "table1": 0, "strategy": 0, "seeds": 0,
                                 "refused": 2}
     a = tmp / "a"
     summary = json.loads((a / "summary.json").read_text())

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import torch
 
+from seqgan.checkpoint import load_checkpoint
 from seqgan.config import Config
 from seqgan.data.subword import make_tokenizer, model_mismatch
 from seqgan.data.text import check_length, encode_corpus, kept_tokens, load_lines
-from seqgan.data.tokenizers import Tokenizer, get_tokenizer
+from seqgan.data.tokenizers import SUBWORD, Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
 
@@ -70,13 +71,13 @@ def _encode(path: str, vocab: Vocab, cfg: Config, tok: Tokenizer) -> tuple[torch
     return enc.tokens, stats
 
 
-def load_corpus(cfg: Config) -> Corpus:
+def load_corpus(cfg: Config, tok: Tokenizer | None = None) -> Corpus:
     """Build the vocabulary from the tokens of the training file that its rows keep, then encode
-    training and validation."""
+    training and validation. ``tok``: a run's own (stored) tokenizer; by default it is named or learnt."""
     d = cfg.data
     if d.train_path is None:
         raise SeqGANError("no training data: give --data FILE (one sequence per line)")
-    tok = make_tokenizer(d.tokenizer, d.train_path, d.max_vocab, room(cfg))
+    tok = tok or make_tokenizer(d.tokenizer, d.train_path, d.max_vocab, room(cfg))
     lines = _tokenized(d.train_path, tok)
     check_length(lines, cfg.model.seq_len, "model.seq_len", eos=not d.fixed_length)
     vocab = Vocab.build(kept_tokens(lines, room(cfg), d.long_lines), min_count=d.min_count, max_size=d.max_vocab)
@@ -86,6 +87,22 @@ def load_corpus(cfg: Config) -> Corpus:
     if d.valid_path is not None:
         valid, stats["valid"] = _encode(d.valid_path, vocab, cfg, tok)
     return Corpus(vocab, d.tokenizer, train, valid, stats, tok)
+
+
+def stored_tokenizer(cfg: Config, ckpt: dict[str, Any] | Path) -> dict[str, Any] | None:
+    """The subword model a run learnt (``to_dict``), read from its checkpoint: a newer sentencepiece may learn
+    other pieces from the same data, so the run keeps its own. None for named tokenizers, a missing checkpoint
+    (the caller's own error follows) or one of another tokenizer (check_resume_config names the difference)."""
+    if cfg.data.tokenizer not in SUBWORD or (isinstance(ckpt, Path) and not ckpt.is_file()):
+        return None
+    path = ckpt if isinstance(ckpt, Path) else "the checkpoint"
+    data = load_checkpoint(ckpt) if isinstance(ckpt, Path) else ckpt
+    if data.get("tokenizer") != cfg.data.tokenizer:
+        return None
+    try:
+        return tokenizer_from_checkpoint(data, path).to_dict()
+    except SeqGANError as exc:
+        raise SeqGANError(f"{path}: {exc}; restore it, or start a new run") from None
 
 
 def check_same_data(saved: dict[str, Any], now: dict[str, Any], out: Path) -> None:

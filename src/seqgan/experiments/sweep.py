@@ -38,11 +38,12 @@ import torch
 
 from seqgan.checkpoint import build_model, load_checkpoint
 from seqgan.data.corpora import default_cache_dir
+from seqgan.data.subword import SubwordTokenizer
 from seqgan.data.tokenizers import SUBWORD, Tokenizer
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import write_json, write_sequences
 from seqgan.experiments.run_dir import first_names
-from seqgan.experiments.corpus import check_vocab, load_corpus
+from seqgan.experiments.corpus import check_vocab, load_corpus, stored_tokenizer
 from seqgan.seeding import rng
 from seqgan.experiments.evaluate import Scorer, tokenize_lines
 from seqgan.experiments.oracle import held_out_set
@@ -114,12 +115,14 @@ def held_out_lines(rows: torch.Tensor, vocab: Any, tok: Tokenizer | str) -> list
 def text_task(run: Run, like: Any, lm_cfg: LMConfig, cache: Path | None, device: torch.device) -> TextTask:
     """The corpus of a real-data run, BLEU's references and the LM of its training set. Both LMs are plain
     LSTMs of the run's model.g_emb_dim and g_hidden_dim whatever G the run trained (LeakGAN's, RelGAN's)."""
-    corpus = load_corpus(run.cfg)
+    ckpt = load_checkpoint(run.methods[0].checkpoint)
+    stored = stored_tokenizer(run.cfg, ckpt)  # bpe / unigram: the run's own, not one learnt again
+    corpus = load_corpus(run.cfg, stored and SubwordTokenizer.from_dict(stored))
     if corpus.valid is None:
         raise SeqGANError(f"--run {run.path}: the run has no held-out file (seqgan train --valid); BLEU-5 and the "
                           "reverse-LM score need one")
-    check_vocab(load_checkpoint(run.methods[0].checkpoint), corpus, run.methods[0].checkpoint, "--run")
-    tok = corpus.tok or corpus.tokenizer  # bpe / unigram: the tokenizer learnt from the run's data, not its name
+    check_vocab(ckpt, corpus, run.methods[0].checkpoint, "--run")
+    tok = corpus.tok or corpus.tokenizer  # bpe / unigram: the tokenizer object, not its name
     bleu_tok = "word" if getattr(tok, "name", tok) in SUBWORD else tok  # BLEU over words, as the benchmarks
     refs = tokenize_lines(held_out_lines(corpus.valid, corpus.vocab, tok), bleu_tok, "the test set")
     shapes = lm_shapes(like, run.cfg.model.g_emb_dim, run.cfg.model.g_hidden_dim)

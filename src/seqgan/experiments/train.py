@@ -28,12 +28,12 @@ import torch
 from seqgan import distributed as dist
 from seqgan.checkpoint import load_checkpoint, out_of_space
 from seqgan.config import Config
-from seqgan.data.subword import save_model
-from seqgan.data.tokenizers import TOKENIZERS, tokenizer_entry
+from seqgan.data.subword import SubwordTokenizer, save_model
+from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, tokenizer_entry
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupt, check_resume_config, setup_torch, write_json
 from seqgan.experiments.run_dir import holds_run, prepare_out_dir, run_files
-from seqgan.experiments.corpus import Corpus, check_same_data, check_vocab, describe, load_corpus
+from seqgan.experiments.corpus import Corpus, check_same_data, check_vocab, describe, load_corpus, stored_tokenizer
 from seqgan.experiments.run import EOS_ID, Run, build_models, launcher
 from seqgan.experiments.train_flags import flag_names, vocab_size_flag
 from seqgan.experiments.sample import decode_rows, detokenize_all, write_lines
@@ -132,9 +132,9 @@ class RealDataRun(Run):
 DATA_DECIDES = {"model.vocab_size": "comes from the data's vocabulary", "model.start_token": "is <eos> (id 1) with real data"}
 
 
-def prepare(cfg: Config) -> tuple[Config, Corpus]:
+def prepare(cfg: Config, tok: Tokenizer | None = None) -> tuple[Config, Corpus]:
     """Read the data, then fix model.vocab_size (from the vocabulary) and model.start_token (<eos>)."""
-    corpus = load_corpus(cfg)
+    corpus = load_corpus(cfg, tok)
     cfg.model.vocab_size = len(corpus.vocab)
     cfg.model.start_token = EOS_ID
     return cfg.validate(), corpus
@@ -193,11 +193,12 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     if init is not None and resume:
         raise SeqGANError("--init-from starts a new run from another run's weights; --resume continues this one: "
                           "give only one of them")
-    cfg, corpus = prepare(cfg)  # every data error comes before the run directory is touched
+    device = setup_torch(cfg)  # joins a torchrun job, which on_main needs; draws nothing from the seeded RNGs
+    stored = dist.on_main(stored_tokenizer, cfg, Path(out) / "checkpoints" / "latest.pt") if resume else None
+    cfg, corpus = prepare(cfg, stored and SubwordTokenizer.from_dict(stored))  # data errors before the run dir
     main = dist.is_main()
     if main:
         print(describe(corpus.stats, cfg), file=sys.stderr, flush=True)
-    device = setup_torch(cfg)
     out, ckpt, source = dist.on_main(open_run_dir, out, cfg, corpus, resume, overwrite, init)
     corpus.train = corpus.train.to(device)
     corpus.valid = None if corpus.valid is None else corpus.valid.to(device)
