@@ -42,31 +42,44 @@ def greedy(g, n):
     return out
 
 
+def state_leaf(tokens, lengths, state, ctx, gen):
+    """toy_value and a term of G's state after the prefix: a search that hands the leaf another state fails."""
+    return toy_value(tokens, lengths).float() + 0.1 * torch.tanh(gen.next_logits(state, ctx).float().amax(dim=1))
+
+
 def naive_search(g, prefix, simulations, c_puct):
     """PUCT on one tree of Python dicts, one simulation after another, as Silver et al. describe it,
-    with seqgan.mcts's two choices (sqrt(1 + sum N); an unvisited edge's Q is its node's value)."""
+    with seqgan.mcts's choices (sqrt(1 + sum N); an unvisited edge's Q is its node's value; a token of
+    prior 0 is never chosen; a prefix ended by <eos> is complete). The leaf is state_leaf."""
     ctx = g.step_context()
 
-    def prior(p):  # G's next-token distribution after prefix p (teacher-forced from the start)
+    def state_after(p):  # G's state after prefix p (teacher-forced from the start)
         state = g.start_state(1, "cpu", ctx)
         for tok in p:
             state = g.step(torch.tensor([tok]), state, ctx)
-        return torch.softmax(g.next_logits(state, ctx).float(), dim=1)[0].tolist()
+        return state
+
+    def prior(p):
+        return torch.softmax(g.next_logits(state_after(p), ctx).float(), dim=1)[0].tolist()
 
     def value(p):
         row = torch.tensor([list(p) + [0] * (T - len(p))])
-        return float(toy_value(row, torch.tensor([len(p)])).float())
+        return float(state_leaf(row, torch.tensor([len(p)]), state_after(p), ctx, g))
+
+    def complete(p):
+        return len(p) >= T or (g.eos_token is not None and len(p) > 0 and p[-1] == g.eos_token)
 
     root = tuple(prefix)
     node_value = {root: value(root)}
     n_sa, w_sa = defaultdict(float), defaultdict(float)
     for _ in range(simulations):
         node, path = root, []
-        while len(node) < T:
+        while not complete(node):
             p = prior(node)
             total = sum(n_sa[node, a] for a in range(V))
             scores = [(w_sa[node, a] / n_sa[node, a] if n_sa[node, a] else node_value[node])
-                      + c_puct * p[a] * math.sqrt(1 + total) / (1 + n_sa[node, a]) for a in range(V)]
+                      + c_puct * p[a] * math.sqrt(1 + total) / (1 + n_sa[node, a]) if p[a] > 0 else -math.inf
+                      for a in range(V)]
             a = max(range(V), key=lambda k: (scores[k], -k))  # the first maximum, as argmax
             path.append((node, a))
             child = node + (a,)
@@ -83,18 +96,23 @@ def naive_search(g, prefix, simulations, c_puct):
 
 
 # (T - 1, 3V): one token left, so simulations must revisit complete sequences
+@pytest.mark.parametrize("eos", [False, True])
 @pytest.mark.parametrize("length, simulations, c_puct", [(0, 12, 1.0), (2, 20, 0.5), (3, 30, 3.0), (T - 1, 3 * V, 1.0)])
-def test_batched_search_equals_a_plain_tree_search(length, simulations, c_puct):
-    g = small_gen()
+def test_batched_search_equals_a_plain_tree_search(length, simulations, c_puct, eos):
+    """With <eos> (id 1) and <pad> (id 0, prior 0): <eos> ends a branch, <pad> is never searched."""
+    g = small_gen(eos)
+    if eos:  # <eos> likely enough that the search ends some branches with it
+        g.output.bias[1] += 1.0
     ctx = g.step_context()
     torch.manual_seed(3)
-    prefix = torch.randint(V, (4, T))
+    prefix = torch.randint(2, V, (4, T))  # no <eos> or <pad> in the given prefix
     prefix[:, length:] = 0
     state = g.start_state(4, "cpu", ctx)
     for t in range(length):
         state = g.step(prefix[:, t], state, ctx)
+    leaf = lambda tokens, lengths, state, ctx: state_leaf(tokens, lengths, state, ctx, g)  # noqa: E731
     with torch.no_grad():
-        _, counts, _ = search_step(g, prefix, length, state, ctx, simulations, toy_leaf, c_puct)
+        _, counts, _ = search_step(g, prefix, length, state, ctx, simulations, leaf, c_puct)
     for r in range(4):
         want = naive_search(g, prefix[r, :length].tolist(), simulations, c_puct)
         assert counts[r].tolist() == want
@@ -239,6 +257,25 @@ def test_variable_length_rows_end_at_eos_and_are_padded():
     assert ended[:, :-1].any()  # an <eos> before the last position: <pad>s follow it
     after = torch.cat([torch.zeros_like(ended[:, :1]), ended[:, :-1]], dim=1)  # strictly after the first <eos>
     assert (out[after] == 0).all() and (out[~after] != 0).all()
+
+
+def test_pad_is_never_searched_even_when_the_leaf_prefers_it():
+    """<pad> has prior 0 (logit -inf). Unvisited, it scored its node's own value; a leaf higher at the root than
+    at its children (and higher still for <pad> prefixes, as a text D may be) made the search emit <pad> first."""
+    g = small_gen(eos=True)
+
+    def leaf(tokens, lengths, state, ctx):
+        has_pad = ((tokens == 0) & (torch.arange(T) < lengths.unsqueeze(1))).any(dim=1)
+        return torch.where(lengths == 0, 0.5, torch.where(has_pad, 0.9, 0.1))
+
+    with torch.no_grad():
+        ctx = g.step_context()
+        _, counts, prior = search_step(g, torch.zeros(2, T, dtype=torch.long), 0, g.start_state(2, "cpu", ctx), ctx,
+                                       16, leaf, 0.2)
+        rows = mcts_sample(g, 3, 16, leaf, c_puct=0.2)
+    assert (prior[:, 0] == 0).all() and (counts[:, 0] == 0).all() and (counts.sum(dim=1) == 16).all()
+    ended_at = g.ended(rows)
+    assert not ((rows == 0) & ~ended_at).any()  # <pad> only after <eos>
 
 
 def test_a_move_temperature_on_variable_length_rows_draws_for_the_unfinished_rows_only():

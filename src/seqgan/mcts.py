@@ -112,7 +112,9 @@ def _select(policy, ctx, states, value, visits, total, parent, action, exists, n
     V = u.shape[1]
     u = torch.cat([u, u.new_zeros(R, 1)], dim=1)                          # column V: a sink for non-children
     u.scatter_(1, torch.where(kids, action, V), torch.where(kids, u_kid, 0.0))
-    a = u[:, :V].argmax(dim=1)
+    # A token G cannot draw (prior 0: <pad>, whose logit is -inf) is never searched: unvisited, it would score
+    # the node's own value and win once the visited edges fall below it, or a tie (argmax: the lowest id).
+    a = u[:, :V].masked_fill(prior == 0, float("-inf")).argmax(dim=1)
     hit = kids & (action == a.unsqueeze(1))
     child = torch.where(hit.any(dim=1), hit.int().argmax(dim=1), -1)
     return a, child, prior
