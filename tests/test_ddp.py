@@ -37,7 +37,9 @@ from seqgan.train.algorithm import Models
 from seqgan.train.discriminator import d_accuracy, d_epochs
 from seqgan.train.mle import mle_epoch
 from seqgan.train.policy_gradient import pg_step
+from seqgan.train.rankgan import RankGANConfig, ranker_step
 from seqgan.train.value import fit_value, value_models
+from run_helpers import assert_same_checkpoint
 
 WORLD = 2
 TINY = ["--preset", "tiny", "--threads", "1", "--no-progress"]
@@ -90,6 +92,14 @@ def updates() -> dict:
     out["value_loss"] = fit_value(dist.Replica(value), v_opt, dist.shard(v_seqs), dist.shard(v_targets),
                                   dist.shard(v_mask), 2, 5.0)
     out["value"] = snapshot(value)
+    # RankGAN's ranker step: D without its output layer, whose parameters get no gradient (DDP must be told)
+    torch.manual_seed(10)
+    ranker = build_discriminator(cfg)
+    r_opt = torch.optim.Adam(ranker.parameters(), lr=cfg.train.d_lr)
+    before = snapshot(ranker)
+    ranker_step(m.gen_replica, dist.Replica(ranker, partial=True), r_opt, real, 2, 32, RankGANConfig(references=4))
+    out["ranker"], out["ranker_before"] = snapshot(ranker), before
+    out["ranker_output_grad"] = [p.grad for p in ranker.output.parameters()]
     out["nll"] = nll_oracle(m.gen, oracle, 9, generator=gen(7 + dist.world().rank))
     out["nll_mine"] = m.gen.sample(dist.share(9), generator=gen(7 + dist.world().rank))
     return out
@@ -110,6 +120,11 @@ def collectives() -> dict:
         dist.on_main(fails)
     except SeqGANError as exc:
         out["error"] = (type(exc).__name__, str(exc))
+    dist.check_same(torch.arange(6), "the same rows")  # passes
+    try:  # a process that drew other rows (another CPU type, another copy of the file): every process stops
+        dist.check_same(torch.arange(6) + (rank == 1), "the training set S")
+    except SeqGANError as exc:
+        out["same"] = str(exc)
     return out
 
 
@@ -136,6 +151,8 @@ def commands(tmp: Path, corpus: Path) -> dict:
                            "--out", str(tmp / "strategy")])
     rc["seeds"] = main(["table1", *TINY, "--seeds", "0,1", "--methods", "mle,seqgan", "--set", "train.adv_rounds=1",
                         "--set", "train.g_pretrain_epochs=2", "--out", str(tmp / "seeds")])
+    for name in ("rankgan", "maligan"):  # RankGAN's ranker leaves D's output layer without a gradient
+        rc[name] = main(["oracle", *TINY, "--algorithm", name, "--set", "train.adv_rounds=2", "--out", str(tmp / name)])
     rc["refused"] = main(["oracle", *TINY, "--out", str(tmp / "a")])
     return rc
 
@@ -195,8 +212,12 @@ def test_updates_equal_one_process_with_the_same_batch(session):
         torch.testing.assert_close(got["rewards"], ref["rewards"], atol=1e-6, rtol=1e-6)
         assert got["acc"] == pytest.approx(ref["acc"])
     a, b = (r["updates"] for r in ranks)
-    for key in ("gen_mle", "disc", "gen_pg", "value"):  # DDP keeps the replicas identical, bit for bit
+    for key in ("gen_mle", "disc", "gen_pg", "value", "ranker"):  # DDP keeps the replicas identical, bit for bit
         assert all(torch.equal(a[key][n], b[key][n]) for n in a[key]), key
+    for got in (a, b):  # the ranker's step moved its own parameters and left D's output layer as one process does
+        assert got["ranker_output_grad"] == [None, None]
+        moved = {n for n, p in got["ranker"].items() if not torch.equal(p, got["ranker_before"][n])}
+        assert moved and not any(n.startswith("output.") for n in moved)
 
 
 def test_evaluation_is_split_and_gathered_in_rank_order(session):
@@ -225,12 +246,14 @@ def test_collectives(session):
     assert c0["on_main"] == c1["on_main"] == 0
     message = "rank 0 could not open the run directory"
     assert c0["error"] == ("SeqGANError", message) and c1["error"] == ("MainProcessError", message)
+    assert c0["same"] == c1["same"] and c0["same"].startswith("the training set S differs between processes: process 1")
 
 
 def test_commands_run_and_only_rank_0_writes(session):
     tmp, ranks = session
     for r in ranks:
-        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "train_resume": 0, "table1": 0, "strategy": 0, "seeds": 0,
+        assert r["commands"] == {"oracle": 0, "resume": 0, "train": 0, "train_resume": 0, "rankgan": 0, "maligan": 0,
+                                "table1": 0, "strategy": 0, "seeds": 0,
                                 "refused": 2}
     a = tmp / "a"
     summary = json.loads((a / "summary.json").read_text())
@@ -267,6 +290,7 @@ def test_resume_under_two_processes_is_exact(session):
         json.loads((a / "summary.json").read_text())["nll_oracle"]
     assert (b / "samples" / "seqgan.txt").read_text() == (a / "samples" / "seqgan.txt").read_text()
     assert strip(b / "metrics.jsonl") == strip(a / "metrics.jsonl")
+    assert_same_checkpoint(b / "checkpoints" / "latest.pt", a / "checkpoints" / "latest.pt")
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:

@@ -183,3 +183,17 @@ def test_bf16_is_native_on_the_cpu_asks_for_the_instructions(monkeypatch):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert bf16_is_native("cpu") is want
+
+
+def test_every_command_keeps_a_gpus_float32_from_tf32():
+    """cuDNN's LSTM and convolutions default to TF32 (a 10-bit mantissa): fp32 runs and NLL-oracle on a GPU
+    would differ from the CPU's in the fourth digit. setup_torch, which every command calls, turns it off."""
+    from seqgan.experiments.common import setup_torch
+
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True  # cuDNN's default, and more
+    try:
+        setup_torch(resolve("tiny"))
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old

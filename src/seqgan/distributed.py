@@ -288,6 +288,20 @@ def all_gather_object(obj: Any) -> list[Any]:
     return out
 
 
+def check_same(t: torch.Tensor, what: str) -> None:
+    """Every process must hold the same ``t``: S and the held-out rows, which each process draws or reads itself.
+    Machines of another CPU type or GPU may draw other sequences from one seed, and a node may hold another
+    copy of a file; without this check each process would train on rows of its own data."""
+    import hashlib
+
+    digests = all_gather_object(hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest())
+    odd = [r for r, d in enumerate(digests) if d != digests[0]]
+    if odd:
+        raise SeqGANError(f"{what} differs between processes: process {odd[0]} does not hold process 0's (machines "
+                          "of different CPU or GPU types draw different sequences from one seed, and every machine "
+                          "must read the same files); run on machines of one kind, with the same data")
+
+
 class MainProcessError(SeqGANError):
     """The error rank 0 met in :func:`on_main`, raised on the other processes (the CLI prints it once)."""
 
@@ -347,9 +361,12 @@ class Replica:
     Build one per model, once, on every process, after the model is on its device: DDP then copies
     rank 0's weights to the others. ``model`` stays the plain module (sampling, evaluation, checkpoints).
     ``shared``: a module inside ``model`` that another replica trains (LeakGAN's G holds its D, whose
-    features it reads): DDP here leaves its parameters to that replica."""
+    features it reads): DDP here leaves its parameters to that replica. ``partial``: some losses reach only
+    part of the parameters (RankGAN's ranker is D without its output layer); DDP then finds the unused ones
+    at every step (a cost) and leaves their gradients unset, as one process does."""
 
-    def __init__(self, model: nn.Module, precision: str = "fp32", shared: nn.Module | None = None):
+    def __init__(self, model: nn.Module, precision: str = "fp32", shared: nn.Module | None = None,
+                 partial: bool = False):
         self.model, self.precision = model, precision
         self.device_type = next(model.parameters()).device.type
         autocast(precision, self.device_type)  # refuses an unknown precision here, not at the first step
@@ -361,7 +378,8 @@ class Replica:
             theirs = {id(p) for p in shared.parameters()} if shared is not None else set()
             params = list(model.parameters())
             own = [p for p in params if id(p) not in theirs]
-            self._ddp = DistributedDataParallel(_Call(model, own if len(own) < len(params) else None), device_ids=None)
+            self._ddp = DistributedDataParallel(_Call(model, own if len(own) < len(params) else None), device_ids=None,
+                                                find_unused_parameters=partial)
 
     def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with self.autocast():

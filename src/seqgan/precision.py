@@ -80,6 +80,15 @@ def denormals_flushed() -> bool:
     return (torch.tensor(1e-39, dtype=torch.float32) * 1.0).item() == 0.0
 
 
+def ieee_fp32() -> None:
+    """float32 is IEEE float32 on a GPU too: cuDNN's LSTM and convolutions default to TF32 (a 10-bit mantissa),
+    which would move fp32 training and every evaluation (NLL-oracle) off the CPU's values in the fourth digit."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = False  # the flags tests/test_cuda.py sets: one API, not two
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
 def flush_denormals() -> bool:
     """Treat float32 numbers below 1.2e-38 as 0 on the CPU (x86 FTZ/DAZ), once, before torch's threads start.
 

@@ -20,7 +20,7 @@ from seqgan.allocator import keep_freed_memory
 from seqgan.checkpoint import write_atomic
 from seqgan.config import Config
 from seqgan.errors import SeqGANError
-from seqgan.precision import flush_denormals
+from seqgan.precision import flush_denormals, ieee_fp32
 from seqgan.seeding import check_seed, hash_seed, seed_globals
 
 # Keys that change when a run saves or where its files lie, not what it computes: --resume may set them anew (a
@@ -64,9 +64,11 @@ def setup_torch(cfg: Config) -> torch.device:
     process takes the GPU of its LOCAL_RANK; its global RNGs get its own seed (the run's seed on
     rank 0, see :func:`seqgan.distributed.rank_seed`), and the batch orders come from a generator
     every process shares. Also keeps freed memory in the process (:mod:`seqgan.allocator`) and flushes
-    denormal numbers to zero (:func:`seqgan.precision.flush_denormals`)."""
+    denormal numbers to zero (:func:`seqgan.precision.flush_denormals`), and keeps a GPU's float32 from TF32
+    (:func:`seqgan.precision.ieee_fp32`)."""
     check_seed(cfg.seed)  # before any work (config_from_args checks a command's flags sooner)
     flush_denormals()
+    ieee_fp32()
     keep_freed_memory()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

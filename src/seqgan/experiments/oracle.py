@@ -136,6 +136,7 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     oracle = build_oracle(cfg).to(device) if ckpt is None else \
         build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T), everywhere
+    dist.check_same(real, "the training set S")
     if ckpt is None and main:
         write_sequences(out / "data" / "train.txt", real)
     elif ckpt is not None:  # through rank 0, so that every process stops with it

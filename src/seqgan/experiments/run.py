@@ -70,7 +70,8 @@ def build_models(cfg: Config, algorithm: Algorithm, device: torch.device) -> Mod
         gen, disc = algorithm.models(cfg, EOS_ID if var else None, PAD_ID if var else None)
     extra = {} if algorithm.extra_models is None else algorithm.extra_models(cfg)
     return Models.create(gen.to(device), disc.to(device), cfg.train, algorithm.optimizers, config=cfg,
-                         extra={name: (model.to(device), lr) for name, (model, lr) in extra.items()})
+                         extra={name: (model.to(device), lr) for name, (model, lr) in extra.items()},
+                         disc_partial=algorithm.disc_partial)
 
 
 def launcher() -> str:

@@ -106,6 +106,7 @@ def run_pretraining(cfg: Config, out: Path, *, progress: bool = True, tensorboar
     oracle = build_oracle(cfg).to(device) if ckpt is None else \
         build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # S, (N, T)
+    dist.check_same(real, "the training set S")
     if ckpt is not None:  # through rank 0, so that every process stops with it
         dist.on_main(check_same_sequences, out / "data" / "train.txt", real)
     models = build_models(cfg, PRETRAIN, device)
@@ -224,6 +225,7 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
     device = setup_torch(cfg)
     oracle = build_model(Generator, ckpt["oracle"], "oracle").requires_grad_(False).eval().to(device)
     real = oracle.sample(cfg.data.num_train, generator=seeded_generator(cfg.seed, 1, device))  # the same S
+    dist.check_same(real, "the training set S")
     dist.on_main(check_same_sequences, start_ckpt.parent.parent / "data" / "train.txt", real)  # pre-training's S
     models = build_models(cfg, algorithm, device)
     logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=partial)

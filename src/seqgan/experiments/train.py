@@ -196,6 +196,9 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     device = setup_torch(cfg)  # joins a torchrun job, which on_main needs; draws nothing from the seeded RNGs
     stored = dist.on_main(stored_tokenizer, cfg, Path(out) / "checkpoints" / "latest.pt") if resume else None
     cfg, corpus = prepare(cfg, stored and SubwordTokenizer.from_dict(stored))  # data errors before the run dir
+    for rows, what in ((corpus.train, "the rows of --data"), (corpus.valid, "the rows of --valid")):
+        if rows is not None:  # every node reads its own copy of the files
+            dist.check_same(rows, what)
     main = dist.is_main()
     if main:
         print(describe(corpus.stats, cfg), file=sys.stderr, flush=True)

@@ -22,6 +22,8 @@ def sequence_nll(model: Generator, seqs: torch.Tensor, batch_size: int = 1024) -
         else:
             mask = model.valid_mask(chunk)
             out.append(torch.where(mask, nll, 0.0).sum(dim=1) / mask.sum(dim=1))
+    if not out:  # no rows: e.g. a process's share of a held-out set smaller than the number of processes
+        return torch.zeros(0, dtype=torch.float64, device=seqs.device)
     return torch.cat(out)
 
 

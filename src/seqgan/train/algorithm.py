@@ -66,14 +66,16 @@ class Models:
     @classmethod
     def create(cls, gen: Generator, disc: nn.Module, cfg: "TrainConfig",
                optimizers: dict[str, tuple[str, str]] = OPTIMIZERS, config: "Config | None" = None,
-               extra: dict[str, tuple[nn.Module, float]] | None = None) -> "Models":
+               extra: dict[str, tuple[nn.Module, float]] | None = None, disc_partial: bool = False) -> "Models":
         """G and D (and the ``extra`` models: name -> (model, Adam's learning rate)) must be on their
         device. The replicas come first: with several processes DDP gives every process rank 0's
         initial weights, before the delayed roll-out copy is taken. A learning-rate key is a field of
         ``cfg`` (``g_lr``) or, with ``config``, of a section of it (``relgan.g_lr``). A model is
-        ``gen``, ``disc`` or a submodule of one (``gen.worker``: LeakGAN's Worker has optimisers of its own)."""
+        ``gen``, ``disc`` or a submodule of one (``gen.worker``: LeakGAN's Worker has optimisers of its own).
+        ``disc_partial``: see :attr:`Algorithm.disc_partial`."""
         # G may hold D (LeakGAN's reads D's features): D's replica alone then syncs D's parameters.
-        gen_replica, disc_replica = Replica(gen, cfg.precision, shared=disc), Replica(disc, cfg.precision)
+        gen_replica = Replica(gen, cfg.precision, shared=disc)
+        disc_replica = Replica(disc, cfg.precision, partial=disc_partial)
         owners = {"gen": gen, "disc": disc}
 
         def rate(key: str) -> float:
@@ -145,6 +147,8 @@ class Algorithm:
     extra_models: ExtraModels | None = None  # models of its own beyond G and D (SeqGAN's value network)
     delayed_rollouts: bool = True           # False: its roll-outs always use the live G (LeakGAN's own)
     d_pretrain_length: Callable[["Config"], int] | None = None  # not pretrains_disc: its d_pretrain steps, if any
+    disc_partial: bool = False              # some D losses skip some of D's parameters (RankGAN's ranker: D's
+                                            # output layer), which DDP must be told of (Replica's ``partial``)
 
     def check(self, cfg: "Config") -> None:
         """A setting this algorithm cannot honour is one clear error, not silently ignored."""

@@ -187,6 +187,6 @@ def rankgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
 
 
 RANKGAN = Algorithm("rankgan", "RankGAN", ("ranker_pretrain", "rankgan"), rankgan, section="rankgan",
-                    disc_phases=("ranker_pretrain",),
+                    disc_phases=("ranker_pretrain",), disc_partial=True,  # the ranker skips D's output layer
                     phase_length=lambda cfg, phase: cfg.train.d_pretrain_steps if phase == "ranker_pretrain"
                     else cfg.train.adv_rounds)
