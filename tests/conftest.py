@@ -10,10 +10,15 @@ ORACLE_DATA = SHARED_DATA / "seqgan_oracle_real_data.txt"
 
 def pytest_configure(config):
     """Denormals flushed from the start, as every command does (seqgan.precision.flush_denormals): tests
-    that call the API directly then compute as the commands, whatever ran before them."""
+    that call the API directly then compute as the commands, whatever ran before them. Hypothesis draws the
+    same examples on every run (no example database, no deadline: a loaded 2-core machine is slow)."""
+    from hypothesis import settings
+
     from seqgan.precision import flush_denormals
 
     flush_denormals()
+    settings.register_profile("seqgan", derandomize=True, deadline=None, database=None)
+    settings.load_profile("seqgan")
 
 
 @pytest.fixture(autouse=True)

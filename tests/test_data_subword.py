@@ -14,7 +14,7 @@ from seqgan.checkpoint import load_checkpoint
 from seqgan.data.subword import KINDS, SubwordTokenizer, train_subword
 from seqgan.data.vocab import UNK
 from seqgan.errors import SeqGANError
-from test_realdata_train import WORDS, cli, one_line_error, train_args, write_corpus
+from test_realdata_train import WORDS, assert_same_run, cli, one_line_error, train_args, write_corpus
 
 
 def lines(n: int = 400, seed: int = 0) -> list[str]:
@@ -185,9 +185,7 @@ def test_resume_and_sweep_keep_the_runs_own_tokenizer(subword_run, tmp_path, mon
     assert subword.make_tokenizer(kind, str(root / "train.txt"), 60, 23) != SubwordTokenizer.from_dict(
         load_checkpoint(root / "run" / "checkpoints" / "mle.pt")["tokenizer_model"])  # it would learn others
     assert cli(args + ["--resume"]) == 0
-    a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
-    b = load_checkpoint(root / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_run(out, root / "run")
     from seqgan.experiments.sweep import text_task
     from seqgan.experiments.sweep_runs import find_runs, load_generator
     from seqgan.metrics.lm import LMConfig

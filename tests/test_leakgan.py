@@ -101,22 +101,22 @@ def test_goals_and_distribution_equal_a_naive_step_by_step_computation(monkeypat
     want_dist = torch.stack([torch.stack(dists) for _, dists in naive])               # (B, T, V)
 
     feats = gen.leaked_features(tokens)
-    assert torch.allclose(feats[1, 4], naive_feature(gen.disc, tokens[1, :4].tolist() + [-1] * 3), atol=1e-12)
-    assert torch.allclose(gen.token_goals(gen.segment_goals(feats)), want_goals, atol=1e-12)
+    assert torch.allclose(feats[1, 4], naive_feature(gen.disc, tokens[1, :4].tolist() + [-1] * 3), rtol=0, atol=1e-12)
+    assert torch.allclose(gen.token_goals(gen.segment_goals(feats)), want_goals, rtol=0, atol=1e-12)
     want = want_dist.gather(2, tokens.unsqueeze(2)).squeeze(2)
-    assert torch.allclose(gen.log_probs(tokens), want, atol=1e-12)
+    assert torch.allclose(gen.log_probs(tokens), want, rtol=0, atol=1e-12)
     with torch.no_grad():
-        assert torch.allclose(gen.log_probs(tokens), want, atol=1e-12)
+        assert torch.allclose(gen.log_probs(tokens), want, rtol=0, atol=1e-12)
         monkeypatch.setattr(leakgan_model, "EVAL_ROWS", 2)  # evaluation's chunks of rows
-        assert torch.allclose(gen.log_probs(tokens), want, atol=1e-12)
+        assert torch.allclose(gen.log_probs(tokens), want, rtol=0, atol=1e-12)
         ctx = gen.step_context()
         state = gen.start_state(3, "cpu", ctx)
         for t in range(T):
-            assert torch.allclose(torch.log_softmax(gen.next_logits(state, ctx), 1), want_dist[:, t], atol=1e-12)
-            assert torch.allclose(state[7], want_goals[:, t], atol=1e-12)
+            assert torch.allclose(torch.log_softmax(gen.next_logits(state, ctx), 1), want_dist[:, t], rtol=0, atol=1e-12)
+            assert torch.allclose(state[7], want_goals[:, t], rtol=0, atol=1e-12)
             state = gen.step(tokens[:, t], state, ctx)
         states = gen.prefix_states(tokens)
-        assert torch.allclose(states[7], want_goals, atol=1e-12)
+        assert torch.allclose(states[7], want_goals, rtol=0, atol=1e-12)
 
 
 def test_losses_are_the_papers_objectives_and_train_their_own_part():

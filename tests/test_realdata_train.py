@@ -15,6 +15,7 @@ from seqgan.data.tokenizers import get_tokenizer
 from seqgan.data.vocab import Vocab
 from seqgan.errors import SeqGANError
 from seqgan.experiments import data_cmd, evaluate, paper_task, sample, train
+from run_helpers import assert_same_checkpoint, strip_time
 
 # A few seconds per run: the tiny preset, shortened further.
 FAST = ["--preset", "tiny", "--threads", "1", "--no-progress",
@@ -70,6 +71,17 @@ def word_run(tmp_path_factory):
     return root
 
 
+def assert_same_run(out, ref) -> None:
+    """A resumed run equals the uninterrupted one: its final checkpoint whole, its metrics, summary and samples."""
+    assert_same_checkpoint(out / "checkpoints" / "adversarial.pt", ref / "checkpoints" / "adversarial.pt")
+    assert strip_time(out / "metrics.jsonl") == strip_time(ref / "metrics.jsonl")
+    untimed = lambda d: {k: v for k, v in json.loads((d / "summary.json").read_text()).items()  # noqa: E731
+                         if not k.startswith("timings") and not k.endswith("time_s")}
+    assert untimed(out) == untimed(ref)
+    for name in ("mle.txt", "seqgan.txt"):
+        assert (out / "samples" / name).read_text() == (ref / "samples" / name).read_text()
+
+
 def one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("seqgan ")]
@@ -115,6 +127,16 @@ def test_nll_test_is_per_token_over_the_validation_file(word_run):
         count += len(ids)
     summary = json.loads((word_run / "run" / "summary.json").read_text())
     assert abs(total / count - summary["nll_test"]["mle"]) < 1e-5
+
+
+def test_an_empty_share_of_the_held_out_rows_scores_nothing(word_run):
+    """Under torchrun a process whose share of --valid is empty (fewer rows than processes) crashed in torch.cat."""
+    from seqgan.experiments.sample import load_sampler
+    from seqgan.metrics.nll import sequence_nll
+
+    gen, _, _, _ = load_sampler(word_run / "run" / "checkpoints" / "mle.pt")
+    none = sequence_nll(gen, torch.zeros(0, 12, dtype=torch.long))
+    assert none.dtype == torch.float64 and none.shape == (0,)
 
 
 def test_checkpoint_vocabulary_round_trip(word_run):
@@ -218,9 +240,7 @@ def test_interrupted_run_resumes_to_the_same_weights(word_run, tmp_path, monkeyp
     assert f"Resume with: seqgan train --resume --out {out}" in err and "error" not in err
     monkeypatch.setattr(train.RealDataRun, "step_done", original)
     assert cli(["train", "--resume", "--out", str(out), "--no-progress", "--threads", "1"]) == 0  # the run alone
-    a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
-    b = load_checkpoint(word_run / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_run(out, word_run / "run")
 
 
 def test_hard_kill_in_the_first_epoch_resumes_to_the_same_weights(word_run, tmp_path, monkeypatch):
@@ -239,9 +259,7 @@ def test_hard_kill_in_the_first_epoch_resumes_to_the_same_weights(word_run, tmp_
         with pytest.raises(Killed):
             cli(args)
     assert cli(args + ["--resume"]) == 0
-    a = load_checkpoint(out / "checkpoints" / "adversarial.pt")["generator"]["state"]
-    b = load_checkpoint(word_run / "run" / "checkpoints" / "adversarial.pt")["generator"]["state"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_run(out, word_run / "run")
 
 
 def test_resume_refuses_a_data_file_that_changed(word_run, tmp_path, capsys):

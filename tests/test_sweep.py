@@ -60,13 +60,15 @@ def test_tempered_nll_with_eos_ignores_padding():
     torch.testing.assert_close(sequence_nll(tempered(gen, t), seqs), direct, rtol=1e-5, atol=1e-5)
 
 
-def test_t1_is_todays_nll_oracle_and_nll_test_bit_for_bit():
+def test_t1_is_todays_nll_oracle_bit_for_bit_and_nll_test():
+    """T = 1 draws today's samples and scores today's NLL-oracle exactly; NLL-test is the same per-sequence
+    values, averaged by numpy rather than torch (another summation order: the last bit may differ)."""
     gen, oracle = small_gen(seed=1), small_gen(seed=2)
     held_out = oracle.sample(100, generator=torch.Generator().manual_seed(5))
     samples, point = qd.oracle_scores(tempered(gen, 1.0), oracle, held_out, 300, torch.Generator().manual_seed(9))
     mean, today, per_seq = nll_oracle(gen, oracle, 300, generator=torch.Generator().manual_seed(9))
     assert torch.equal(samples, today)
-    assert point["nll_oracle"] == pytest.approx(mean, rel=1e-15)
+    assert point["nll_oracle"] == mean
     assert point["nll_test"] == pytest.approx(sequence_nll(gen, held_out).mean().item(), rel=1e-15)
     assert torch.equal(tempered(gen, 1.0).output.weight, gen.output.weight)
 

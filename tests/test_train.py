@@ -93,8 +93,8 @@ def test_non_finite_gradient_stops_before_the_update():
     before = {n: p.detach().clone() for n, p in m.gen.named_parameters()}
     with pytest.raises(NonFiniteError, match="gradient of G"):
         mle_epoch(m.gen, m.opts["mle"], real, 32, 5.0)
-    for n, p in m.gen.named_parameters():
-        assert torch.equal(p, before[n]) or torch.isnan(before[n]).any()
+    for n, p in m.gen.named_parameters():  # the poisoned weight too: NaN where it was, nothing else moved
+        torch.testing.assert_close(p, before[n], rtol=0, atol=0, equal_nan=True)
 
 
 def test_nan_in_a_run_names_phase_and_step_and_keeps_checkpoint(tmp_path, monkeypatch, capsys):
