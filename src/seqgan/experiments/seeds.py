@@ -2,7 +2,7 @@
 across them.
 
 Table 1's p-values (Welch's t-test on per-sequence NLL) measure only the evaluation's noise: how sure
-100,000 samples make us of *this* run's NLL-oracle. Two runs that differ only in the seed, or only in
+``eval.final_samples`` samples (20,000 under ``fast``) make us of *this* run's NLL-oracle. Two runs that differ only in the seed, or only in
 float rounding, differ by far more than that (about 0.04 nats under ``fast``, eight times the
 evaluation's standard error). Whether SeqGAN beats MLE *as a method* is a question over seeds.
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -118,6 +119,10 @@ def across_seeds(tables: dict[int, list[dict[str, Any]]], reference: str,
     by_seed = {s: {r["key"]: r for r in rows} for s, rows in tables.items()}
     seeds = list(tables)
     keys = [k for k in labels if all(k in by_seed[s] for s in seeds)]
+    partial = {labels[k]: [s for s in seeds if k in by_seed[s]] for k in labels
+               if k not in keys and any(k in by_seed[s] for s in seeds)}
+    for label, some in partial.items():  # e.g. a method a resumed study has not finished in every seed yet
+        print(f"across seeds: {label} left out: only seed(s) {', '.join(map(str, some))} have it", file=sys.stderr)
     values = {k: np.array([by_seed[s][k]["nll_oracle"] for s in seeds]) for k in keys}
     rows = []
     for key in keys:
