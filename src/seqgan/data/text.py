@@ -60,7 +60,8 @@ def load_lines(path: str | os.PathLike[str]) -> list[str]:
 
     Lines end with LF or CR LF and are otherwise kept verbatim (the tokenizer decides what
     whitespace means). A UTF-8 byte-order mark at the start is ignored. Raises :class:`SeqGANError`
-    for a missing or empty file, bytes that are not UTF-8 (with line number and byte offset), a
+    for a missing or empty file, bytes that are not UTF-8 (with line number and byte offset), a NUL
+    byte (UTF-16 text without a byte-order mark reads as UTF-8 with one in every other byte), a
     CR that ends no line (old Mac line ends: the whole file would be one line) and any line that
     is empty or only whitespace (each with its line number).
     """
@@ -73,8 +74,8 @@ def load_lines(path: str | os.PathLike[str]) -> list[str]:
         data = p.read_bytes()
     except OSError as e:
         raise SeqGANError(f"cannot read corpus file {p}: {e.strerror or e}; check its permissions") from None
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    data = data[bom:]
     if not data:
         raise SeqGANError(f"corpus file {p} is empty; it needs one sequence per line")
     try:
@@ -82,9 +83,13 @@ def load_lines(path: str | os.PathLike[str]) -> list[str]:
     except UnicodeDecodeError as e:
         line_no = data.count(b"\n", 0, e.start) + 1
         raise SeqGANError(
-            f"corpus file {p} is not UTF-8: line {line_no}, byte offset {e.start} "
+            f"corpus file {p} is not UTF-8: line {line_no}, byte offset {e.start + bom} "
             f"(byte {data[e.start:e.start + 1]!r}); re-save the file as UTF-8"
         ) from None
+    if "\x00" in text:  # UTF-16 text without a byte-order mark decodes as "UTF-8" with a NUL in every other byte
+        at = text.index("\x00")
+        raise SeqGANError(f"corpus file {p}, line {text.count(chr(10), 0, at) + 1} holds a NUL byte: is the file "
+                          "UTF-16? Re-save it as UTF-8 text")
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # the final line terminator

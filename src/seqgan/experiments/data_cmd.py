@@ -53,6 +53,9 @@ def fetch_options(name: str, args: argparse.Namespace, progress: bool) -> dict[s
     if wrong:
         valid = ", ".join(FLAGS[k] for k in accepted if k in FLAGS) or "none"
         raise SeqGANError(f"{', '.join(wrong)} does not apply to the {name} corpus; its options: {valid}")
+    if "president" in opts and "since" in opts:
+        raise SeqGANError("--since does not apply with --president: one president's addresses are taken whatever "
+                          "their year; leave one of them out")
     if name == "coco" and args.split_seed != 0:  # not in OPTIONS: every corpus takes a seed, coco ignores it
         raise SeqGANError("--split-seed does not apply to the coco corpus: it keeps the benchmark's own train/test "
                           "split; leave it out")

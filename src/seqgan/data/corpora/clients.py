@@ -29,9 +29,9 @@ def _run(argv: list[str], cwd: Path, what: str, install_hint: str) -> None:
     """Run a client command; turn every way it can fail into one SeqGANError."""
     try:
         proc = subprocess.run(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_TIMEOUT_S
-        )
-    except (FileNotFoundError, PermissionError, NotADirectoryError) as e:
+            argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+            timeout=_TIMEOUT_S)
+    except OSError as e:  # missing, not executable, not a program (ENOEXEC), ...
         raise SeqGANError(f"cannot run {argv[0]!r} to {what}: {e.strerror or e}; {install_hint}") from None
     except subprocess.TimeoutExpired:
         raise SeqGANError(

