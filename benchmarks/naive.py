@@ -20,10 +20,13 @@ from seqgan.models.generator import Generator
 
 
 @torch.no_grad()
-def naive_sample(gen: Generator, rows: int, prefix: torch.Tensor | None = None) -> torch.Tensor:
-    """(rows, T) sequences; the first ``prefix.shape[1]`` tokens copied from ``prefix``."""
+def naive_sample(gen: Generator, rows: int, prefix: torch.Tensor | None = None, ctx=None) -> torch.Tensor:
+    """(rows, T) sequences; the first ``prefix.shape[1]`` tokens copied from ``prefix``. ``ctx``: G's step
+    context (its input projection of the vocabulary), built once by the caller: without it every step
+    projected all V embeddings again, work no port does (it was ~260 GFLOP of a paper-shape update)."""
     T, device = gen.seq_len, gen.output.weight.device
-    state = gen.step(torch.full((rows,), gen.start_token, device=device), gen.initial_state(rows, device))
+    ctx = gen.step_context() if ctx is None else ctx
+    state = gen.step(torch.full((rows,), gen.start_token, device=device), gen.initial_state(rows, device), ctx)
     out = []
     for t in range(T):
         if prefix is not None and t < prefix.shape[1]:
@@ -32,7 +35,7 @@ def naive_sample(gen: Generator, rows: int, prefix: torch.Tensor | None = None) 
             probs = F.softmax(gen.logits(state[0]), dim=-1)
             tok = torch.multinomial(probs, 1).squeeze(1)
         out.append(tok)
-        state = gen.step(tok, state)
+        state = gen.step(tok, state, ctx)
     return torch.stack(out, dim=1)
 
 
@@ -48,12 +51,14 @@ def naive_g_update(gen: Generator, disc: Discriminator, opt: torch.optim.Optimiz
                    num_rollouts: int, grad_clip: float) -> float:
     """Sample Y, Monte Carlo rewards by the double loop, one policy-gradient step."""
     disc.eval()
-    seqs = naive_sample(gen, batch_size)
+    with torch.no_grad():
+        ctx = gen.step_context()  # once per update: G does not change until the step below
+    seqs = naive_sample(gen, batch_size, ctx=ctx)
     T = gen.seq_len
     rewards = torch.zeros(batch_size, T, device=seqs.device)
     for _ in range(num_rollouts):
         for t in range(1, T):
-            rewards[:, t - 1] += naive_prob_real(disc, naive_sample(gen, batch_size, seqs[:, :t]))
+            rewards[:, t - 1] += naive_prob_real(disc, naive_sample(gen, batch_size, seqs[:, :t], ctx))
         rewards[:, T - 1] += naive_prob_real(disc, seqs)
     rewards /= num_rollouts
     gen.train()
