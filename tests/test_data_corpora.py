@@ -299,6 +299,43 @@ def test_failure_while_writing_leaves_no_complete_looking_cache(tmp_path, fake_c
     assert store.is_complete(entry) and len(calls(fake_clients)) == 1  # the download was kept
 
 
+def test_a_failed_replacement_keeps_the_old_entry(tmp_path, fake_clients, monkeypatch):
+    """force=True replaces an entry: the old one was deleted even when the new one could not be renamed in."""
+    import os
+
+    cache = tmp_path / "cache"
+    entry = fetch("poems", cache)
+    before = (entry / "train.txt").read_text()
+    real = os.rename
+
+    def rename(src, dst):
+        if Path(src).name.startswith(".tmp-"):  # the new entry into place
+            raise OSError("rename failed")
+        real(src, dst)
+
+    monkeypatch.setattr(store.os, "rename", rename)
+    with pytest.raises(OSError, match="rename failed"):
+        fetch("poems", cache, force=True)
+    assert store.is_complete(entry) and (entry / "train.txt").read_text() == before
+
+
+def test_an_entry_finished_meanwhile_by_another_process_is_kept(tmp_path, fake_clients, monkeypatch):
+    from seqgan.data import corpora
+
+    cache = tmp_path / "cache"
+    entry = fetch("poems", cache)
+    stamp = (entry / "meta.json").stat().st_mtime_ns
+    real, seen = corpora.is_complete, []
+
+    def late(e):  # the first check sees no entry: the other process had not finished it then
+        seen.append(e)
+        return len(seen) > 1 and real(e)
+
+    monkeypatch.setattr(corpora, "is_complete", late)
+    assert fetch("poems", cache) == entry and len(seen) == 2
+    assert (entry / "meta.json").stat().st_mtime_ns == stamp  # not replaced under the reader
+
+
 def test_interrupted_leftovers_are_not_taken_for_a_cache(tmp_path, fake_clients):
     cache = tmp_path / "cache"
     half = cache / "poems-simplified=0-seed0"

@@ -91,5 +91,7 @@ def fetch(
         "counts": {"train": len(train), "test": len(test), "total": len(train) + len(test)},
         "stats": built.stats,
     }
+    if not force and is_complete(entry):  # another process finished it meanwhile: keep the entry it may be reading
+        return entry
     write_entry(entry, train, test, meta)
     return entry

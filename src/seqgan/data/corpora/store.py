@@ -130,7 +130,8 @@ def write_entry(entry: Path, train: Sequence[str], test: Sequence[str], meta: Ma
 
 
 def _move_into_place(tmp: Path, entry: Path) -> None:
-    """Rename ``tmp`` to ``entry``; an existing ``entry`` is first moved aside, then deleted."""
+    """Rename ``tmp`` to ``entry``; an existing ``entry`` is first moved aside, then deleted (put back if the
+    rename fails, so that a failed replacement leaves the old entry, not none)."""
     old = None
     if entry.exists():
         old = Path(tempfile.mkdtemp(prefix=f".old-{entry.name}-", dir=entry.parent))
@@ -139,6 +140,8 @@ def _move_into_place(tmp: Path, entry: Path) -> None:
         os.rename(tmp, entry)
     except OSError:
         if not is_complete(entry):  # nobody else finished it concurrently: a real failure
+            if old is not None and not entry.exists():
+                os.rename(old / "entry", entry)
             raise
     finally:
         if old is not None:
