@@ -72,7 +72,7 @@ from naive import naive_g_update  # noqa: E402
 
 from seqgan import distributed as dist  # noqa: E402
 from seqgan.allocator import keep_freed_memory  # noqa: E402
-from seqgan.precision import flush_denormals  # noqa: E402
+from seqgan.precision import flush_denormals, ieee_fp32  # noqa: E402
 from seqgan.config import resolve  # noqa: E402
 from seqgan.experiments.oracle import build_oracle  # noqa: E402
 from seqgan.experiments.run import build_discriminator, build_generator  # noqa: E402
@@ -163,6 +163,7 @@ def floors(cfg, res: dict) -> dict:
 def setup(device: torch.device, precision: str, seed: int = 0):
     keep_freed_memory()  # as the training commands do (seqgan.experiments.common.setup_torch)
     flush_denormals()
+    ieee_fp32()  # fp32 on a GPU is float32, as the commands run it
     cfg = resolve("paper", overrides=[f"train.precision={precision}"], seed=seed, device=str(device))
     torch.manual_seed(seed)
     oracle = build_oracle(cfg).to(device)

@@ -197,3 +197,21 @@ def test_every_command_keeps_a_gpus_float32_from_tf32():
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def test_every_cli_command_runs_without_tf32_and_gives_the_callers_setting_back(monkeypatch):
+    """sample and sweep (NLL scoring, --mcts) never call setup_torch: cli.main turns TF32 off for every command."""
+    import argparse
+
+    from seqgan import cli
+
+    seen = []
+    args = argparse.Namespace(command="eval", func=lambda a: seen.append(torch.backends.cudnn.allow_tf32) or 0)
+    monkeypatch.setattr(cli, "build_parser", lambda: argparse.Namespace(parse_args=lambda argv: args))
+    old = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        assert cli.main(["eval"]) == 0 and seen == [False]
+        assert torch.backends.cudnn.allow_tf32  # an in-process caller keeps its own setting
+    finally:
+        torch.backends.cudnn.allow_tf32 = old

@@ -17,7 +17,7 @@ import torch
 from seqgan import distributed
 from seqgan.checkpoint import NO_SPACE, no_space_error
 from seqgan.errors import SeqGANError
-from seqgan.precision import denormals_flushed, flush_denormals
+from seqgan.precision import denormals_flushed, flush_denormals, ieee_fp32
 from seqgan.experiments.common import Interrupt, Interrupted
 
 Command = Callable[[argparse.Namespace], int]
@@ -54,7 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     flushed, threads = denormals_flushed(), torch.get_num_threads()  # the caller's, put back at the end
+    tf32 = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     flush_denormals()  # before torch's threads start: they inherit the setting (sampling, eval, training)
+    ieee_fp32()  # every command, sample and sweep too: a GPU's float32 is not TF32
     Interrupt.carried = False  # a Ctrl-C that an earlier command in this process left unanswered is not this one's
     try:
         if distributed.launched() and args.command not in DISTRIBUTED:
@@ -87,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         distributed.shutdown()  # leave the process group of a torchrun launch (nothing otherwise)
         torch.set_flush_denormal(flushed)  # an in-process caller (a notebook, a test) keeps its own numerics
         torch.set_num_threads(threads)
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = tf32
 
 
 def _out_dir(args: argparse.Namespace) -> tuple[Path | None, bool]:

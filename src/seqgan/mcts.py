@@ -102,7 +102,8 @@ def _select(policy, ctx, states, value, visits, total, parent, action, exists, n
     Every per-node array is (R, M); states are (R, M, ...)."""
     R, M = parent.shape
     ar = torch.arange(R, device=node.device)
-    prior = F.softmax(policy.next_logits(tuple(s[ar, node] for s in states), ctx).float(), dim=1)  # (R, V)
+    logits = policy.next_logits(tuple(s[ar, node] for s in states), ctx).float()
+    prior = F.softmax(logits, dim=1)                                                              # (R, V)
     kids = exists & (parent == node.unsqueeze(1))                                                 # (R, M)
     n = torch.where(kids, visits, 0.0)
     scale = c_puct * torch.sqrt(1.0 + n.sum(dim=1, keepdim=True))                                 # (R, 1)
@@ -112,9 +113,9 @@ def _select(policy, ctx, states, value, visits, total, parent, action, exists, n
     V = u.shape[1]
     u = torch.cat([u, u.new_zeros(R, 1)], dim=1)                          # column V: a sink for non-children
     u.scatter_(1, torch.where(kids, action, V), torch.where(kids, u_kid, 0.0))
-    # A token G cannot draw (prior 0: <pad>, whose logit is -inf) is never searched: unvisited, it would score
-    # the node's own value and win once the visited edges fall below it, or a tie (argmax: the lowest id).
-    a = u[:, :V].masked_fill(prior == 0, float("-inf")).argmax(dim=1)
+    # A token G cannot draw (logit -inf: <pad>) is never searched: unvisited, it would score the node's own
+    # value and win once the visited edges fall below it, or a tie (argmax: the lowest id).
+    a = u[:, :V].masked_fill(logits == float("-inf"), float("-inf")).argmax(dim=1)
     hit = kids & (action == a.unsqueeze(1))
     child = torch.where(hit.any(dim=1), hit.int().argmax(dim=1), -1)
     return a, child, prior

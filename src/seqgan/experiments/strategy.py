@@ -141,16 +141,15 @@ def main(args: argparse.Namespace) -> int:
     cfg = synthetic_config(args)
     if getattr(args, "seeds", None):
         check_flags(args)  # before settings.txt is written: a refused command must leave nothing behind
-        dist.init(cfg.device)  # under torchrun: rank 0's refusal below then reaches every process
-        if not Path(args.out).is_file():  # a file is refused by run_seeds
-            dist.on_main(keep_settings, Path(args.out), args)
+        if dist.is_main() and not Path(args.out).is_file():  # a file is refused by run_seeds (rank 0 only, before
+            keep_settings(Path(args.out), args)                # run_seeds knows the seeds' device to join the run)
         return run_seeds(args, main, "strategy", Setting(1, 5, 3).name, {s.name: s.label for s in settings},
                          cfg.device)
     runs = {s.name: s.apply(cfg) for s in settings}  # checks each setting's config before any work
     out = Path(args.out)
     dist.init(cfg.device)  # under torchrun: join the run before rank 0 checks and prepares the directory
-    if args.resume and out.is_dir():
-        dist.on_main(check_settings, out, args)
+    if args.resume:  # rank 0 alone looks at the disk (another node may not see --out)
+        dist.on_main(lambda: check_settings(out, args) if out.is_dir() else None)
     stale = tuple(p.name for p in out.iterdir() if SETTING_DIR.match(p.name)) if out.is_dir() else ()
     out = dist.on_main(open_run, args, cfg, stale + ("pretrain", "strategy.md", "strategy.json", "strategy.csv",
                                                     "figure3.png", "figure3_nll_test.png", SETTINGS_FILE))

@@ -114,7 +114,7 @@ def _write_lines(path: Path, lines: Sequence[str]) -> None:
 def write_entry(entry: Path, train: Sequence[str], test: Sequence[str], meta: Mapping[str, Any]) -> None:
     """Write train.txt, test.txt and meta.json into ``entry`` atomically, replacing an old one."""
     for i, line in enumerate(list(train) + list(test)):
-        if not line.strip() or "\n" in line or "\r" in line:
+        if not line.strip() or "\n" in line or "\r" in line or "\x00" in line:
             raise SeqGANError(f"internal: corpus line {i} is blank or spans lines: {line[:40]!r}")
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=entry.parent))
@@ -141,7 +141,10 @@ def _move_into_place(tmp: Path, entry: Path) -> None:
     except OSError:
         if not is_complete(entry):  # nobody else finished it concurrently: a real failure
             if old is not None and not entry.exists():
-                os.rename(old / "entry", entry)
+                try:
+                    os.rename(old / "entry", entry)
+                except OSError:
+                    old = None  # keep it where it is (.old-*) rather than delete the only copy
             raise
     finally:
         if old is not None:
@@ -177,7 +180,7 @@ def load_built(path: Path) -> Built | None:
             return None
         pre = payload["presplit"]
         for rows in [payload["sequences"], *(pre or [])]:  # a damaged line is a rebuild, not a traceback later
-            if not all(isinstance(x, str) and x.strip() and "\n" not in x and "\r" not in x for x in rows):
+            if not all(isinstance(x, str) and x.strip() and not {"\n", "\r", "\x00"} & set(x) for x in rows):
                 return None
         return Built(
             sequences=list(payload["sequences"]), source=dict(payload["source"]), stats=dict(payload["stats"]),
