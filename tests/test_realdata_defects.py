@@ -275,6 +275,28 @@ def test_corrupt_latest_points_to_the_intact_phase_checkpoints(run_dir, tmp_path
     assert f"copy {run / 'checkpoints' / 'adversarial.pt'} over {latest}" in msg
 
 
+def test_corrupt_latest_names_another_algorithms_phase_checkpoints_newest_first(tmp_path):
+    # checkpoints are named after each algorithm's phases: a MaliGAN run's finished phase is maligan.pt
+    import os
+
+    import torch
+
+    from seqgan.checkpoint import load_checkpoint
+
+    ckpts = tmp_path / "checkpoints"
+    ckpts.mkdir()
+    for age, name in enumerate(["maligan.pt", "d_pretrain.pt", "mle.pt"]):
+        torch.save({"format": "seqgan-checkpoint"}, ckpts / name)
+        os.utime(ckpts / name, ns=(10**18 - age * 10**9,) * 2)
+    torch.save({"format": "seqgan-checkpoint", "w": torch.zeros(1000)}, ckpts / "latest.pt")
+    (ckpts / "latest.pt").write_bytes((ckpts / "latest.pt").read_bytes()[:500])  # truncated
+    with pytest.raises(SeqGANError) as err:
+        load_checkpoint(ckpts / "latest.pt")
+    msg = str(err.value)
+    assert "beside it load (maligan.pt, d_pretrain.pt, mle.pt)" in msg
+    assert f"copy {ckpts / 'maligan.pt'} over {ckpts / 'latest.pt'}" in msg
+
+
 # ------------------------------------------------------------------ eval
 
 

@@ -32,7 +32,6 @@ FORMAT_VERSION = 1
 
 
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-PHASE_CHECKPOINTS = ("adversarial.pt", "d_pretrain.pt", "mle.pt")  # newest phase first
 
 
 def write_error(exc: OSError, path: str | Path) -> SeqGANError:
@@ -179,7 +178,10 @@ def _unreadable(path: Path, exc: Exception) -> SeqGANError:
     first_line = re.split(r"(?<=[^.])\.(\s|$)", (text.splitlines() or ["(no message)"])[0])[0][:200]  # its first sentence
     siblings = ""
     if path.name == "latest.pt":
-        intact = [n for n in PHASE_CHECKPOINTS if _loads(path.parent / n)]
+        # each algorithm names its phase checkpoints after its phases (maligan.pt, ranker_pretrain.pt, ...)
+        others = sorted((p for p in path.parent.glob("*.pt") if p.name != path.name),
+                        key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        intact = [p.name for p in others if _loads(p)]  # newest first
         if intact:
             siblings = (f"; the phase checkpoints beside it load ({', '.join(intact)}): to resume from the end of "
                         f"the newest, copy {path.parent / intact[0]} over {path}")
