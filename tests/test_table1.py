@@ -76,12 +76,13 @@ def test_table1_writes_every_output(run, capsys):
     with open(run / "table1.csv") as fh:
         table = list(csv.DictReader(fh))
     assert list(table[0]) == ["method", "nll_oracle", "stderr", "p_value", "t_statistic", "nll_test", "distinct",
-                              "train_time_s", "wall_time_s", "paper_nll_oracle"]
+                              "train_time_s", "pretrain_time_s", "wall_time_s", "paper_nll_oracle"]
     results = {k: json.loads((run / k / "result.json").read_text()) for k in table1.PAPER_METHODS}
     for r, c in zip(rows, table):  # each time column holds the time its name says, in the JSON and the CSV
         res = results[r["key"]]
         assert (r["train_time_s"], r["wall_time_s"]) == (res["train_time_s"], res["wall_time_s"])
         assert (float(c["train_time_s"]), float(c["wall_time_s"])) == (res["train_time_s"], res["wall_time_s"])
+        assert res["pretrain_time_s"] == r["pretrain_time_s"] == float(c["pretrain_time_s"]) == 0  # shared G
     assert "| train time (s) |" in (run / "table1.md").read_text()
     assert [float(r["nll_oracle"]) for r in table] == pytest.approx([r["nll_oracle"] for r in rows])
     assert (run / "table1.md").read_text().startswith("| method | NLL-oracle | std. error | p-value vs SeqGAN |")
@@ -109,10 +110,17 @@ def test_figure_draws_a_method_with_its_own_generator_from_its_own_pretraining(t
     write(tmp_path / "pretrain", [(0, 11.0), (E, 9.0)])
     write(tmp_path / "mle", [(E + R, 8.9)])
     write(tmp_path / "leakgan", [(E, 9.6), (E + R, 9.3)])    # its own MLE phase ends at epoch E
-    runs = {"mle": tmp_path / "mle", "leakgan": tmp_path / "leakgan"}
+    write(tmp_path / "relgan", [(E, 9.7), (E + 3 * R, 9.1)])  # relgan.rounds, not adv_rounds
+    (tmp_path / "random").mkdir()
+    (tmp_path / "random" / "result.json").write_text(json.dumps({"nll_oracle": 10.5}))
+    runs = {"random": tmp_path / "random", "mle": tmp_path / "mle", "leakgan": tmp_path / "leakgan",
+            "relgan": tmp_path / "relgan"}
     curves = tables.method_curves(tmp_path / "pretrain", runs, table1.METHODS, cfg)
     assert curves["MLE"] == [(E, 9.0), (E + R, 8.9)]
     assert curves["LeakGAN (its own pre-training, then rounds)"] == [(E, 9.6), (E + R, 9.3)]
+    assert curves["Random"] == [(0, 10.5), (E + 3 * R, 10.5)]  # across the longest line
+    runs.pop("relgan")
+    assert tables.method_curves(tmp_path / "pretrain", runs, table1.METHODS, cfg)["Random"] == [(0, 10.5), (E + R, 10.5)]
 
 
 def test_every_method_trained_from_the_shared_pretraining(run):

@@ -57,7 +57,7 @@ from seqgan.metrics.nll import nll_oracle
 from seqgan.metrics.stats import mean_and_stderr
 from seqgan.models.generator import Generator
 from seqgan.seeding import rng, seeded_generator
-from seqgan.train.algorithm import Algorithm, pretrain
+from seqgan.train.algorithm import PRETRAIN_PHASES, Algorithm, pretrain
 from seqgan.train.registry import ALGORITHMS
 from seqgan.train.scheduled_sampling import SS_SCHEDULES, SSConfig
 from seqgan.train.pg_bleu import PGBLEUConfig
@@ -164,9 +164,6 @@ class MethodRun(OracleRun):
     def phase_total(self, phase: str) -> int:
         return 0 if self.algorithm is RANDOM else super().phase_total(phase)
 
-    def epoch(self, phase: str, step: int) -> int:  # a method with its own G has its own MLE phase
-        return step if phase == "mle" else self.cfg.train.g_pretrain_epochs + (step if self.trains_g(phase) else 0)
-
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
         if self.algorithm.uses_disc:
             return super().evaluate(with_nll)  # D's accuracy too
@@ -195,9 +192,17 @@ class MethodRun(OracleRun):
         mean, stderr = mean_and_stderr(per_seq.cpu().numpy())
         result = {"method": self.algorithm.name, "label": self.label, "nll_oracle": mean, "stderr": stderr,
                   "num_samples": int(per_seq.numel()), "rounds": self.phase_total(phase),
-                  "train_time_s": round(self.train_time, 2), "wall_time_s": round(self.elapsed(), 2)}
+                  "train_time_s": round(self.train_time, 2), "pretrain_time_s": self.own_pretrain_time(),
+                  "wall_time_s": round(self.elapsed(), 2)}
         write_json(self.out / "result.json", result)
         print(f"{self.label}: NLL-oracle {nll:.4f} ({per_seq.numel()} samples)", file=sys.stderr, flush=True)
+
+
+    def own_pretrain_time(self) -> float:
+        """The part of train_time_s that pre-trained a G of the method's own (RelGAN, LeakGAN; 0 for
+        the methods that start from the shared pre-training): time/train_s at its last pre-training step."""
+        return next((r["time/train_s"] for r in reversed(self.logger.records)
+                     if r.get("phase") in PRETRAIN_PHASES and "time/train_s" in r), 0.0)
 
 
 def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: str | None = None,
@@ -390,7 +395,8 @@ def main(args: argparse.Namespace) -> int:
                       "the method's final G on data.num_train held-out oracle samples (the same for every method); distinct: "
                       "share of distinct sequences among the final samples; "
                       "train time: seconds of the method's own training after the shared pre-training, evaluation "
-                      "excluded; wall time: the same with its evaluations",
+                      "excluded (for a method with a G of its own, e.g. RelGAN and LeakGAN, its own pre-training too: "
+                      "pretrain_time_s of it); wall time: the same with its evaluations",
              "paper": {METHODS[k]: v for k, v in PAPER.items()} if paper else None}
     md = write_table(out, "table1", rows, extra, paper=paper)
     plot_figures(out, "figure2", pre_dir, runs, METHODS, cfg, "NLL-oracle of the methods (Figure 2)", rows)
