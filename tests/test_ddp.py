@@ -262,7 +262,9 @@ def test_commands_run_and_only_rank_0_writes(session):
     assert len((a / "samples" / "seqgan.txt").read_text().splitlines()) == cfg.eval.final_samples
     single_run_records = 1 + cfg.train.g_pretrain_epochs + cfg.train.d_pretrain_steps + cfg.train.adv_rounds
     assert len((a / "metrics.jsonl").read_text().splitlines()) == single_run_records
-    assert len(list((a / "tensorboard").iterdir())) == 1  # one writer: rank 0's
+    assert len(list((a / "tensorboard").glob("events.*"))) == 1  # one writer: rank 0's (and D pre-training's run)
+    assert [p.name for p in (a / "tensorboard").iterdir() if p.is_dir()] == ["d_pretrain"]
+    assert len(list((a / "tensorboard" / "d_pretrain").iterdir())) == 1
     ckpt = torch.load(a / "checkpoints" / "latest.pt", weights_only=True)
     assert ckpt["processes"] == WORLD and len(ckpt["rng_by_rank"]) == WORLD
     assert not torch.equal(ckpt["rng_by_rank"][0]["torch"], ckpt["rng_by_rank"][1]["torch"])

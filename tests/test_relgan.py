@@ -16,7 +16,7 @@ from seqgan.errors import SeqGANError
 from seqgan.experiments.common import cpu_has_bf16
 from seqgan.experiments.oracle import build_oracle
 from seqgan.experiments.run import build_models
-from seqgan.experiments.table1 import METHODS, parse_methods
+from seqgan.experiments.methods import METHODS, parse_methods
 from seqgan.models.multirep import MultiRepDiscriminator
 from seqgan.models.relational import RelationalGenerator
 from seqgan.train.relgan import (d_loss, g_loss, gumbel_sample, gumbel_softmax, inverse_temperature, relgan)

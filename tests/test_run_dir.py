@@ -365,6 +365,42 @@ def test_resume_makes_tensorboard_forget_the_points_after_the_checkpoint(tmp_pat
     assert [(s.step, s.value) for s in acc.Scalars("disc/loss")] == [(2, 0.25)]
 
 
+def test_tensorboard_draws_d_only_phases_against_their_step_and_resume_purges_each_run(tmp_path):
+    """D pre-training's records share one epoch, so TensorBoard drew all its steps at one x; they go to a
+    run of their own against their step, and a resume forgets each run's dropped points."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from seqgan.logger import MetricsLogger
+
+    mle = [{"phase": "mle", "step": e, "epoch": e, "gen/loss": float(e)} for e in range(3)]
+    d = [{"phase": "d_pretrain", "step": s, "epoch": 2, "disc/loss": 1.0 / s} for s in (1, 2, 3)]
+    log = MetricsLogger(tmp_path)
+    for record in mle + d + [{"phase": "adversarial", "step": 1, "epoch": 3, "gen/loss": 3.0}]:
+        log.log(record)
+    log.close()
+
+    def points(run, tag):
+        acc = EventAccumulator(str(tmp_path / "tensorboard" / run))
+        acc.Reload()
+        return [(s.step, s.value) for s in acc.Scalars(tag)]
+
+    assert points("d_pretrain", "disc/loss") == [(1, 1.0), (2, 0.5), (3, pytest.approx(1 / 3))]
+    assert points("", "gen/loss") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 3.0)]
+    for f in (tmp_path / "tensorboard").rglob("events.*"):  # an earlier process's files sort first (see above)
+        parts = f.name.split(".")
+        parts[3] = f"{int(parts[3]) - 60:010d}"
+        f.rename(f.with_name(".".join(parts)))
+    log = MetricsLogger(tmp_path, resume=True)
+    log.truncate_after(4)  # the checkpoint after D's first step: its steps 2, 3 and the round go again
+    for record in ({"phase": "d_pretrain", "step": 2, "epoch": 2, "disc/loss": 0.25},
+                   {"phase": "d_pretrain", "step": 3, "epoch": 2, "disc/loss": 0.125},
+                   {"phase": "adversarial", "step": 1, "epoch": 3, "gen/loss": 13.0}):
+        log.log(record)
+    log.close()
+    assert points("d_pretrain", "disc/loss") == [(1, 1.0), (2, 0.25), (3, 0.125)]
+    assert points("", "gen/loss") == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 13.0)]
+
+
 def test_overwrite_removes_the_runs_files_only_and_never_clobbers_a_users_s(tmp_path):
     """--overwrite removed whole folders (data/, samples/, checkpoints/), a user's files in them too; the
     synthetic task writes data/train.txt, which a user's folder may already hold."""

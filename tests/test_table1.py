@@ -639,7 +639,7 @@ def test_resume_continues_the_methods_the_run_was_begun_with(run, tmp_path):
     with pytest.raises(SeqGANError, match=r"methods.txt is damaged .*delete it and give --methods"):
         cli("table1", "--resume", "--no-progress", "--out", str(out))
     (out / "methods.txt").unlink()  # a run from before methods.txt: the paper's and those it has begun
-    from seqgan.experiments.table1 import saved_methods
+    from seqgan.experiments.methods import saved_methods
     assert saved_methods(out) == ["random", "mle", "ss", "pg_bleu", "seqgan"]
 
 

@@ -1,8 +1,10 @@
 """Namespaced metrics to ``metrics.jsonl`` and TensorBoard, and a progress bar.
 
-Keys: ``gen/...`` (generator training), ``disc/...`` (discriminator), ``eval/...`` (evaluation),
-``time/...``. Each JSONL line also has ``phase``, ``step`` (units of that phase done) and
-``epoch`` (a global x axis: MLE epochs, then D pre-training steps are not counted, then rounds).
+Keys: ``gen/...`` (generator training), ``disc/...`` (discriminator), ``value/...`` (SeqGAN's value
+network), ``eval/...`` (evaluation), ``time/...``. Each JSONL line also has ``phase``, ``step`` (units
+of that phase done) and ``epoch`` (a global x axis: MLE epochs, then D pre-training steps are not
+counted, then rounds). TensorBoard draws against ``epoch``, except the phases that train only D, which
+keep one epoch: those go to a run of their own (``tensorboard/<phase>/``) against their step.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ class MetricsLogger:
     """``out_dir`` None: records are kept in memory only and nothing is written (the processes
     other than rank 0 of a distributed run)."""
 
-    def __init__(self, out_dir: Path | None, tensorboard: bool = True, resume: bool = False):
+    def __init__(self, out_dir: Path | None, tensorboard: bool = True, resume: bool = False,
+                 step_phases: tuple[str, ...] = ("d_pretrain",)):
         self.path = None if out_dir is None else out_dir / "metrics.jsonl"
         self.records: list[dict[str, Any]] = []
-        self._fh = self._tb = None
+        self._fh = None
+        self._tb: dict[str, Any] | None = None  # TensorBoard writers by run: "" (x = epoch), or a step phase
+        self._step_phases = step_phases  # phases that train only D: their records share one epoch
         self._damaged: int | None = None  # the number of the first unreadable line, if any
         if self.path is None:
             return
@@ -35,7 +40,7 @@ class MetricsLogger:
         self._fh = open(self.path, "a" if resume else "w", encoding="utf-8")
         self._tb_dir = out_dir / "tensorboard"
         if tensorboard:
-            self._tb = _writer(self._tb_dir)
+            self._tb = {"": _writer(self._tb_dir)}
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -45,15 +50,24 @@ class MetricsLogger:
         self._fh.flush()
         self._scalars(record)
 
+    def _axis(self, record: dict[str, Any]) -> tuple[str, int]:
+        """TensorBoard's run and x for a record: a D-only phase's own run against its step, else epoch."""
+        phase = record.get("phase")
+        return (phase, record["step"]) if phase in self._step_phases else ("", record["epoch"])
+
     def _scalars(self, record: dict[str, Any]) -> None:
-        if self._tb is not None:
-            for key, value in record.items():
-                if "/" in key and isinstance(value, (int, float)) and math.isfinite(value):
-                    self._tb.add_scalar(key, value, record["epoch"])
+        if self._tb is None:
+            return
+        run, x = self._axis(record)
+        if run not in self._tb:
+            self._tb[run] = _writer(self._tb_dir / run)
+        for key, value in record.items():
+            if "/" in key and isinstance(value, (int, float)) and math.isfinite(value):
+                self._tb[run].add_scalar(key, value, x)
 
     def text(self, tag: str, text: str) -> None:
         if self._tb is not None:
-            self._tb.add_text(tag, text)
+            self._tb[""].add_text(tag, text)
 
     def truncate_after(self, keep: int) -> None:
         """On resume, drop records written after the checkpoint (they will be written again), and with them a
@@ -69,13 +83,19 @@ class MetricsLogger:
         write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in self.records).encode("utf-8"))
         self._fh = open(self.path, "a", encoding="utf-8")
         if self._tb is not None and dropped:
-            # TensorBoard keeps the old events file: a writer with purge_step makes it forget that file's points from
-            # the first dropped record's epoch on; the kept records at that epoch (D pre-training shares one) go again
-            start = dropped[0].get("epoch", 0)
-            self._tb.close()
-            self._tb = _writer(self._tb_dir, purge_step=start)
+            # TensorBoard keeps the old events files: a writer with purge_step makes it forget its run's points from
+            # the first dropped record's x on; the kept records at that x (if any share it) go again
+            starts: dict[str, int] = {}
+            for record in dropped:
+                run, x = self._axis(record)
+                starts[run] = min(x, starts.get(run, x))
+            for run, start in starts.items():
+                if run in self._tb:
+                    self._tb[run].close()
+                self._tb[run] = _writer(self._tb_dir / run, purge_step=start)
             for record in self.records:
-                if record.get("epoch", -1) >= start:
+                run, x = self._axis(record)
+                if run in starts and x >= starts[run]:
                     self._scalars(record)
 
     def close(self) -> None:
@@ -86,8 +106,8 @@ class MetricsLogger:
             if fh is not None:
                 fh.close()
         finally:
-            if tb is not None:
-                tb.close()
+            for writer in (tb or {}).values():
+                writer.close()
 
 
 def _writer(path: Path, purge_step: int | None = None):

@@ -144,7 +144,8 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     algorithm = get_algorithm(cfg.train.algorithm)
     models = build_models(cfg, algorithm, device)
 
-    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume)
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume,
+                           step_phases=algorithm.d_only_phases)
     bar = Progress(enabled=progress and main)
     state = OracleRun(cfg, algorithm, out, models, real, logger, bar, Interrupt(),
                       seeded_generator(dist.rank_seed(cfg.seed), 2, device), oracle=oracle)

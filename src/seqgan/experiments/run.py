@@ -139,7 +139,7 @@ class Run:
 
     def trains_g(self, phase: str) -> bool:
         """Whether ``phase`` changes G (D pre-training and an algorithm's D-only phases do not)."""
-        return phase != "d_pretrain" and phase not in self.algorithm.disc_phases
+        return phase not in self.algorithm.d_only_phases
 
     def epoch(self, phase: str, step: int) -> int:
         """Global x axis of the curves: MLE epochs, then the algorithm's epochs or rounds after them."""

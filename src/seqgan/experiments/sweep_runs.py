@@ -49,7 +49,7 @@ class Run:
 
 
 def _label(key: str) -> str:
-    from seqgan.experiments.table1 import METHODS
+    from seqgan.experiments.methods import METHODS
     return "MLE pre-training" if key == MLE_PRETRAIN else METHODS.get(key, key)
 
 

@@ -47,6 +47,7 @@ from seqgan.experiments.args import add_config_args, config_from_args, refuse_ov
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import (Interrupt, Interrupted, check_same_sequences, setup_torch, write_json,
                                       write_sequences)
+from seqgan.experiments.methods import METHODS, METHODS_FILE, PAPER_METHODS, methods_of, saved_methods
 from seqgan.experiments.oracle import OracleRun, build_oracle
 from seqgan.experiments.run import build_models, launcher
 from seqgan.experiments.study_dir import check_pretrained, open_run, pretrain_summary, pretrained_of
@@ -62,8 +63,6 @@ from seqgan.train.registry import ALGORITHMS
 from seqgan.train.scheduled_sampling import SS_SCHEDULES, SSConfig
 from seqgan.train.pg_bleu import PGBLEUConfig
 
-METHODS = {"random": "Random", **{key: a.label for key, a in ALGORITHMS.items()}}  # the table's order
-PAPER_METHODS = ("random", "mle", "ss", "pg_bleu", "seqgan")  # the paper's Table 1: --methods' default
 
 
 def untrained(m, real, config, hooks, start) -> None:
@@ -233,7 +232,8 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
     dist.check_same(real, "the training set S")
     dist.on_main(check_same_sequences, start_ckpt.parent.parent / "data" / "train.txt", real)  # pre-training's S
     models = build_models(cfg, algorithm, device)
-    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=partial)
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=partial,
+                           step_phases=algorithm.d_only_phases)
     seed = dist.rank_seed(cfg.seed)  # each process its own evaluation draws
     state = MethodRun(cfg, algorithm, out, models, real, logger, Progress(enabled=progress and main), Interrupt(),
                       seeded_generator(seed, 2, device), oracle=oracle, label=label or METHODS[method],
@@ -296,37 +296,6 @@ def add_parser(subparsers) -> None:
                    help=f"s of the exponential and inverse-sigmoid schedules (default {ss.steepness}; ss.steepness)")
     p.add_argument("--bleu-order", type=int, help=f"PG-BLEU's n-gram order (default {pg.order}; pg_bleu.order)")
     p.set_defaults(func=main)
-
-
-def parse_methods(text: str) -> list[str]:
-    keys = list(METHODS) if text.strip() == "all" else [k.strip() for k in text.split(",") if k.strip()]
-    bad = [k for k in keys if k not in METHODS]
-    if bad or not keys:
-        raise SeqGANError(f"--methods {text!r}: expected 'all' or a comma-separated subset of {', '.join(METHODS)}")
-    return [k for k in METHODS if k in keys]  # the table's order
-
-
-METHODS_FILE = "methods.txt"
-
-
-def saved_methods(run: Path) -> list[str]:
-    """The methods a run was begun (and resumed) with; before methods.txt: the paper's and those begun."""
-    path = run / METHODS_FILE
-    if path.is_file():
-        try:
-            return parse_methods(path.read_text(encoding="utf-8").strip())
-        except (SeqGANError, UnicodeDecodeError):
-            raise SeqGANError(f"{path} is damaged (it should list the run's methods, e.g. mle,seqgan); write the "
-                              "methods there, or delete it and give --methods") from None
-    return [k for k in METHODS if k in PAPER_METHODS or (run / k).is_dir()]
-
-
-def methods_of(args: argparse.Namespace) -> list[str]:
-    """--methods as given; without it, on --resume (or for a seed added to a resumed study) the run's own."""
-    if args.methods is not None:
-        return parse_methods(args.methods)
-    run = args.out if args.resume else getattr(args, "base_run", None)
-    return saved_methods(Path(run)) if run else list(PAPER_METHODS)
 
 
 def check_methods(methods: list[str], cfg: Config, out: Path) -> None:

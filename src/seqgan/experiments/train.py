@@ -208,7 +208,8 @@ def run(cfg: Config, out: str | Path, *, resume: bool = False, overwrite: bool =
     algorithm = get_algorithm(cfg.train.algorithm)
     models = build_models(cfg, algorithm, device)
 
-    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume)
+    logger = MetricsLogger(out if main else None, tensorboard=tensorboard, resume=resume,
+                           step_phases=algorithm.d_only_phases)
     bar = Progress(enabled=progress and main)
     probe_idx = torch.randperm(corpus.train.shape[0], generator=seeded_generator(cfg.seed, 3, torch.device("cpu")))
     state = RealDataRun(cfg, algorithm, out, models, corpus.train, logger, bar, Interrupt(),

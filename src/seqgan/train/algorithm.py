@@ -160,6 +160,11 @@ class Algorithm:
     def phases(self) -> tuple[str, ...]:
         return PRETRAIN_PHASES + self.own_phases + ("done",)
 
+    @property
+    def d_only_phases(self) -> tuple[str, ...]:
+        """The phases that leave G as it is (D pre-training and ``disc_phases``): no epoch of the curves."""
+        return ("d_pretrain",) + self.disc_phases
+
     def phase_steps(self, cfg: "Config", phase: str) -> int:
         t = cfg.train
         if phase == "mle":
