@@ -217,7 +217,7 @@ def test_nll_oracle_at_t1_is_the_one_of_todays_code(table1_run, tmp_path):
     """T = 1 is today's NLL-oracle; at T = 0.5 both columns score the tempered G (no test caught a sweep
     that sampled tempered but scored NLL-test with the untempered G)."""
     run, out = table1_run / "seed0", tmp_path / "sw"
-    assert seqgan(["sweep", "--run", str(run), "--temperatures", "0.5,1", "--samples", "100", "--methods", "mle",
+    assert seqgan(["sweep", "--run", str(run), "--temperatures", "0.5,1", "--num-samples", "100", "--methods", "mle",
                    "--threads", "1", "--out", str(out)]) == 0
     rows = {r["temperature"]: r for r in json.loads((out / "sweep.json").read_text())["rows"]}
     from seqgan.checkpoint import build_model, load_checkpoint

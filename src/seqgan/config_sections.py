@@ -54,14 +54,15 @@ class DataConfig:
     valid_path: str | None = None
     """Real data: held-out sequences (same format) whose NLL is logged as eval/nll_test. Optional."""
     tokenizer: str = "word"
-    """Real data: how a line becomes tokens: 'char' (every character), 'word' (whitespace split)
-    or 'ids' (space-separated integers, e.g. music pitches)."""
+    """Real data: how a line becomes tokens: 'char' (every character), 'word' (whitespace split),
+    'ids' (space-separated integers, e.g. music pitches), or 'bpe' / 'unigram' (subword pieces that
+    sentencepiece learns from the training file)."""
     min_count: int = 1
     """Real data: a token needs at least this many occurrences in the training file to get its own id;
     rarer tokens become <unk>."""
     max_vocab: int | None = None
     """Real data: largest vocabulary, the 3 special tokens included (least frequent tokens become <unk>).
-    None: no limit."""
+    None: no limit. For 'bpe' / 'unigram', the vocabulary size to learn (--vocab-size)."""
     long_lines: str = "truncate"
     """Real data: a line with more than model.seq_len - 1 tokens (no room for its <eos>; model.seq_len
     with fixed_length) is cut to that many tokens ('truncate') or left out ('skip'); either way it is
@@ -78,7 +79,8 @@ class TrainConfig:
 
     algorithm: str = "seqgan"
     """The training algorithm (``seqgan.train.registry``): seqgan (Algorithm 1), mle, ss (Scheduled
-    Sampling), pg_bleu, maligan, rankgan, relgan or leakgan; each has the shared pre-training, then
+    Sampling), pg_bleu, maligan, rankgan, relgan, leakgan, or SeqGAN with a value network
+    (seqgan_value, seqgan_rollout_baseline: docs/value_mcts.md); each has the shared pre-training, then
     ``train.adv_rounds`` epochs or rounds of its own (relgan: ``relgan.rounds``, leakgan: ``leakgan.rounds``,
     each with its own G and D and leakgan with its own pre-training).
     Its own settings are in its config section."""
@@ -110,7 +112,8 @@ class TrainConfig:
     rollout_update_rate: float = 0.8
     """r of the delayed roll-out copy (authors: 0.8). Only used with rollout_policy = 'delayed'."""
     checkpoint_every: int = 10
-    """Write a checkpoint every this many adversarial rounds (and at the end of every phase)."""
+    """Write a checkpoint every this many steps of any phase: MLE epochs, D pre-training steps,
+    rounds (and at the end of every phase)."""
     precision: str = "fp32"
     """Number format of training (--precision): 'fp32', or 'bf16': autocast to bfloat16 for G's and D's
     training passes and for the adversarial phase's sampling, roll-outs and rewards; parameters, optimiser
@@ -127,13 +130,15 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    """NLL-oracle evaluation."""
+    """Periodic and final evaluation: NLL-oracle on the synthetic task; on real data NLL-train and NLL-test."""
 
     every: int = 5
     """Evaluate every this many MLE epochs / adversarial rounds (authors: 5)."""
     num_samples: int = 10_000
-    """Fresh samples per periodic evaluation (authors: 9,984)."""
+    """Fresh samples per periodic evaluation (authors: 9,984); on real data, the training rows scored
+    for eval/nll_train."""
     final_samples: int = 100_000
-    """Samples of the final evaluation of each phase (paper's test phase: 100,000)."""
+    """Samples of the final evaluation of each phase (paper's test phase: 100,000); on real data, the
+    decoded samples written to samples/."""
     d_samples: int = 1_000
     """Fresh real and generated sequences on which D's accuracy is logged at each evaluation."""

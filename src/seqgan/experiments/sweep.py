@@ -279,8 +279,8 @@ def add_parser(sub) -> None:
     p.add_argument("--temperatures", metavar="T,T,...",
                    help=f"temperatures (default the 19 of {DEFAULT_TEMPERATURES[0]:g}..{DEFAULT_TEMPERATURES[-1]:g}: "
                         f"{','.join(f'{t:g}' for t in DEFAULT_TEMPERATURES)})")
-    p.add_argument("--samples", "--num-samples", dest="samples", type=int, default=10_000, metavar="N",
-                   help="samples per point (default 10,000)")
+    p.add_argument("--num-samples", "--samples", dest="samples", type=int, default=10_000, metavar="N",
+                   help="samples per point (default 10,000; --samples is the older name)")
     p.add_argument("--methods", metavar="KEY,KEY", help="only these method keys (default: every finished one)")
     p.add_argument("--lm-epochs", type=int, default=LMConfig.epochs,
                    help=f"MLE epochs of the LM and of each reverse LM (real data; default {LMConfig.epochs})")
@@ -299,7 +299,7 @@ def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     temperatures = parse_temperatures(args.temperatures)
     if args.samples < 2:
-        raise SeqGANError(f"--samples must be at least 2 (standard errors and Self-BLEU need two), got {args.samples}")
+        raise SeqGANError(f"--num-samples must be at least 2 (standard errors and Self-BLEU need two), got {args.samples}")
     if args.lm_epochs < 1:
         raise SeqGANError(f"--lm-epochs must be at least 1, got {args.lm_epochs}")
     if args.threads is not None and args.threads < 0:
