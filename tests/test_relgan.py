@@ -296,6 +296,21 @@ def test_table1_runs_relgan_with_its_own_pretraining(tmp_path, capsys):
     assert f"{result['train_time_s']:.1f} (of it {own:.1f} its own pre-training) |" in (out / "table1.md").read_text()
 
 
+def test_relgan_windows_longer_than_the_sequence_are_refused_before_any_training(tmp_path, capsys):
+    """table1 --methods all reaches RelGAN after the other methods: a width it cannot use is refused
+    up front, before pre-training, as seqgan oracle/train refuse it before their run."""
+    out = tmp_path / "t1"
+    assert main(["table1", "--preset", "tiny", "--threads", "1", "--no-progress", "--methods", "mle,relgan",
+                 "--set", "relgan.d_filter_sizes=[2,11]", "--set", "relgan.d_num_filters=[4,4]",
+                 "--out", str(out)]) == 2
+    assert "every relgan.d_filter_sizes width must be at most model.seq_len=10, got [2, 11]" in capsys.readouterr().err
+    assert not (out / "pretrain").exists()
+    assert main(["oracle", "--preset", "tiny", "--threads", "1", "--algorithm", "relgan",
+                 "--set", "relgan.d_filter_sizes=[2,11]", "--set", "relgan.d_num_filters=[4,4]",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o" / "checkpoints").exists()
+
+
 # ------------------------------------------------------------------ bf16 and torchrun
 
 

@@ -149,12 +149,15 @@ class Algorithm:
     d_pretrain_length: Callable[["Config"], int] | None = None  # not pretrains_disc: its d_pretrain steps, if any
     disc_partial: bool = False              # some D losses skip some of D's parameters (RankGAN's ranker: D's
                                             # output layer), which DDP must be told of (Replica's ``partial``)
+    check_config: Callable[["Config"], None] | None = None  # its own settings against the others (before a run)
 
     def check(self, cfg: "Config") -> None:
         """A setting this algorithm cannot honour is one clear error, not silently ignored."""
         if cfg.train.rollout_policy == "delayed" and not self.delayed_rollouts:
             raise SeqGANError(f"train.rollout_policy = 'delayed' does not apply to {self.label}: its roll-outs use "
                               "the live G, as its authors' code does; drop the setting (or leave it to other methods)")
+        if self.check_config is not None:
+            self.check_config(cfg)
 
     @property
     def phases(self) -> tuple[str, ...]:

@@ -310,13 +310,18 @@ def relgan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start:
     hooks.phase_done("relgan")
 
 
+def check_widths(config: "Config") -> None:
+    """D's windows must fit a sequence: checked before a run (table1 reaches RelGAN hours in) and here."""
+    if max(config.relgan.d_filter_sizes) > config.model.seq_len:
+        raise SeqGANError(f"every relgan.d_filter_sizes width must be at most model.seq_len={config.model.seq_len}, "
+                          f"got {config.relgan.d_filter_sizes}")
+
+
 def relgan_models(config: "Config", eos_token: int | None, pad_token: int | None
                   ) -> tuple[RelationalGenerator, MultiRepDiscriminator]:
     """Algorithm 1, line 1 for RelGAN: its G and D with random weights (G first)."""
     m, c = config.model, config.relgan
-    if max(c.d_filter_sizes) > m.seq_len:
-        raise SeqGANError(f"every relgan.d_filter_sizes width must be at most model.seq_len={m.seq_len}, "
-                          f"got {c.d_filter_sizes}")
+    check_widths(config)
     gen = RelationalGenerator(m.vocab_size, m.g_emb_dim, m.seq_len, c.mem_slots, c.head_size, c.num_heads,
                               m.start_token, eos_token=eos_token, pad_token=pad_token)
     disc = MultiRepDiscriminator(m.vocab_size, m.seq_len, c.d_emb_dim, c.num_rep, c.d_filter_sizes, c.d_num_filters,
@@ -328,4 +333,4 @@ RELGAN = Algorithm("relgan", "RelGAN", ("relgan",), relgan, section="relgan",
                    optimizers={"mle": ("gen", "g_lr"), "relgan_g": ("gen", "relgan.g_lr"),
                                "relgan_d": ("disc", "relgan.d_lr")},
                    pretrains_disc=False, models=relgan_models, generator_class=RelationalGenerator,
-                   phase_length=lambda cfg, phase: cfg.relgan.rounds)
+                   phase_length=lambda cfg, phase: cfg.relgan.rounds, check_config=check_widths)
