@@ -268,3 +268,21 @@ def test_pg_bleu_step_trains_every_parameter():
     assert {n for n, p in gen.named_parameters() if not torch.equal(p, before[n])} == set(before)
     assert 0.0 < rewards.mean().item() <= 1.0 and 0.0 < rewards[:, -1].mean().item() <= 1.0
     assert math.isfinite(loss)
+
+
+def test_oracle_run_of_a_baseline_logs_no_accuracy_of_the_d_it_leaves_alone(tmp_path):
+    """MLE / SS / PG-BLEU leave D as pre-training left it: their own phase logs no disc/acc_* (nor draws the
+    samples for it), as table1 does; the shared pre-training still logs D's accuracy."""
+    import json
+
+    from seqgan.cli import main
+
+    out = tmp_path / "mle"
+    assert main(["oracle", "--preset", "tiny", "--threads", "1", "--no-progress", "--algorithm", "mle",
+                 "--set", "train.adv_rounds=5", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("disc/acc_real" in r for r in records if r["phase"] == "mle")
+    assert any("disc/acc_real" in r for r in records if r["phase"] == "d_pretrain")
+    own = [r for r in records if r["phase"] not in ("mle", "d_pretrain")]
+    assert own and "eval/nll_oracle" in own[-1]
+    assert not any(k.startswith("disc/acc") for r in own for k in r)

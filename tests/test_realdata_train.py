@@ -504,3 +504,13 @@ def test_preset_fast_means_the_text_preset(tmp_path, monkeypatch):
     with pytest.raises(Stop):
         cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=24, extra=["--preset", "fast"]))
     assert seen["preset"] == "text_fast"
+
+
+def test_real_data_baseline_logs_no_accuracy_of_the_d_it_leaves_alone(tmp_path):
+    """train --algorithm mle: its own phase logs sample lengths but no disc/acc_* of the D it never trains."""
+    write_corpus(tmp_path / "train.txt", "word", 200, seed=3)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=["--algorithm", "mle"])) == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    own = [r for r in records if r["phase"] not in ("mle", "d_pretrain") and "eval/sample_len" in r]
+    assert own and not any(k.startswith("disc/acc") for r in own for k in r)
+    assert any("disc/acc_real" in r for r in records if r["phase"] == "d_pretrain")

@@ -102,6 +102,8 @@ class OracleRun(Run):
         e, out = self.cfg.eval, {}
         if with_nll:
             out |= self.nll_metrics()
+        if not self.d_in_play():
+            return out
         real = self.oracle.sample(dist.share(e.d_samples), generator=self.eval_rng)
         fake = self.models.gen.sample(dist.share(e.d_samples), generator=self.eval_rng)
         seen = dist.shard(self.real[:e.d_samples])

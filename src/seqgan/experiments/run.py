@@ -137,6 +137,12 @@ class Run:
     def phase_total(self, phase: str) -> int:
         return self.algorithm.phase_steps(self.cfg, phase)
 
+    def d_in_play(self) -> bool:
+        """Whether D's accuracy means anything now: not in the own phases of an algorithm that leaves D
+        as pre-training left it (MLE, Scheduled Sampling, PG-BLEU)."""
+        return (self.algorithm.uses_disc or self.position is None
+                or self.position.phase not in self.algorithm.own_phases)
+
     def trains_g(self, phase: str) -> bool:
         """Whether ``phase`` changes G (D pre-training and an algorithm's D-only phases do not)."""
         return phase not in self.algorithm.d_only_phases

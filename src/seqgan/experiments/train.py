@@ -100,9 +100,9 @@ class RealDataRun(Run):
         n = dist.share(e.d_samples)  # each process its share, from its own stream
         real = pool[torch.randint(pool.shape[0], (n,), generator=self.eval_rng, device=pool.device)]
         fake = gen.sample(n, generator=self.eval_rng)
-        if self.corpus.valid is None:
+        if self.d_in_play() and self.corpus.valid is None:
             out["disc/acc_real"], out["disc/acc_fake"] = d_accuracy(self.models.disc, real, fake)
-        else:  # and on training rows: well above acc_real, D has learnt its rows, not the language
+        elif self.d_in_play():  # and on training rows: well above acc_real, D has learnt its rows, not the language
             seen = dist.shard(self.probe[:e.d_samples])
             out["disc/acc_real"], out["disc/acc_fake"], out["disc/acc_train"] = d_accuracy(
                 self.models.disc, real, fake, seen)
