@@ -1,8 +1,5 @@
 """Hostile inputs, fuzzed: every failure is a SeqGANError with a message, never another exception."""
 
-import io
-import pickle
-
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings

@@ -386,6 +386,9 @@ def test_sweep_of_a_real_data_run(text_run, tmp_path, capsys):
         assert r["bleu5_stderr"] > 0 and r["self_bleu5_stderr"] is None  # dependent scores: no standard error
     md = (tmp_path / "sw" / "sweep.md").read_text()
     assert "nan" not in md and "± " in md
+    with open(tmp_path / "sw" / "sweep.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert len(table) == 4 and all(r["self_bleu5_stderr"] == "" and float(r["bleu5_stderr"]) > 0 for r in table)
     assert len(res["dominance"]) == 2  # SeqGAN on both pairs of axes
     for name in ("sweep_bleu.png", "sweep_lm.png", "samples/seqgan_t0.7.txt"):
         assert (tmp_path / "sw" / name).exists()

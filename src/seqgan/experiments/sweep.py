@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import math
 import shutil
 import sys
@@ -41,7 +40,7 @@ from seqgan.data.corpora import default_cache_dir
 from seqgan.data.subword import SubwordTokenizer
 from seqgan.data.tokenizers import SUBWORD, Tokenizer
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import write_json, write_sequences
+from seqgan.experiments.common import write_sequences
 from seqgan.experiments.run_dir import first_names
 from seqgan.experiments.corpus import check_vocab, load_corpus, stored_tokenizer
 from seqgan.seeding import rng
@@ -49,6 +48,7 @@ from seqgan.experiments.evaluate import Scorer, tokenize_lines
 from seqgan.experiments.oracle import held_out_set
 from seqgan.experiments.sample import decode_rows, detokenize_all, with_temperature, write_lines
 from seqgan.experiments.sweep_runs import Run, choose_methods, find_runs, load_generator
+from seqgan.experiments.tables import write_files
 from seqgan.metrics import quality_diversity as qd
 from seqgan.metrics.lm import LMConfig, cached_lm, lm_nll, lm_shapes, train_lm
 from seqgan.metrics.stats import mean_and_stderr
@@ -223,15 +223,13 @@ def write_outputs(out: Path, rows: list[dict[str, Any]], kind: str, seeds: bool,
     what = "means over seeds" if seeds else "one run"
     md = (markdown(rows, kind, seeds) + f"\n\nDoes MLE at some temperature dominate each method at T = 1 "
           f"(at least as good on both axes, {what})?\n\n" + "\n".join(words))
-    (out / "sweep.md").write_text(md + "\n", encoding="utf-8")
-    write_json(out / "sweep.json", {"kind": kind, "rows": rows, "dominance": summary, **extra})
     cols = ["method", "key", "temperature"] + [c for m in METRICS[kind]
                                                for c in ([m, f"{m}_sd"] if seeds and not m.endswith("_stderr")
                                                          else [m])] + (["seeds"] if seeds else ["seed", "time_s"])
-    with open(out / "sweep.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(cols)
-        w.writerows([[r.get(c, "") for c in cols] for r in rows])
+    blank = lambda v: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v  # noqa: E731
+    # as table1's: every file atomically; an undefined number (Self-BLEU's standard error) is null / empty
+    write_files(out, "sweep", md, {"kind": kind, "rows": rows, "dominance": summary, **extra}, cols,
+                [[blank(r.get(c)) for c in cols] for r in rows])
     return md
 
 
