@@ -336,6 +336,27 @@ def test_a_figure_draws_every_curve_past_twenty(tmp_path, monkeypatch):
     assert drawn == list(curves) and (tmp_path / "f.png").stat().st_size > 0
 
 
+def test_a_tradeoff_figure_of_many_methods_gives_each_its_colour_and_the_legend_room(tmp_path, monkeypatch):
+    """The sweep's figure cycled the default 10 colours (an 11th method repeated the first), and both figures'
+    legends of every algorithm covered the lines: beside the axes from 7 lines on."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.axes import Axes
+
+    from seqgan.plots import plot_curves, plot_tradeoff
+
+    colours, legends, plot, legend = {}, [], Axes.plot, Axes.legend
+    monkeypatch.setattr(Axes, "plot", lambda self, *a, **kw: colours.setdefault(kw.get("label"), kw.get("color"))
+                        and None or plot(self, *a, **kw))
+    monkeypatch.setattr(Axes, "legend", lambda self, *a, **kw: legends.append(kw) or legend(self, *a, **kw))
+    curves = {f"method {i}": [(1.0 + i, 2.0, 1.0, 0.01, 0.01), (1.5 + i, 1.5, 0.5, 0.01, 0.01)] for i in range(12)}
+    plot_tradeoff(tmp_path / "t.png", curves, "x", "y", "title", mark=1.0)
+    assert len({colours[label] for label in curves}) == 12
+    plot_curves(tmp_path / "f.png", {k: [(0, 1.0), (1, 2.0)] for k in list(curves)[:3]}, pretrain_end=0.5)
+    assert "bbox_to_anchor" in legends[0] and "bbox_to_anchor" not in legends[1]
+
+
 def test_resume_makes_tensorboard_forget_the_points_after_the_checkpoint(tmp_path):
     """truncate_after rewrote metrics.jsonl, but TensorBoard kept the old events file: a run killed after its
     checkpoint showed the redone rounds twice. The dropped records here share the kept one's epoch (2),

@@ -7,6 +7,23 @@ from pathlib import Path
 from typing import Sequence
 
 
+def line_colors(plt, lines: int):
+    """The default cycle's colours, or for more lines than its 10 (every algorithm in one table) tab20's dark
+    then light ones, so that no two lines share one."""
+    tab20 = plt.get_cmap("tab20").colors
+    return itertools.cycle(tab20[0::2] + tab20[1::2]) if lines > 10 else itertools.repeat(None)
+
+
+def place_legend(fig, ax, lines: int) -> None:
+    """A long legend (every algorithm of a table) covered the lines: beside the axes, the figure widened."""
+    if lines > 6:
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width * 1.5, height)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    else:
+        ax.legend(fontsize=8)
+
+
 def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pretrain_end: float | None,
                 ylabel: str = "NLL-oracle (nats per token)", title: str = "") -> Path:
     """One line per curve of (epoch, value) points; a dashed vertical line where pre-training ends."""
@@ -16,10 +33,7 @@ def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pr
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    # more lines than the default cycle's 10 colours (every algorithm in one table): tab20's dark then light
-    tab20 = plt.get_cmap("tab20").colors
-    colors = itertools.cycle(tab20[0::2] + tab20[1::2]) if len(curves) > 10 else itertools.repeat(None)
-    for (label, points), color in zip(curves.items(), colors):
+    for (label, points), color in zip(curves.items(), line_colors(plt, len(curves))):
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, label=label, marker="." if len(xs) < 60 else None, color=color)
@@ -31,7 +45,7 @@ def plot_curves(path: Path, curves: dict[str, Sequence[tuple[float, float]]], pr
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    place_legend(fig, ax, len(curves))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -52,12 +66,12 @@ def plot_tradeoff(path: Path, curves: dict[str, Sequence[tuple[float, float, flo
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    for label, points in curves.items():
+    for (label, points), color in zip(curves.items(), line_colors(plt, len(curves))):
         if not points:
             continue
         points = sorted(points, key=lambda p: p[2])
         xs, ys, ts, xe, ye = (list(v) for v in zip(*points))
-        line, = ax.plot(xs, ys, marker=".", label=label)
+        line, = ax.plot(xs, ys, marker=".", label=label, color=color)
         spread = [e for e in xe + ye if e == e and e > 0]
         if spread:
             ax.errorbar(xs, ys, xerr=[e if e == e else 0 for e in xe], yerr=[e if e == e else 0 for e in ye],
@@ -72,7 +86,7 @@ def plot_tradeoff(path: Path, curves: dict[str, Sequence[tuple[float, float, flo
     ax.set_ylabel(ylabel)
     ax.set_title(title + (f"\n(star: T = {mark:g})" if title else f"star: T = {mark:g}"), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    place_legend(fig, ax, len(curves))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
