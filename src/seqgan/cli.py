@@ -1,6 +1,6 @@
 """``seqgan <command>``: parse the command line, then call the experiment.
 
-Each command is ``main(argv) -> exit code`` so that tests can call it in-process. A
+Each command is a :data:`Command`, ``main(args) -> exit code``, so that tests can call it in-process. A
 :class:`~seqgan.errors.SeqGANError` becomes one line on stderr and exit status 2, with no traceback; so
 does a full disk (``OSError`` ENOSPC or EDQUOT) in any command, naming the directory and how to go on.
 """

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 from seqgan import distributed as dist
 from seqgan.distributed import Replica
 from seqgan.errors import SeqGANError
-from seqgan.models.conv import ConvTables
+from seqgan.models.conv_tables import ConvTables
 from seqgan.models.discriminator import Discriminator
 from seqgan.rollout import Scorer, mean_reward
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain

@@ -67,7 +67,9 @@ class ValueConfig:
     lr: float = 0.01
     """Adam learning rate of V (G's, 0.01)."""
     steps: int = 1
-    """Adam steps of V on each generator update's batch and targets."""
+    """Adam steps of V on each generator update's batch and targets (our choice, not a paper's: one step per
+    fresh batch, as G takes one; more fits V to one batch's noisy targets). Its gradient norm is clipped at
+    train.g_grad_clip, as G's."""
 
     def validate(self) -> "ValueConfig":
         for key in ("emb_dim", "hidden_dim", "steps"):
