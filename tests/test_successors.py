@@ -183,12 +183,16 @@ def test_maligan_basic_gives_one_weight_per_sequence():
             seen.append((ratio_scorer(m.disc.frozen_scorer())(seqs), weights.clone()))
         return original(gen, opt, seqs, weights, clip)
 
-    policy_gradient.pg_step = spy
+    def no_rollouts(*args, **kwargs):
+        raise AssertionError("MaliGAN-basic uses r_D of Y itself: it needs no roll-outs")
+
+    policy_gradient.pg_step, mc = spy, policy_gradient.mc_rewards
+    policy_gradient.mc_rewards = no_rollouts
     try:
         m.disc.eval()
         maligan(m, real, cfg, Quiet(), alg.position())
     finally:
-        policy_gradient.pg_step = original
+        policy_gradient.pg_step, policy_gradient.mc_rewards = original, mc
     own, w = seen[0]
     assert torch.equal(w, w[:, :1].expand_as(w)) and w.sum(dim=0).abs().max() < 1e-6
     # the weight is r_D of the sequence itself (not a roll-out's estimate), normalised, minus 1/m

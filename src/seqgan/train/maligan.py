@@ -104,8 +104,7 @@ def maligan(m: Models, real: torch.Tensor, config: "Config", hooks: Hooks, start
                 ratios = ratios[:, -1:].expand_as(ratios)
             return normalised_weights(ratios, c.baseline)
 
-        # Without roll-outs only the last column (r_D of Y itself) is used: one roll-out is the least.
-        schedule = t if c.rollouts else dataclasses.replace(t, rollouts=1)
+        schedule = t if c.rollouts else dataclasses.replace(t, rollouts=0)  # basic: r_D of Y itself, no roll-outs
         for rnd in range(done, t.adv_rounds):
             metrics: dict[str, float] = {}
             for _ in range(t.g_steps):                                       # Che et al.'s estimator

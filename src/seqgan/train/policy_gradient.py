@@ -62,11 +62,15 @@ def generator_update(m: "Models", cfg: "TrainConfig", make_scorer: Callable[[], 
     Samples Y (b, T) from G (each process its share of ``train.batch_size``), scores every prefix by
     Eq. 4 with the scorer that ``make_scorer()`` returns (built under the training precision, e.g. D's
     frozen tables) and the roll-out policy, then takes the step of Eq. 8 with weights Q, or with
-    ``weigh(seqs, Q)`` where an algorithm weighs its rewards otherwise (MaliGAN). Returns (the loss,
-    Y, Q (b, T))."""
+    ``weigh(seqs, Q)`` where an algorithm weighs its rewards otherwise (MaliGAN). ``cfg.rollouts`` 0
+    (MaliGAN-basic): no roll-outs, every prefix has the score of Y itself. Returns (the loss, Y, Q (b, T))."""
     with m.gen_replica.autocast():  # in train.precision
         seqs = m.gen.sample(dist.share(cfg.batch_size))                           # line 8: Y_{1:T} ~ G_theta
-        rewards = mc_rewards(m.rollout.policy, seqs, make_scorer(), cfg.rollouts)  # lines 9-11: Eq. 4
+        if cfg.rollouts == 0:
+            with torch.no_grad():
+                rewards = make_scorer()(seqs).unsqueeze(1).expand(-1, seqs.shape[1])
+        else:
+            rewards = mc_rewards(m.rollout.policy, seqs, make_scorer(), cfg.rollouts)  # lines 9-11: Eq. 4
     weights = rewards if weigh is None else weigh(seqs, rewards)
     loss = pg_step(m.gen_replica, m.opts["pg"], seqs, weights, cfg.g_grad_clip)   # line 12: Eq. 8
     return loss, seqs, rewards
