@@ -104,21 +104,28 @@ class Discriminator(nn.Module):
         return ce + self.l2_reg * l2, logits
 
     @torch.no_grad()
-    def frozen_scorer(self, batch_size: int = 4096) -> Callable[[torch.Tensor], torch.Tensor]:
-        """A reward function for one generator update, while D is fixed: (R, T) -> (R,) P(real).
+    def frozen_pooled(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """D's pooled features while D is fixed: (R, T) -> (R, F), in the embedding's dtype.
 
         Each convolution output is a sum of rows of the tables ``embedding @ W[:, :, j]^T`` built once
         here (``ConvTables``): ~64x fewer multiply-adds than the convolutions, same values to float
-        rounding. Build a new scorer after D changes. Dropout is off (eval mode), as for rewards."""
+        rounding. Build it again after D changes. For rewards: dropout must be off (eval mode)."""
         assert not self.training, "call discriminator.eval() before scoring rewards"
         emb = self.token_embedding()
         if self.pad_token is not None:
             emb = emb.index_fill(0, torch.tensor([self.pad_token], device=emb.device), 0.0)
         tables = ConvTables.build(emb, list(self.conv_weights), list(self.conv_biases))
+        # the tables are float32 by design; a float64 D (tests) takes its head in float64
+        return lambda tokens: tables.pooled(tokens).to(emb.dtype)
+
+    @torch.no_grad()
+    def frozen_scorer(self, batch_size: int = 4096) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A reward function for one generator update, while D is fixed: (R, T) -> (R,) P(real), through
+        :meth:`frozen_pooled`. Build a new scorer after D changes."""
+        pooled = self.frozen_pooled()
 
         def score(tokens: torch.Tensor) -> torch.Tensor:
-            # the tables are float32 by design; a float64 D (tests) takes its head in float64
-            logits = torch.cat([self.head(tables.pooled(tokens[i:i + batch_size]).to(emb.dtype))
+            logits = torch.cat([self.head(pooled(tokens[i:i + batch_size]))
                                 for i in range(0, tokens.shape[0], batch_size)])
             return logits.to(torch.promote_types(logits.dtype, torch.float32)).softmax(dim=1)[:, 1]
 

@@ -42,7 +42,6 @@ from torch.nn import functional as F
 from seqgan import distributed as dist
 from seqgan.distributed import Replica
 from seqgan.errors import SeqGANError
-from seqgan.models.conv_tables import ConvTables
 from seqgan.models.discriminator import Discriminator
 from seqgan.rollout import Scorer, mean_reward
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
@@ -142,17 +141,13 @@ def rank_scorer(ranker: Discriminator, real: torch.Tensor, group: int, c: RankGA
                 batch_size: int = 4096) -> Scorer:
     """The reward of complete sequences (R, T) -> (R,): R(s | U, C) with one fresh U for the call and
     blocks of ``group`` rows as comparison sets (the scorer gets the roll-outs in blocks of the batch,
-    ``seqgan.rollout.mc_rewards``). The convolutions go through D's tables (``ConvTables``), as SeqGAN's
-    frozen scorer; dropout is off."""
-    assert not ranker.training, "call ranker.eval() before scoring rewards"
-    emb = ranker.embedding.weight
-    if ranker.pad_token is not None:
-        emb = emb.index_fill(0, torch.tensor([ranker.pad_token], device=emb.device), 0.0)
-    tables = ConvTables.build(emb, list(ranker.conv_weights), list(ranker.conv_biases))
-    y_refs = ranker.highway(tables.pooled(references(real, c.references)).to(emb.dtype)).float()
+    ``seqgan.rollout.mc_rewards``). The convolutions go through D's tables, as SeqGAN's frozen scorer
+    (``Discriminator.frozen_pooled``); dropout is off."""
+    pooled = ranker.frozen_pooled()
+    y_refs = ranker.highway(pooled(references(real, c.references))).float()
 
     def score(tokens: torch.Tensor) -> torch.Tensor:
-        y = torch.cat([ranker.highway(tables.pooled(tokens[i:i + batch_size]).to(emb.dtype))
+        y = torch.cat([ranker.highway(pooled(tokens[i:i + batch_size]))
                        for i in range(0, tokens.shape[0], batch_size)]).float()
         return expected_rank(y, y_refs, c.gamma, group)
 
