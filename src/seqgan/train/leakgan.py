@@ -64,7 +64,7 @@ import torch
 from torch.nn import functional as F
 
 from seqgan import distributed as dist
-from seqgan.errors import SeqGANError
+from seqgan.errors import SeqGANError, require_ints
 from seqgan.models.leakgan import LeakDiscriminator, LeakGANGenerator
 from seqgan.rollout import Scorer, rollout_sequences
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position
@@ -118,10 +118,8 @@ class LeakGANConfig:
     (not the authors': speed only, the same numbers; :class:`FeatureCache`). 0: none."""
 
     def validate(self) -> "LeakGANConfig":
-        for key in ("goal_size", "step_size", "rollouts", "pretrain_blocks", "rounds", "mle_every", "feature_cache_mb"):
-            value, low = getattr(self, key), 0 if key in ("rounds", "mle_every", "feature_cache_mb") else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise SeqGANError(f"leakgan.{key} must be an integer >= {low}, got {value!r}")
+        require_ints("leakgan", self, ("goal_size", "step_size", "rollouts", "pretrain_blocks"))
+        require_ints("leakgan", self, ("rounds", "mle_every", "feature_cache_mb"), low=0)
         for key in ("g_lr", "d_lr", "grad_clip", "delta"):
             if not getattr(self, key) > 0:
                 raise SeqGANError(f"leakgan.{key} must be positive, got {getattr(self, key)}")

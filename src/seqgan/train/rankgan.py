@@ -41,7 +41,7 @@ from torch.nn import functional as F
 
 from seqgan import distributed as dist
 from seqgan.distributed import Replica
-from seqgan.errors import SeqGANError
+from seqgan.errors import SeqGANError, require_ints
 from seqgan.models.discriminator import Discriminator
 from seqgan.rollout import Scorer, mean_reward
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
@@ -68,10 +68,7 @@ class RankGANConfig:
     def validate(self) -> "RankGANConfig":
         if not self.gamma > 0:
             raise SeqGANError(f"rankgan.gamma must be positive, got {self.gamma}")
-        for key in ("references", "adv_epochs"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SeqGANError(f"rankgan.{key} must be an integer >= 1, got {value!r}")
+        require_ints("rankgan", self, ("references", "adv_epochs"))
         return self
 
 

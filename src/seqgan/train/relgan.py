@@ -51,7 +51,7 @@ import torch
 from torch.nn import functional as F
 
 from seqgan import distributed as dist
-from seqgan.errors import SeqGANError
+from seqgan.errors import SeqGANError, require_ints
 from seqgan.models.multirep import MultiRepDiscriminator
 from seqgan.models.relational import RelationalGenerator
 from seqgan.train.algorithm import Algorithm, Hooks, Models, Position, pretrain
@@ -115,12 +115,9 @@ class RelGANConfig:
     hard one-hot forward and y^'s gradient backward (not in the paper)."""
 
     def validate(self) -> "RelGANConfig":
-        ints = {"mem_slots": self.mem_slots, "head_size": self.head_size, "num_heads": self.num_heads,
-                "d_emb_dim": self.d_emb_dim, "num_rep": self.num_rep, "rounds": self.rounds,
-                "iterations": self.iterations, "g_steps": self.g_steps, "d_steps": self.d_steps}
-        for key, value in ints.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "rounds" else 1):
-                raise SeqGANError(f"relgan.{key} must be an integer >= {0 if key == 'rounds' else 1}, got {value!r}")
+        require_ints("relgan", self, ("mem_slots", "head_size", "num_heads", "d_emb_dim", "num_rep", "iterations",
+                                      "g_steps", "d_steps"))
+        require_ints("relgan", self, ("rounds",), low=0)
         if self.d_emb_dim % self.num_rep:
             raise SeqGANError(f"relgan.d_emb_dim ({self.d_emb_dim}) must be a multiple of relgan.num_rep "
                               f"({self.num_rep}): each representation has d_emb_dim / num_rep dimensions")

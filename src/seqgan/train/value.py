@@ -40,7 +40,7 @@ from torch import nn
 
 from seqgan import distributed as dist
 from seqgan.distributed import Replica
-from seqgan.errors import SeqGANError
+from seqgan.errors import SeqGANError, require_ints
 from seqgan.models.value import ValueNetwork
 from seqgan.rollout import Scorer, mc_rewards, mean_reward
 from seqgan.seeding import rng
@@ -72,10 +72,7 @@ class ValueConfig:
     train.g_grad_clip, as G's."""
 
     def validate(self) -> "ValueConfig":
-        for key in ("emb_dim", "hidden_dim", "steps"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SeqGANError(f"value.{key} must be an integer >= 1, got {value!r}")
+        require_ints("value", self, ("emb_dim", "hidden_dim", "steps"))
         if not self.lr > 0:
             raise SeqGANError(f"value.lr must be positive, got {self.lr}")
         return self
