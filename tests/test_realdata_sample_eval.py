@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from seqgan.errors import SeqGANError
 from seqgan.experiments.sample import load_sampler, pitch_name, with_temperature
 from seqgan.metrics.music import nearest_mse
 from test_realdata_train import cli, one_line_error, train_args, write_corpus
@@ -245,6 +246,8 @@ def test_music_mse_is_the_nearest_reference_mean_squared_pitch_difference():
     assert np.allclose(got[:-2], want[:-2], rtol=0, atol=1e-9)
     assert np.isnan(got[-2:]).all()
     assert nearest_mse([refs[5]], refs)[0] == 0.0  # a real melody is its own nearest neighbour
+    with pytest.raises(SeqGANError, match="references with at least one pitch"):
+        nearest_mse(gen, [[], []])
 
 
 def test_eval_mse_on_ids_files(tmp_path, capsys):

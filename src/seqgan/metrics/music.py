@@ -28,29 +28,22 @@ __all__ = ["pitch_matrix", "nearest_mse"]
 Pitches = Sequence["int | None"]
 
 
-def _fill(seq: Pitches, length: int) -> np.ndarray | None:
-    """One sequence -> (length,) float64 with <unk> and the tail held; None when it has no pitch at all."""
-    known = [i for i, p in enumerate(seq[:length]) if p is not None]
-    if not known:
-        return None
-    out = np.empty(length, dtype=np.float64)
-    last = float(seq[known[0]])  # a leading <unk> takes the first known pitch
-    for t in range(length):
-        p = seq[t] if t < len(seq) else None
-        last = float(p) if p is not None else last
-        out[t] = last
-    return out
-
-
 def pitch_matrix(sequences: Sequence[Pitches], length: int) -> tuple[np.ndarray, np.ndarray]:
-    """(S, length) float64 pitches after holding, and (S,) bool: rows that had at least one pitch."""
-    rows = np.zeros((len(sequences), length), dtype=np.float64)
-    ok = np.zeros(len(sequences), dtype=bool)
-    for i, seq in enumerate(sequences):
-        filled = _fill(seq, length)
-        if filled is not None:
-            rows[i], ok[i] = filled, True
-    return rows, ok
+    """(S, length) float64 pitches after holding (an <unk> and the tail hold the previous pitch, a leading
+    <unk> the first), and (S,) bool: rows that had at least one pitch (the others are zeros)."""
+    raw = np.full((len(sequences), length), np.nan)
+    for i, seq in enumerate(sequences):  # ragged Python lists: one row each, the holding below is vectorised
+        row = [np.nan if p is None else float(p) for p in seq[:length]]
+        raw[i, :len(row)] = row
+    known = ~np.isnan(raw)
+    ok = known.any(axis=1)
+    if length == 0:  # no position at all (every reference empty): no row has a pitch
+        return raw, ok
+    held = np.maximum.accumulate(np.where(known, np.arange(length), 0), axis=1)  # the last known position
+    rows = np.arange(len(sequences))[:, None]
+    first = known.argmax(axis=1)[:, None]
+    filled = np.where(np.arange(length) < first, raw[rows, first], raw[rows, held])
+    return np.where(ok[:, None], filled, 0.0), ok
 
 
 def nearest_mse(generated: Sequence[Pitches], references: Sequence[Pitches], chunk: int = 1024) -> np.ndarray:
