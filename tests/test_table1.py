@@ -664,3 +664,14 @@ def test_strategy_seeds_under_a_file_is_one_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SeqGANError, match="cannot create or write it"):
         cli("strategy", *FAST, "--seeds", "0,1", "--out", str(tmp_path / "file" / "study"))
+
+
+def test_progress_bars_name_the_method_and_its_phase(tmp_path, monkeypatch):
+    """RankGAN's ranker pre-training ran under a bar named "RankGAN", its rounds under "rankgan"."""
+    from seqgan.logger import Progress
+
+    names, begin = [], Progress.begin
+    monkeypatch.setattr(Progress, "begin", lambda self, phase, *a, **kw: names.append(phase) or begin(self, phase, *a, **kw))
+    assert cli("table1", "--preset", "tiny", "--threads", "1", "--methods", "rankgan",
+               "--set", "train.adv_rounds=1", "--out", str(tmp_path / "t")) == 0
+    assert names[-2:] == ["RankGAN: ranker_pretrain", "RankGAN"]

@@ -193,7 +193,11 @@ class Run:
         if self.position.phase != "done":
             if dist.any_true(self.interrupt.requested):  # it came during the phase's final evaluation
                 raise Interrupted(f"interrupted at the end of phase '{phase}'")
-            self.progress.begin(self.position.phase, self.phase_total(self.position.phase))
+            self.progress.begin(self.bar_name(self.position.phase), self.phase_total(self.position.phase))
+
+    def bar_name(self, phase: str) -> str:
+        """The progress bar's name for a phase."""
+        return phase
 
     def elapsed(self) -> float:
         return sum(self.timings.values()) + time.perf_counter() - self.phase_started

@@ -163,6 +163,9 @@ class MethodRun(OracleRun):
     def phase_total(self, phase: str) -> int:
         return 0 if self.algorithm is RANDOM else super().phase_total(phase)
 
+    def bar_name(self, phase: str) -> str:  # "RankGAN: ranker_pretrain", then "RankGAN"
+        return self.label if phase == self.algorithm.own_phases[-1] else f"{self.label}: {phase}"
+
     def evaluate(self, with_nll: bool = True) -> dict[str, float]:
         if self.algorithm.uses_disc:
             return super().evaluate(with_nll)  # D's accuracy too
@@ -258,7 +261,7 @@ def run_method(method: str, cfg: Config, out: Path, start_ckpt: Path, *, label: 
         finally:
             logger.close()
     else:
-        state.progress.begin(state.label, state.phase_total(position.phase), position.step)
+        state.progress.begin(state.bar_name(position.phase), state.phase_total(position.phase), position.step)
         state.run_algorithm(position, what=f"{state.label}: ")
     return dist.on_main(lambda: json.loads(result.read_text()))
 
