@@ -428,15 +428,26 @@ def test_overwrite_removes_the_runs_files_only_and_never_clobbers_a_users_s(tmp_
     from seqgan.experiments.run_dir import prepare_out_dir
 
     out = tmp_path / "run"
-    for name in ("checkpoints/latest.pt", "samples/mle.txt", "data/train.txt", "tensorboard/events.out.tfevents.1.h.2.0",
-                 "metrics.jsonl", "data/mine.csv", "samples/notes.md"):
+    for name in ("checkpoints/latest.pt", "checkpoints/adversarial.pt", "samples/mle.txt", "samples/seqgan.txt",
+                 "data/train.txt", "tensorboard/events.out.tfevents.1.h.2.0",
+                 "tensorboard/d_pretrain/events.out.tfevents.1.h.2.1", "metrics.jsonl", "data/mine.csv",
+                 "samples/notes.md", "samples/t07.txt", "checkpoints/mle_backup.pt"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("x")
     (out / "config.json").write_text(json.dumps({"model": {}, "train": {}, "data": {"train_path": None}}))
     prepare_out_dir(out, overwrite=True, writes=("data/train.txt",))
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".lock")
-    assert left == ["data/mine.csv", "samples/notes.md"]  # the run's S went with it; the user's files stayed
-    assert not (out / "checkpoints").exists() and not (out / "tensorboard").exists()
+    # the run's S went with it; the user's files stayed: a `seqgan sample --out` and a copied checkpoint too
+    assert left == ["checkpoints/mle_backup.pt", "data/mine.csv", "samples/notes.md", "samples/t07.txt"]
+    assert not (out / "tensorboard").exists()
+    other = tmp_path / "maligan"  # each algorithm names its phase checkpoints and final samples after itself
+    for name in ("checkpoints/maligan.pt", "checkpoints/d_pretrain.pt", "samples/maligan.txt", "samples/seqgan.txt"):
+        (other / name).parent.mkdir(parents=True, exist_ok=True)
+        (other / name).write_text("x")
+    (other / "config.json").write_text(json.dumps({"model": {}, "train": {"algorithm": "maligan"}, "data": {}}))
+    prepare_out_dir(other, overwrite=True)
+    assert sorted(str(p.relative_to(other)) for p in other.rglob("*") if p.is_file() and p.name != ".lock") == [
+        "samples/seqgan.txt"]  # not a MaliGAN run's: a file of the user's
     theirs = tmp_path / "theirs"  # no run, but the file the oracle command would write as S
     (theirs / "data").mkdir(parents=True)
     (theirs / "data" / "train.txt").write_text("my corpus")
