@@ -334,3 +334,12 @@ def test_unwritable_cache_and_per_sequence_file(tmp_path, capsys, monkeypatch):
     assert cli(["eval", "--samples", str(tmp_path / "s.txt"), "--references", str(src / "train.txt"), "--bleu", "2",
                 "--per-sequence", str(tmp_path / "afile" / "x.csv")]) == 2
     assert f"cannot write {tmp_path / 'afile' / 'x.csv'}" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("setting, flag", [("model.seq_len=30", "--max-len"), ("data.min_count=2", "--min-count"),
+                                           ("data.tokenizer=char", "--tokenizer")])
+def test_a_set_of_what_a_flag_gives_is_refused_not_silently_beaten(tmp_path, capsys, setting, flag):
+    write_corpus(tmp_path / "train.txt", "word", 50, seed=2)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=["--min-count", "1", "--set", setting])) == 2
+    assert f"--set {setting}: {setting.split('=')[0]} is given by {flag}" in one_line_error(capsys)
+    assert not (tmp_path / "run").exists()

@@ -301,8 +301,12 @@ def main(args: argparse.Namespace) -> int:
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     args.preset = TEXT_PRESETS.get(args.preset, args.preset)  # as paper-task: `fast` is the synthetic task's
+    flags = {"model.seq_len": "--max-len", "data.tokenizer": "--tokenizer", "data.min_count": "--min-count",
+             "data.max_vocab": "--max-vocab / --vocab-size", "data.long_lines": "--long-lines",
+             "data.fixed_length": "--fixed-length"}  # a flag given beats --set: say so, not silently
+    refuse_overrides(args, {**DATA_DECIDES, **{k: f"is given by {flags[k]}" for k, v in data_flags(args).items()
+                                               if v is not None}})  # before flag_names() renames the keys
     with flag_names(), out_of_space(args.out):
-        refuse_overrides(args, DATA_DECIDES)
         cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
         if args.resume and cfg.data.train_path is None and (Path(args.out) / "config.json").is_file():
             raise SeqGANError(f"{args.out} is a run of the synthetic task (it has no data.train_path): resume it "
