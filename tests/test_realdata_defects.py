@@ -343,3 +343,10 @@ def test_a_set_of_what_a_flag_gives_is_refused_not_silently_beaten(tmp_path, cap
     assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=["--min-count", "1", "--set", setting])) == 2
     assert f"--set {setting}: {setting.split('=')[0]} is given by {flag}" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_train_of_the_mle_baseline_tells_its_two_rows_apart(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 60, seed=4)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=["--algorithm", "mle"])) == 0
+    out = capsys.readouterr().out
+    assert "| MLE | " in out and "| MLE (mle_continued) | " in out

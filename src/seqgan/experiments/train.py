@@ -320,8 +320,9 @@ def main(args: argparse.Namespace) -> int:
     key = "nll_test" if "nll_test" in summary else "nll_train"
     print(f"\n| model | NLL-{key[4:]} (nats/token) |\n|---|---|")
     algorithm = get_algorithm(cfg.train.algorithm)
-    for name, label in (("random", "Random (untrained G)"), ("init", "--init-from"), ("mle", "MLE"),
-                        (algorithm.final_sample_name or algorithm.name, algorithm.label)):
+    final = algorithm.final_sample_name or algorithm.name
+    last = algorithm.label if final == algorithm.name else f"{algorithm.label} ({final})"  # as seqgan oracle's
+    for name, label in (("random", "Random (untrained G)"), ("init", "--init-from"), ("mle", "MLE"), (final, last)):
         if name in summary[key]:
             print(f"| {label} | {summary[key][name]:.4f} |")
     print(f"\nwall time {summary['timings_s']['total']:.0f} s; results in {args.out}")
