@@ -350,3 +350,9 @@ def test_train_of_the_mle_baseline_tells_its_two_rows_apart(tmp_path, capsys):
     assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=["--algorithm", "mle"])) == 0
     out = capsys.readouterr().out
     assert "| MLE | " in out and "| MLE (mle_continued) | " in out
+
+
+def test_resume_of_a_folder_without_a_run_says_so_first(tmp_path, capsys):
+    """It asked for --data; given --data, it read the corpus before saying there is no run."""
+    assert cli(["train", "--resume", "--out", str(tmp_path / "nope")]) == 2
+    assert "holds no run to resume" in one_line_error(capsys)

@@ -38,11 +38,7 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
         raise SeqGANError(f"--out {out} is a file; give a directory")
     held = holds_run(out)
     if resume:
-        if not held:
-            seeds = sorted(int(p.name[4:]) for p in out.glob("seed*") if p.name[4:].isdigit() and holds_run(p))
-            study = (f"; it holds a --seeds study (seeds {','.join(map(str, seeds))} begun): resume it with table1 or "
-                     "strategy and the study's --seeds list") if seeds else ""
-            raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints){study}")
+        check_resumable(out)
         lock_run_dir(out)
         remove_stale_temporaries(out)  # ours alone now that the lock is held
         return out
@@ -74,6 +70,16 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
                           "another --out")
     make_run_dir(out)
     return out
+
+
+def check_resumable(out: str | Path) -> None:
+    """--resume of a directory that holds no run is one error, before the command reads any data."""
+    out = Path(out)
+    if not holds_run(out):
+        seeds = sorted(int(p.name[4:]) for p in out.glob("seed*") if p.name[4:].isdigit() and holds_run(p))
+        study = (f"; it holds a --seeds study (seeds {','.join(map(str, seeds))} begun): resume it with table1 or "
+                 "strategy and the study's --seeds list") if seeds else ""
+        raise SeqGANError(f"--resume: {out} holds no run to resume (no config.json or checkpoints){study}")
 
 
 def seqgan_config(path: Path) -> dict | None:

@@ -32,7 +32,7 @@ from seqgan.data.subword import SubwordTokenizer, save_model
 from seqgan.data.tokenizers import TOKENIZERS, Tokenizer, tokenizer_entry
 from seqgan.errors import SeqGANError
 from seqgan.experiments.common import Interrupt, check_resume_config, setup_torch, write_json
-from seqgan.experiments.run_dir import holds_run, prepare_out_dir, run_files
+from seqgan.experiments.run_dir import check_resumable, holds_run, prepare_out_dir, run_files
 from seqgan.experiments.corpus import Corpus, check_same_data, check_vocab, describe, load_corpus, stored_tokenizer
 from seqgan.experiments.run import EOS_ID, Run, build_models, launcher
 from seqgan.experiments.train_flags import flag_names, vocab_size_flag
@@ -301,6 +301,8 @@ def main(args: argparse.Namespace) -> int:
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     args.preset = TEXT_PRESETS.get(args.preset, args.preset)  # as paper-task: `fast` is the synthetic task's
+    if args.resume and dist.world().size == 1:  # before the data are read (under torchrun: when rank 0 opens it)
+        check_resumable(args.out)
     flags = {"model.seq_len": "--max-len", "data.tokenizer": "--tokenizer", "data.min_count": "--min-count",
              "data.max_vocab": "--max-vocab / --vocab-size", "data.long_lines": "--long-lines",
              "data.fixed_length": "--fixed-length"}  # a flag given beats --set: say so, not silently
