@@ -351,11 +351,14 @@ def test_resume_or_init_from_with_another_vocabulary_is_refused(word_run, tmp_pa
     other.write_text((word_run / "train.txt").read_text() + "zebra giraffe\n", encoding="utf-8")
     resumed = train_args(other, word_run / "run", valid=word_run / "valid.txt") + ["--resume"]
     assert cli(resumed) == 2
-    assert "vocabulary does not match" in one_line_error(capsys)
+    msg = one_line_error(capsys)
+    assert "vocabulary does not match" in msg and msg.endswith("edited since the run began gives another vocabulary "
+                                                               "too: restore it")
     init = train_args(other, tmp_path / "new", extra=["--init-from", str(word_run / "run" / "checkpoints" / "mle.pt")])
     assert cli(init) == 2
     msg = one_line_error(capsys)
-    assert "vocabulary does not match" in msg and "--init-from" in msg
+    assert "vocabulary does not match" in msg and "--init-from" in msg and "--max-len, --long-lines" in msg
+    assert msg.endswith("or start without it")
     assert not (tmp_path / "new").exists()  # refused before a run directory was made
 
 

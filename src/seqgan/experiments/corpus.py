@@ -146,6 +146,8 @@ def check_vocab(ckpt: dict[str, Any], corpus: Corpus, path: Path, flag: str) -> 
         why = diff if diff is not None else f"tokenizer {ckpt.get('tokenizer')!r} vs {corpus.tokenizer!r}"
         raise SeqGANError(
             f"{flag} {path}: the checkpoint's vocabulary does not match the one built from the data "
-            f"({why}; data first). Use the same --data, --tokenizer, data.min_count and data.max_vocab "
-            "as the run that wrote it, or start a new run without it"
+            f"({why}; data first). Use the same --data, --tokenizer, --max-len, --long-lines, data.min_count and "
+            "data.max_vocab as the run that wrote it (cut or skipped lines change the token counts, and so the "
+            "vocabulary); " + ("a data file edited since the run began gives another vocabulary too: restore it"
+                               if flag == "--resume" else "or start without it")
         )
