@@ -255,6 +255,14 @@ def test_unsafe_checkpoint_is_refused_without_advice_to_load_it_unsafely(tmp_pat
     assert "weights_only" not in msg and msg.endswith("use a checkpoint that seqgan wrote")
 
 
+def test_a_text_file_given_as_checkpoint_is_named_as_such(tmp_path, capsys):
+    """Pickle reads a text file's letters as opcodes: 'dog cat' was refused as holding unsafe objects."""
+    (tmp_path / "train.txt").write_text("dog fast sat tree\nred mat\n")
+    assert cli(["sample", "--checkpoint", str(tmp_path / "train.txt")]) == 2
+    msg = one_line_error(capsys)
+    assert "is not a seqgan checkpoint: torch.save did not write it" in msg and "unsafe" not in msg
+
+
 def test_checkpoint_that_is_a_directory(run_dir, capsys):
     assert cli(["sample", "--checkpoint", str(run_dir)]) == 2
     msg = one_line_error(capsys)

@@ -169,7 +169,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
 def _unreadable(path: Path, exc: Exception) -> SeqGANError:
     """Why a checkpoint cannot be loaded, without torch's advice to load it unsafely."""
     text = str(exc)
-    if "Weights only load failed" in text or "Unsupported global" in text:
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    # neither torch.save's zip nor a pickle (a text file, say): pickle reads its letters as opcodes
+    foreign = bool(head) and head != b"PK" and head[:1] != b"\x80"
+    if not foreign and ("Weights only load failed" in text or "Unsupported global" in text):
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
         what = f" (it names {found.group(1)})" if found else ""
         return SeqGANError(f"checkpoint {path} cannot be read safely: it holds objects other than tensors and plain "
@@ -185,6 +189,9 @@ def _unreadable(path: Path, exc: Exception) -> SeqGANError:
         if intact:
             siblings = (f"; the phase checkpoints beside it load ({', '.join(intact)}): to resume from the end of "
                         f"the newest, copy {path.parent / intact[0]} over {path}")
+    if foreign:
+        return SeqGANError(f"{path} is not a seqgan checkpoint: torch.save did not write it (a text file?); give a "
+                           f".pt file of a run's checkpoints/{siblings}")
     return SeqGANError(f"checkpoint {path} cannot be read safely ({type(exc).__name__}: {first_line}); "
                        f"it is corrupt, truncated, or not a seqgan checkpoint{siblings}")
 
