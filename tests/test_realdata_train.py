@@ -384,7 +384,8 @@ def test_bad_ids_and_flags(tmp_path, capsys):
     assert "line 2" in one_line_error(capsys)
     write_corpus(data, "word", 50, seed=5)
     assert cli(train_args(data, tmp_path / "run", max_len=5)) == 2  # tiny's D has a window of 10
-    assert "D window width" in one_line_error(capsys)
+    assert "D window width" in (msg := one_line_error(capsys))
+    assert "give --max-len 10 or more, or narrower model.d_filter_sizes (with model.d_num_filters" in msg
     assert cli(train_args(data, tmp_path / "run", extra=["--set", "data.min_count=0"])) == 2
     assert "data.min_count must be at least 1" in one_line_error(capsys)
     assert cli(train_args(data, tmp_path / "run", extra=["--resume", "--init-from", "x.pt"])) == 2

@@ -102,7 +102,9 @@ class Config:
             )
         if any(w < 1 or w > m.seq_len for w in m.d_filter_sizes):
             raise SeqGANError(
-                f"every D window width must be in [1, model.seq_len={m.seq_len}], got {m.d_filter_sizes}"
+                f"every D window width must be in [1, model.seq_len={m.seq_len}], got {m.d_filter_sizes}: give "
+                f"model.seq_len={max(m.d_filter_sizes)} or more, or narrower model.d_filter_sizes (with "
+                "model.d_num_filters, one count per width)"
             )
         if any(f < 1 for f in m.d_num_filters):
             raise SeqGANError(f"every entry of model.d_num_filters must be at least 1, got {m.d_num_filters}")

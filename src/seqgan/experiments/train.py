@@ -301,8 +301,8 @@ def main(args: argparse.Namespace) -> int:
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     args.preset = TEXT_PRESETS.get(args.preset, args.preset)  # as paper-task: `fast` is the synthetic task's
-    if args.resume and dist.world().size == 1:  # before the data are read (under torchrun: when rank 0 opens it)
-        check_resumable(args.out)
+    if args.resume and args.init_from is None and dist.world().size == 1:  # before the data are read (under
+        check_resumable(args.out)                                            # torchrun: when rank 0 opens it)
     flags = {"model.seq_len": "--max-len", "data.tokenizer": "--tokenizer", "data.min_count": "--min-count",
              "data.max_vocab": "--max-vocab / --vocab-size", "data.long_lines": "--long-lines",
              "data.fixed_length": "--fixed-length"}  # a flag given beats --set: say so, not silently
