@@ -67,7 +67,7 @@ def test_sample_bad_input(ckpt, tmp_path, capsys):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     assert cli(["sample", "--checkpoint", str(junk)]) == 2
-    assert "cannot be read safely" in one_line_error(capsys)
+    assert "is not a seqgan checkpoint: torch.save did not write it" in one_line_error(capsys)
     assert cli(["sample", "--checkpoint", str(ckpt), "--pitch-names"]) == 2
     assert "--pitch-names is for music" in one_line_error(capsys)
     mine = tmp_path / "train.txt"  # say, the user's data: never replaced without --overwrite
@@ -214,6 +214,11 @@ def test_eval_bad_input(tmp_path, capsys):
         assert cli(["eval", "--samples", str(good), *args]) == 2
         assert message in one_line_error(capsys)
     assert cli(["eval", "--samples", str(good), "--self-bleu", "2"]) == 0  # diversity alone: no BLEU asked for
+    # the --compare file is named as such, and a Self-BLEU order longer than every sample as Self-BLEU's
+    assert cli(["eval", "--samples", str(good), "--compare", str(tmp_path / "nope.txt"), "--self-bleu", "2"]) == 2
+    assert f"--compare file {tmp_path / 'nope.txt'} does not exist" in one_line_error(capsys)
+    assert cli(["eval", "--samples", str(good), "--self-bleu", "40"]) == 0
+    assert "warning: Self-BLEU-40 of" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------- music

@@ -51,27 +51,28 @@ Tokens = list[str]
 # ----------------------------------------------------------------------------- reading
 
 
-def read_samples(path: str | Path, spaces_are_tokens: bool = False) -> list[str]:
+def read_samples(path: str | Path, spaces_are_tokens: bool = False, what: str = "samples file") -> list[str]:
     """Lines of a generated file: UTF-8, empty lines allowed (empty sequences), whitespace-only refused but
-    where ``spaces_are_tokens`` (the char tokenizer, whose samples may be spaces alone)."""
+    where ``spaces_are_tokens`` (the char tokenizer, whose samples may be spaces alone). ``what``: its name
+    in errors (the --compare file's is not the samples')."""
     p = Path(path)
     if not p.is_file():
-        raise SeqGANError(f"samples file {p} does not exist or is not a file")
+        raise SeqGANError(f"{what} {p} does not exist or is not a file")
     data = p.read_bytes().removeprefix(b"\xef\xbb\xbf")
     if not data:
-        raise SeqGANError(f"samples file {p} is empty; it needs one generated sequence per line")
+        raise SeqGANError(f"{what} {p} is empty; it needs one generated sequence per line")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line_no = data.count(b"\n", 0, e.start) + 1
-        raise SeqGANError(f"samples file {p} is not UTF-8 (line {line_no}, byte offset {e.start}); "
+        raise SeqGANError(f"{what} {p} is not UTF-8 (line {line_no}, byte offset {e.start}); "
                           "re-save it as UTF-8") from None
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     if lines[-1] == "":
         lines.pop()
     for i, line in enumerate(lines, start=1):
         if line and not line.strip() and not spaces_are_tokens:
-            raise SeqGANError(f"samples file {p}, line {i} holds only whitespace; write an empty line for an "
+            raise SeqGANError(f"{what} {p}, line {i} holds only whitespace; write an empty line for an "
                               "empty sequence, or remove it")
     return lines
 
@@ -145,10 +146,10 @@ class Scorer:
         return out
 
 
-def order_warnings(orders: Sequence[int], hyps: list[Tokens], label: str) -> list[str]:
+def order_warnings(orders: Sequence[int], hyps: list[Tokens], label: str, name: str = "BLEU") -> list[str]:
     """BLEU-n of sequences that all have fewer than n tokens is smoothing alone: say so for each such n."""
     longest = max((len(h) for h in hyps), default=0)
-    return [f"warning: BLEU-{n} of {label}: no sequence has {n} tokens (the longest has {longest}), so the score "
+    return [f"warning: {name}-{n} of {label}: no sequence has {n} tokens (the longest has {longest}), so the score "
             f"comes from smoothing alone and says nothing; use orders up to {max(longest, 1)}"
             for n in orders if n > longest]
 
@@ -270,10 +271,11 @@ def main(args: argparse.Namespace) -> int:
     files = {"samples": args.samples} | ({"compare": args.compare} if args.compare else {})
     scores, result = {}, {}
     for label, path in files.items():
-        lines = read_samples(path, spaces_are_tokens=tok.name == "char")
+        lines = read_samples(path, spaces_are_tokens=tok.name == "char", what=f"--{label} file")
         hyps = tokenize_lines(lines, tok, path)
         scores[label] = scorer.score(hyps)
-        for warning in order_warnings(scorer.bleu + scorer.self_bleu, hyps, path):
+        for warning in (order_warnings(scorer.bleu, hyps, path) +
+                        order_warnings(scorer.self_bleu, hyps, path, name="Self-BLEU")):
             print(warning, file=sys.stderr)
         result[label] = {"file": str(path), "sequences": len(lines), "empty": sum(1 for x in lines if not x),
                          "metrics": summarize(scores[label])}
