@@ -518,3 +518,11 @@ def test_real_data_baseline_logs_no_accuracy_of_the_d_it_leaves_alone(tmp_path):
     own = [r for r in records if r["phase"] not in ("mle", "d_pretrain") and "eval/sample_len" in r]
     assert own and not any(k.startswith("disc/acc") for r in own for k in r)
     assert any("disc/acc_real" in r for r in records if r["phase"] == "d_pretrain")
+
+
+def test_the_text_preset_scales_relgan_and_leakgan_down_as_the_synthetic_one():
+    """train --algorithm relgan under text_fast took the authors' RelGAN: 150 rounds of 20 iterations."""
+    from seqgan.config import resolve
+
+    text, fast = resolve("text_fast"), resolve("fast")
+    assert text.relgan == fast.relgan and (text.leakgan.rounds, text.leakgan.mle_every) == (15, 15)
