@@ -262,3 +262,11 @@ def test_eval_mse_on_ids_files(tmp_path, capsys):
                     "--mse", "--bleu", "4")
     # [40,42,44,44] vs [40,42,44,45]: 1/4; [51,51,52,53] vs [50,50,52,52]: 3/4
     assert abs(res["samples"]["metrics"]["mse"]["mean"] - 0.5) < 1e-12
+
+
+def test_eval_says_when_it_splits_on_words_by_default(tmp_path, capsys):
+    good = write(tmp_path / "g.txt", sentences(5, 7))
+    assert cli(["eval", "--samples", str(good), "--self-bleu", "2"]) == 0
+    assert "eval: --tokenizer word (the default)" in capsys.readouterr().err
+    assert cli(["eval", "--samples", str(good), "--self-bleu", "2", "--tokenizer", "word"]) == 0
+    assert "(the default)" not in capsys.readouterr().err
