@@ -364,3 +364,13 @@ def test_resume_of_a_folder_without_a_run_says_so_first(tmp_path, capsys):
     """It asked for --data; given --data, it read the corpus before saying there is no run."""
     assert cli(["train", "--resume", "--out", str(tmp_path / "nope")]) == 2
     assert "holds no run to resume" in one_line_error(capsys)
+
+
+def test_resume_of_a_run_whose_data_moved_says_how_to_give_its_new_place(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 60, seed=6)
+    run = tmp_path / "run"
+    assert cli(train_args(tmp_path / "train.txt", run, valid=tmp_path / "train.txt")) == 0
+    assert "--valid is the --data file" in capsys.readouterr().err
+    (tmp_path / "train.txt").rename(tmp_path / "moved.txt")
+    assert cli(["train", "--resume", "--out", str(run)]) == 2
+    assert f"the run's --data file {tmp_path / 'train.txt'} does not exist; if it moved" in one_line_error(capsys)

@@ -315,6 +315,13 @@ def main(args: argparse.Namespace) -> int:
                               f"with seqgan oracle --resume --out {args.out}")
         if not args.resume:  # a run begun before a setting was refused goes on as it began
             get_algorithm(cfg.train.algorithm).check(cfg)
+        for flag, given, path in (("--data", args.data, cfg.data.train_path), ("--valid", args.valid, cfg.data.valid_path)):
+            if args.resume and given is None and path is not None and not Path(path).exists():
+                raise SeqGANError(f"the run's {flag} file {path} does not exist; if it moved, give its new place: "
+                                  f"--resume {flag} NEWPATH (the rows must be the same)")
+        if cfg.data.valid_path is not None and cfg.data.valid_path == cfg.data.train_path:
+            print("seqgan train: warning: --valid is the --data file, so NLL-test is NLL on the training rows",
+                  file=sys.stderr)
         summary = run(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init=args.init_from,
                       progress=not args.no_progress)
     if not dist.is_main():
