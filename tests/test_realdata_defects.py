@@ -374,3 +374,13 @@ def test_resume_of_a_run_whose_data_moved_says_how_to_give_its_new_place(tmp_pat
     (tmp_path / "train.txt").rename(tmp_path / "moved.txt")
     assert cli(["train", "--resume", "--out", str(run)]) == 2
     assert f"the run's --data file {tmp_path / 'train.txt'} does not exist; if it moved" in one_line_error(capsys)
+
+
+def test_a_length_far_past_the_longest_line_is_a_warning(capsys):
+    """--max-len 1000 for 40-token lines ran a round in 430 s where 41 needs a fraction of a second."""
+    lines = [["w"] * 40, ["w"] * 3]
+    check_length(lines, 1000)
+    assert "warning: max_len 1000 is more than twice what the longest line needs (41 with <eos>)" in capsys.readouterr().err
+    check_length(lines, 80)  # a margin of up to twice is fine
+    check_length([["w"] * 3], 20)  # and so are the presets' lengths for short lines
+    assert capsys.readouterr().err == ""
