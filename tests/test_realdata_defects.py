@@ -384,3 +384,11 @@ def test_a_length_far_past_the_longest_line_is_a_warning(capsys):
     check_length(lines, 80)  # a margin of up to twice is fine
     check_length([["w"] * 3], 20)  # and so are the presets' lengths for short lines
     assert capsys.readouterr().err == ""
+
+
+def test_resume_says_where_it_picks_up(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 60, seed=7)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run")) == 0
+    capsys.readouterr()
+    assert cli(["train", "--resume", "--out", str(tmp_path / "run")]) == 0
+    assert "--resume: it had finished: nothing is left to train" in capsys.readouterr().err
