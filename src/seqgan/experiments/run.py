@@ -283,15 +283,15 @@ class Run:
             print(f"the run was saved at {threads} thread(s), this process has {torch.get_num_threads()}; "
                   "it continues, but its numbers may differ in the last bits from an uninterrupted run's (give "
                   f"--threads {threads} to avoid it)", file=sys.stderr, flush=True)
-        if dist.is_main() and not new_optimizers:  # where a resumed run picks up
-            where = ("it had finished: nothing is left to train" if position.phase == "done" else
-                     f"phase '{position.phase}' after step {position.step} of {self.phase_total(position.phase)}")
-            print(f"--resume: {where}", file=sys.stderr, flush=True)
         self.summary = summary
         current = timings.pop("_current", 0.0)
         self.timings = timings
         self.phase_started = time.perf_counter() - current
         self.logger.truncate_after(records)
+        if dist.is_main() and not new_optimizers:  # where a resumed run picks up
+            where = ("it had finished: nothing is left to train" if position.phase == "done" else
+                     f"phase '{position.phase}' after step {position.step} of {self.phase_total(position.phase)}")
+            print(f"--resume: {where}", file=sys.stderr, flush=True)
         return position
 
     # ------------------------------------------------------------ the end
