@@ -270,3 +270,14 @@ def test_eval_says_when_it_splits_on_words_by_default(tmp_path, capsys):
     assert "eval: --tokenizer word (the default)" in capsys.readouterr().err
     assert cli(["eval", "--samples", str(good), "--self-bleu", "2", "--tokenizer", "word"]) == 0
     assert "(the default)" not in capsys.readouterr().err
+
+
+def test_sample_takes_threads_as_train_does(tmp_path, capsys, monkeypatch):
+    import seqgan.experiments.common as common
+
+    seen = []
+    monkeypatch.setattr(common.torch, "set_num_threads", seen.append)
+    assert cli(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--threads", "1"]) == 2
+    assert seen == [1] and "does not exist" in one_line_error(capsys)
+    assert cli(["sample", "--checkpoint", str(tmp_path / "missing.pt"), "--threads", "-1"]) == 2
+    assert "--threads must be 0 (one per core) or more, got -1" in one_line_error(capsys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -55,6 +56,18 @@ def check_resume_config(saved: dict, cfg: Config, out: Path, source: str = "conf
             + f". Resume with `seqgan ... --resume --out {out}` alone (it takes the run's settings), or start a "
             "new run"
         )
+
+
+def add_threads_arg(p: argparse.ArgumentParser) -> None:
+    """--threads of the commands without a run config (sample, sweep), as train's."""
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core; 1 beside other work)")
+
+
+def set_threads(threads: int | None) -> None:
+    if threads is not None and threads < 0:
+        raise SeqGANError(f"--threads must be 0 (one per core) or more, got {threads}")
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def setup_torch(cfg: Config) -> torch.device:

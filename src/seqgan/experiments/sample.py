@@ -30,6 +30,7 @@ from seqgan.checkpoint import build_model, check_finite_weights, load_checkpoint
 from seqgan.data.tokenizers import Tokenizer, get_tokenizer, tokenizer_from_checkpoint
 from seqgan.data.vocab import UNK, Vocab
 from seqgan.errors import SeqGANError
+from seqgan.experiments.common import add_threads_arg, set_threads
 from seqgan.experiments.run_dir import check_new_file
 from seqgan.seeding import check_seed
 from seqgan.mcts import mcts_sample, rollout_leaf, value_leaf
@@ -202,6 +203,7 @@ def add_parser(sub) -> None:
                    help="divide the logits by T before sampling (default 1: the model's distribution)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_threads_arg(p)
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--pitch-names", action="store_true",
@@ -231,6 +233,7 @@ def main(args: argparse.Namespace) -> int:
                           "--mcts SIMULATIONS, or leave them out")
     c_puct, leaf, move_t = (v if v is not None else d for v, d in zip(search_flags.values(), (1.0, "rollout", 0.0)))
     check_seed(args.seed)
+    set_threads(args.threads)
     if args.out:
         check_new_file(args.out, "--out", args.overwrite)
     lines = sample_lines(args.checkpoint, args.num, args.temperature, args.seed, args.pitch_names, args.device,

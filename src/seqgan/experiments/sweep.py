@@ -40,7 +40,7 @@ from seqgan.data.corpora import default_cache_dir
 from seqgan.data.subword import SubwordTokenizer
 from seqgan.data.tokenizers import SUBWORD, Tokenizer
 from seqgan.errors import SeqGANError
-from seqgan.experiments.common import write_sequences
+from seqgan.experiments.common import add_threads_arg, set_threads, write_sequences
 from seqgan.experiments.run_dir import first_names
 from seqgan.experiments.corpus import check_vocab, load_corpus, stored_tokenizer
 from seqgan.seeding import rng
@@ -284,7 +284,7 @@ def add_parser(sub) -> None:
                    help=f"MLE epochs of the LM and of each reverse LM (real data; default {LMConfig.epochs})")
     p.add_argument("--lm-cache", metavar="DIR", help="where the real-data LM is cached "
                    "(default: $SEQGAN_CACHE/lm or ~/.cache/seqgan/lm; 'none' to not cache)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: one per core)")
+    add_threads_arg(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory to write the sweep into")
     p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
@@ -300,15 +300,12 @@ def main(args: argparse.Namespace) -> int:
         raise SeqGANError(f"--num-samples must be at least 2 (standard errors and Self-BLEU need two), got {args.samples}")
     if args.lm_epochs < 1:
         raise SeqGANError(f"--lm-epochs must be at least 1, got {args.lm_epochs}")
-    if args.threads is not None and args.threads < 0:
-        raise SeqGANError(f"--threads must be 0 (one per core) or more, got {args.threads}")
+    set_threads(args.threads)
     runs = choose_methods(find_runs(Path(args.run)), args.methods or None)
     kinds = {r.kind for r in runs}
     if len(kinds) != 1:
         raise SeqGANError(f"--run {args.run}: its seeds mix the oracle task and real data; sweep them one by one")
     kind, seeds = kinds.pop(), len(runs) > 1
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = dist.init(args.device)
     out = open_out(Path(args.out), args.overwrite)
     cache = None if (args.lm_cache or "").lower() == "none" else Path(args.lm_cache or default_cache_dir() / "lm")
