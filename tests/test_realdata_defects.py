@@ -263,6 +263,15 @@ def test_a_text_file_given_as_checkpoint_is_named_as_such(tmp_path, capsys):
     assert "is not a seqgan checkpoint: torch.save did not write it" in msg and "unsafe" not in msg
 
 
+def test_a_checkpoint_that_cannot_be_opened_is_one_error(tmp_path):
+    """The not-a-torch-file check reads the file's first bytes: a file it cannot open (permissions, removed
+    meanwhile) still gives one line."""
+    from seqgan.checkpoint import _unreadable
+
+    err = _unreadable(tmp_path / "gone.pt", PermissionError(13, "Permission denied"))
+    assert isinstance(err, SeqGANError) and "cannot be read safely (PermissionError" in str(err)
+
+
 def test_checkpoint_that_is_a_directory(run_dir, capsys):
     assert cli(["sample", "--checkpoint", str(run_dir)]) == 2
     msg = one_line_error(capsys)
@@ -284,8 +293,10 @@ def test_corrupt_latest_points_to_the_intact_phase_checkpoints(run_dir, tmp_path
 
 
 def test_corrupt_latest_names_another_algorithms_phase_checkpoints_newest_first(tmp_path):
-    # checkpoints are named after each algorithm's phases: a MaliGAN run's finished phase is maligan.pt
+    # checkpoints are named after each algorithm's phases: a MaliGAN run's finished phase is maligan.pt; "newest"
+    # is the position each holds, not the file's time (a user's later copy of mle.pt is no later phase)
     import os
+    import shutil
 
     import torch
 
@@ -293,15 +304,17 @@ def test_corrupt_latest_names_another_algorithms_phase_checkpoints_newest_first(
 
     ckpts = tmp_path / "checkpoints"
     ckpts.mkdir()
-    for age, name in enumerate(["maligan.pt", "d_pretrain.pt", "mle.pt"]):
-        torch.save({"format": "seqgan-checkpoint"}, ckpts / name)
-        os.utime(ckpts / name, ns=(10**18 - age * 10**9,) * 2)
+    for name, phase in (("maligan.pt", "done"), ("d_pretrain.pt", "maligan"), ("mle.pt", "d_pretrain")):
+        torch.save({"format": "seqgan-checkpoint", "algorithm": "maligan", "position": {"phase": phase, "step": 0}},
+                   ckpts / name)
+    shutil.copy(ckpts / "mle.pt", ckpts / "mle_backup.pt")
+    os.utime(ckpts / "mle_backup.pt", ns=(10**19,) * 2)
     torch.save({"format": "seqgan-checkpoint", "w": torch.zeros(1000)}, ckpts / "latest.pt")
     (ckpts / "latest.pt").write_bytes((ckpts / "latest.pt").read_bytes()[:500])  # truncated
     with pytest.raises(SeqGANError) as err:
         load_checkpoint(ckpts / "latest.pt")
     msg = str(err.value)
-    assert "beside it load (maligan.pt, d_pretrain.pt, mle.pt)" in msg
+    assert "beside it load (maligan.pt, d_pretrain.pt, mle.pt, mle_backup.pt)" in msg
     assert f"copy {ckpts / 'maligan.pt'} over {ckpts / 'latest.pt'}" in msg
 
 
@@ -345,10 +358,13 @@ def test_unwritable_cache_and_per_sequence_file(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("setting, flag", [("model.seq_len=30", "--max-len"), ("data.min_count=2", "--min-count"),
-                                           ("data.tokenizer=char", "--tokenizer")])
+                                           ("data.tokenizer=char", "--tokenizer"),
+                                           ("train.algorithm=mle", "--algorithm"),
+                                           ("data.train_path=x.txt", "--data")])
 def test_a_set_of_what_a_flag_gives_is_refused_not_silently_beaten(tmp_path, capsys, setting, flag):
     write_corpus(tmp_path / "train.txt", "word", 50, seed=2)
-    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=["--min-count", "1", "--set", setting])) == 2
+    extra = ["--min-count", "1", "--algorithm", "seqgan", "--set", setting]
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", extra=extra)) == 2
     assert f"--set {setting}: {setting.split('=')[0]} is given by {flag}" in one_line_error(capsys)
     assert not (tmp_path / "run").exists()
 
@@ -384,6 +400,13 @@ def test_a_length_far_past_the_longest_line_is_a_warning(capsys):
     check_length(lines, 80)  # a margin of up to twice is fine
     check_length([["w"] * 3], 20)  # and so are the presets' lengths for short lines
     assert capsys.readouterr().err == ""
+
+
+def test_trains_length_warning_names_its_flag(tmp_path, capsys):
+    write_corpus(tmp_path / "train.txt", "word", 40, seed=8, max_tokens=5)
+    assert cli(train_args(tmp_path / "train.txt", tmp_path / "run", max_len=40)) == 0
+    assert "warning: --max-len (model.seq_len) 40 is more than twice what the longest line needs (6 with <eos>)" \
+        in capsys.readouterr().err
 
 
 def test_resume_says_where_it_picks_up(tmp_path, capsys):

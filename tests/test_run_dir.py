@@ -360,7 +360,7 @@ def test_a_tradeoff_figure_of_many_methods_gives_each_its_colour_and_the_legend_
 def test_resume_makes_tensorboard_forget_the_points_after_the_checkpoint(tmp_path):
     """truncate_after rewrote metrics.jsonl, but TensorBoard kept the old events file: a run killed after its
     checkpoint showed the redone rounds twice. The dropped records here share the kept one's epoch (2),
-    as D pre-training's records share the last MLE epoch."""
+    as records without a phase (or of phases that share an epoch) may."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from seqgan.logger import MetricsLogger
@@ -431,15 +431,17 @@ def test_overwrite_removes_the_runs_files_only_and_never_clobbers_a_users_s(tmp_
     for name in ("checkpoints/latest.pt", "checkpoints/adversarial.pt", "samples/mle.txt", "samples/seqgan.txt",
                  "data/train.txt", "tensorboard/events.out.tfevents.1.h.2.0",
                  "tensorboard/d_pretrain/events.out.tfevents.1.h.2.1", "metrics.jsonl", "data/mine.csv",
-                 "samples/notes.md", "samples/t07.txt", "checkpoints/mle_backup.pt"):
+                 "samples/notes.md", "samples/t07.txt", "checkpoints/mle_backup.pt",
+                 "tensorboard/baseline/events.out.tfevents.9.h.2.0"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("x")
     (out / "config.json").write_text(json.dumps({"model": {}, "train": {}, "data": {"train_path": None}}))
     prepare_out_dir(out, overwrite=True, writes=("data/train.txt",))
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != ".lock")
     # the run's S went with it; the user's files stayed: a `seqgan sample --out` and a copied checkpoint too
-    assert left == ["checkpoints/mle_backup.pt", "data/mine.csv", "samples/notes.md", "samples/t07.txt"]
-    assert not (out / "tensorboard").exists()
+    assert left == ["checkpoints/mle_backup.pt", "data/mine.csv", "samples/notes.md", "samples/t07.txt",
+                    "tensorboard/baseline/events.out.tfevents.9.h.2.0"]  # another run's events, copied in to compare
+    assert not (out / "tensorboard" / "d_pretrain").exists()
     other = tmp_path / "maligan"  # each algorithm names its phase checkpoints and final samples after itself
     for name in ("checkpoints/maligan.pt", "checkpoints/d_pretrain.pt", "samples/maligan.txt", "samples/seqgan.txt"):
         (other / name).parent.mkdir(parents=True, exist_ok=True)

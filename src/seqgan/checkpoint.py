@@ -169,8 +169,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
 def _unreadable(path: Path, exc: Exception) -> SeqGANError:
     """Why a checkpoint cannot be loaded, without torch's advice to load it unsafely."""
     text = str(exc)
-    with open(path, "rb") as fh:
-        head = fh.read(2)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError:  # unreadable (permissions, removed meanwhile): torch's own message below says so
+        head = b""
     # neither torch.save's zip nor a pickle (a text file, say): pickle reads its letters as opcodes
     foreign = bool(head) and head != b"PK" and head[:1] != b"\x80"
     if not foreign and ("Weights only load failed" in text or "Unsupported global" in text):
@@ -182,10 +185,11 @@ def _unreadable(path: Path, exc: Exception) -> SeqGANError:
     first_line = re.split(r"(?<=[^.])\.(\s|$)", (text.splitlines() or ["(no message)"])[0])[0][:200]  # its first sentence
     siblings = ""
     if path.name == "latest.pt":
-        # each algorithm names its phase checkpoints after its phases (maligan.pt, ranker_pretrain.pt, ...)
-        others = sorted((p for p in path.parent.glob("*.pt") if p.name != path.name),
-                        key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        intact = [p.name for p in others if _loads(p)]  # newest first
+        # each algorithm names its phase checkpoints after its phases (maligan.pt, ranker_pretrain.pt, ...);
+        # newest by the position each holds, not by file time (a user's copy of mle.pt is no later phase)
+        found = [(p.name, _position(p)) for p in sorted(path.parent.glob("*.pt")) if p.name != path.name]
+        intact = [name for name, at in sorted((f for f in found if f[1] is not None), key=lambda f: f[1],
+                                              reverse=True)]
         if intact:
             siblings = (f"; the phase checkpoints beside it load ({', '.join(intact)}): to resume from the end of "
                         f"the newest, copy {path.parent / intact[0]} over {path}")
@@ -196,11 +200,24 @@ def _unreadable(path: Path, exc: Exception) -> SeqGANError:
                        f"it is corrupt, truncated, or not a seqgan checkpoint{siblings}")
 
 
-def _loads(path: Path) -> bool:
+def _position(path: Path) -> tuple[int, int] | None:
+    """How far the checkpoint at ``path`` had come ((phase index, step); (-1, 0) if it does not say), or
+    None if it does not load."""
     try:
-        return isinstance(torch.load(path, map_location="cpu", weights_only=True), dict)
+        data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
-        return False
+        return None
+    if not isinstance(data, dict):
+        return None
+    from seqgan.train.registry import ALGORITHMS  # here: the registry imports the training code, which imports this
+
+    found = ALGORITHMS.get(data.get("algorithm")) if isinstance(data.get("algorithm"), str) else None
+    phases = found.phases if found is not None else ("mle", "d_pretrain", "adversarial", "done")
+    at = data.get("position")
+    try:
+        return phases.index(at["phase"]), int(at["step"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return -1, 0
 
 
 def check_finite_weights(model: torch.nn.Module, path: str | Path, what: str) -> None:

@@ -84,7 +84,8 @@ class MetricsLogger:
         self._fh = open(self.path, "a", encoding="utf-8")
         if self._tb is not None and dropped:
             # TensorBoard keeps the old events files: a writer with purge_step makes it forget its run's points from
-            # the first dropped record's x on; the kept records at that x (if any share it) go again
+            # the first dropped record's x on; the kept records at that x (if any share it) go again. (A run written
+            # before the D-only runs existed keeps its old D pre-training points in the main run.)
             starts: dict[str, int] = {}
             for record in dropped:
                 run, x = self._axis(record)
@@ -106,8 +107,14 @@ class MetricsLogger:
             if fh is not None:
                 fh.close()
         finally:
-            for writer in (tb or {}).values():
-                writer.close()
+            errors = []
+            for writer in (tb or {}).values():  # every writer closed, even after one that fails
+                try:
+                    writer.close()
+                except Exception as exc:  # noqa: BLE001 -- the first is raised below
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
 
 
 def _writer(path: Path, purge_step: int | None = None):

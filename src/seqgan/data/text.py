@@ -133,11 +133,13 @@ def _check_fits(rows: int, max_len: int, flag: str = "max_len") -> None:
 
 
 def check_length(token_lists: Sequence[Sequence[str]], max_len: int, flag: str = "max_len",
-                 eos: bool = True) -> None:
+                 eos: bool = True, warn_flag: str | None = None) -> None:
     """Refuse a sequence length that no line can use, far past the longest line, or that memory cannot hold.
 
     ``eos``: each row holds its line's tokens and an ``<eos>`` (the longest line needs one position more).
-    ``flag`` names the setting in the message (``--max-len`` for the command line).
+    ``flag`` names the setting in the message (``--max-len`` for the command line); ``warn_flag`` in a
+    warning (printed, so no caller can rename it as train renames its errors), ``flag`` by default, and
+    "" for no warning.
     """
     _check_max_len(max_len)
     longest = max((len(t) for t in token_lists), default=0)
@@ -147,10 +149,11 @@ def check_length(token_lists: Sequence[Sequence[str]], max_len: int, flag: str =
             f"{flag} {max_len} is longer than any line can use: the longest line has {longest} tokens, so "
             f"{flag} {needed} holds every line{' and its <eos>' if eos else ''}; lengths past "
             f"{UNUSED_LENGTH_LIMIT} that no line reaches only cost time. Give {flag} {needed} or less")
-    if max_len > 2 * needed and max_len >= 40:  # e.g. 1,000 for 40-token lines: a round ~2,000x slower, no gain
-        print(f"warning: {flag} {max_len} is more than twice what the longest line needs ({needed}{' with <eos>' if eos else ''}); "
-              f"sampling and roll-outs cost grows with the length (roll-outs with its square), so {flag} {needed} "
-              "trains the same lines faster", file=sys.stderr)
+    if max_len > 2 * needed and max_len >= 40 and warn_flag != "":  # e.g. 1,000 for 40-token lines: ~2,000x slower
+        name = flag if warn_flag is None else warn_flag
+        print(f"warning: {name} {max_len} is more than twice what the longest line needs ({needed}"
+              f"{' with <eos>' if eos else ''}); sampling and roll-outs cost grows with the length (roll-outs with "
+              f"its square), so {needed} trains the same lines faster", file=sys.stderr)
     _check_fits(len(token_lists), max_len, flag)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from seqgan import distributed as dist
 from seqgan.checkpoint import load_checkpoint
 from seqgan.config import Config
 from seqgan.data.subword import make_tokenizer, model_mismatch
@@ -79,7 +80,8 @@ def load_corpus(cfg: Config, tok: Tokenizer | None = None) -> Corpus:
         raise SeqGANError("no training data: give --data FILE (one sequence per line)")
     tok = tok or make_tokenizer(d.tokenizer, d.train_path, d.max_vocab, room(cfg))
     lines = _tokenized(d.train_path, tok)
-    check_length(lines, cfg.model.seq_len, "model.seq_len", eos=not d.fixed_length)
+    check_length(lines, cfg.model.seq_len, "model.seq_len", eos=not d.fixed_length,  # its warning once, not per process
+                 warn_flag="--max-len (model.seq_len)" if dist.is_main() else "")
     vocab = Vocab.build(kept_tokens(lines, room(cfg), d.long_lines), min_count=d.min_count, max_size=d.max_vocab)
     train, train_stats = _encode(d.train_path, vocab, cfg, tok)
     stats: dict[str, Any] = {"vocab_size": len(vocab), "train": train_stats}

@@ -16,7 +16,7 @@ RUN_MARKERS = ("config.json", "metrics.jsonl", "summary.json", "checkpoints")
 # algorithm names (:func:`run_files`), and nothing else, so that a user's files beside a run (its --data, notes,
 # a samples/t07.txt of `seqgan sample`, a copied checkpoints/mle_backup.pt) survive every overwrite.
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "nll_oracle.png", "nll.png", "checkpoints/.*.tmp",
-             "tensorboard/events.out.tfevents.*", "tensorboard/*/events.out.tfevents.*", "data/vocab.json",
+             "tensorboard/events.out.tfevents.*", "data/vocab.json",
              "data/tokenizer.model")
 
 
@@ -58,8 +58,8 @@ def prepare_out_dir(out: str | Path, resume: bool = False, overwrite: bool = Fal
         lock_run_dir(out)  # before anything is removed: a run still writing here keeps its files
         for path in run_files(out):
             path.unlink()
-        for folder in [*sorted(out.glob("tensorboard/*/")), *(out / f for f in ("checkpoints", "tensorboard",
-                                                                                 "samples", "data"))]:
+        runs = sorted(out / "tensorboard" / n for n in written_names(seqgan_config(out / "config.json") or {})[2])
+        for folder in [*runs, *(out / f for f in ("checkpoints", "tensorboard", "samples", "data"))]:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
     elif not overwrite:
@@ -96,23 +96,26 @@ def run_files(out: Path) -> list[Path]:
     """The files of the run in ``out`` (:data:`RUN_FILES`, and the synthetic task's S), which --overwrite removes."""
     found = [p for pattern in RUN_FILES for p in out.glob(pattern) if p.is_file()]
     config = seqgan_config(out / "config.json")
-    checkpoints, samples = written_names(config or {})
+    checkpoints, samples, tensorboard = written_names(config or {})
     found += [p for p in (out / "checkpoints" / f"{n}.pt" for n in sorted(checkpoints)) if p.is_file()]
     found += [p for p in (out / "samples" / f"{n}.txt" for n in sorted(samples)) if p.is_file()]
+    found += [p for n in sorted(tensorboard) for p in out.glob(f"tensorboard/{n}/events.out.tfevents.*") if p.is_file()]
     if config is not None and not (config.get("data") or {}).get("train_path") and (out / "data" / "train.txt").is_file():
         found.append(out / "data" / "train.txt")  # S, sampled from the oracle (a real-data run's corpus is the user's)
     return found
 
 
-def written_names(config: dict) -> tuple[set[str], set[str]]:
+def written_names(config: dict) -> tuple[set[str], set[str], set[str]]:
     """The checkpoint and sample names (no suffix) a run of config's algorithm writes: one per phase, and
-    its final samples (every algorithm's, if config names none the registry knows)."""
+    its final samples (every algorithm's, if config names none the registry knows); and its TensorBoard runs
+    of the phases that train only D (:class:`~seqgan.logger.MetricsLogger`)."""
     from seqgan.train.registry import ALGORITHMS  # here: the registry imports the training code
 
     name = (config.get("train") or {}).get("algorithm", "seqgan")
     algorithms = [ALGORITHMS[name]] if name in ALGORITHMS else list(ALGORITHMS.values())
     checkpoints = {"latest", "init", "final"} | {p for a in algorithms for p in a.phases if p != "done"}
-    return checkpoints, {"mle"} | {a.final_sample_name or a.name for a in algorithms}
+    return (checkpoints, {"mle"} | {a.final_sample_name or a.name for a in algorithms},
+            {p for a in algorithms for p in a.d_only_phases})
 
 
 def check_new_file(path: str | Path, flag: str, overwrite: bool) -> None:

@@ -301,12 +301,15 @@ def main(args: argparse.Namespace) -> int:
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     args.preset = TEXT_PRESETS.get(args.preset, args.preset)  # as paper-task: `fast` is the synthetic task's
-    if args.resume and args.init_from is None and dist.world().size == 1:  # before the data are read (under
-        check_resumable(args.out)                                            # torchrun: when rank 0 opens it)
+    if args.resume and args.init_from is None and not dist.launched():  # before the data are read (under
+        check_resumable(args.out)                                         # torchrun: when rank 0 opens it)
     flags = {"model.seq_len": "--max-len", "data.tokenizer": "--tokenizer", "data.min_count": "--min-count",
              "data.max_vocab": "--max-vocab / --vocab-size", "data.long_lines": "--long-lines",
              "data.fixed_length": "--fixed-length"}  # a flag given beats --set: say so, not silently
-    refuse_overrides(args, {**DATA_DECIDES, **{k: f"is given by {flags[k]}" for k, v in data_flags(args).items()
+    given = {**data_flags(args), "train.algorithm": args.algorithm, "data.train_path": args.data,
+             "data.valid_path": args.valid}
+    flags |= {"train.algorithm": "--algorithm", "data.train_path": "--data", "data.valid_path": "--valid"}
+    refuse_overrides(args, {**DATA_DECIDES, **{k: f"is given by {flags[k]}" for k, v in given.items()
                                                if v is not None}})  # before flag_names() renames the keys
     with flag_names(), out_of_space(args.out):
         cfg = config_from_args(args, **paths, **data_flags(args), **{"train.algorithm": args.algorithm})
