@@ -290,7 +290,7 @@ class Run:
         self.logger.truncate_after(records)
         if dist.is_main() and not new_optimizers:  # where a resumed run picks up
             where = ("it had finished: nothing is left to train" if position.phase == "done" else
-                     f"phase '{position.phase}' after step {position.step} of {self.phase_total(position.phase)}")
+                     f"{self.bar_name(position.phase)}, after step {position.step} of {self.phase_total(position.phase)}")
             print(f"--resume: {where}", file=sys.stderr, flush=True)
         return position
 

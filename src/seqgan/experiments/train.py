@@ -297,7 +297,8 @@ def main(args: argparse.Namespace) -> int:
     missing = [flag for flag, value in (("--data", args.data), ("--tokenizer", args.tokenizer),
                                         ("--max-len", args.max_len)) if value is None]
     if missing and not args.resume:
-        raise SeqGANError(f"give {', '.join(missing)} (only --resume takes them from the run)")
+        raise SeqGANError(f"give {', '.join(missing)} (only --resume takes {'it' if len(missing) == 1 else 'them'} "
+                          "from the run)")
     paths = {"data.train_path": str(Path(args.data).resolve()) if args.data else None,
              "data.valid_path": str(Path(args.valid).resolve()) if args.valid else None}
     args.preset = TEXT_PRESETS.get(args.preset, args.preset)  # as paper-task: `fast` is the synthetic task's
