@@ -435,14 +435,20 @@ def test_seeds_runs_the_table_per_seed_and_tests_the_pairs(run, seeds_run, capsy
     assert (seeds_run / "table1_seeds.md").read_text().startswith("| method | NLL-oracle, mean of 2 seeds |")
 
 
-def test_a_method_not_in_every_seed_is_left_out_with_a_message(capsys):
-    from seqgan.experiments.seeds import across_seeds
+def test_a_method_not_in_every_seed_is_left_out_with_a_message(capsys, tmp_path):
+    from seqgan.experiments.seeds import across_seeds, left_out, write_seed_table
 
     row = lambda key, v: {"key": key, "nll_oracle": v}  # noqa: E731
     tables = {0: [row("mle", 9.0), row("seqgan", 8.9), row("leakgan", 9.3)], 1: [row("mle", 9.1), row("seqgan", 8.8)]}
     rows = across_seeds(tables, "seqgan", {"mle": "MLE", "seqgan": "SeqGAN", "leakgan": "LeakGAN"})
     assert [r["key"] for r in rows] == ["mle", "seqgan"]
     assert "LeakGAN left out: only seed(s) 0 have it" in capsys.readouterr().err
+    # and in the files, not only on stderr
+    rows = [{**r, "nll_test_mean": None, "distinct_mean": None, "train_time_s_mean": None} for r in rows]
+    labels = {"mle": "MLE", "seqgan": "SeqGAN", "leakgan": "LeakGAN"}
+    md = write_seed_table(tmp_path, "t_seeds", rows, [0, 1], "SeqGAN", left_out(tables, labels))
+    assert md.endswith("LeakGAN is left out: only seed(s) 0 have it.")
+    assert json.loads((tmp_path / "t_seeds.json").read_text())["left_out"] == {"LeakGAN": [0]}
 
 
 def test_seeds_resume_adds_a_seed_without_retraining_the_others(seeds_run, tmp_path, capsys):

@@ -107,9 +107,17 @@ def run_seeds(args: argparse.Namespace, run_one: Callable[[argparse.Namespace], 
         return 0
     tables = {s: json.loads((seed_dir(out, s) / f"{stem}.json").read_text()) for s in seeds}
     rows = across_seeds({s: t["rows"] for s, t in tables.items()}, reference, labels)
-    md = write_seed_table(out, f"{stem}_seeds", rows, seeds, labels.get(reference, "—"))
+    md = write_seed_table(out, f"{stem}_seeds", rows, seeds, labels.get(reference, "—"),
+                          left_out({s: t["rows"] for s, t in tables.items()}, labels))
     print(f"\nacross seeds {', '.join(map(str, seeds))}:\n\n{md}\n\nresults in {out}")
     return 0
+
+
+def left_out(tables: dict[int, list[dict[str, Any]]], labels: dict[str, str]) -> dict[str, list[int]]:
+    """The methods some seeds' tables have and others' not: label -> the seeds that have it."""
+    have = {s: {r["key"] for r in rows} for s, rows in tables.items()}
+    return {labels[k]: [s for s in tables if k in have[s]] for k in labels
+            if 0 < sum(k in have[s] for s in tables) < len(tables)}
 
 
 def across_seeds(tables: dict[int, list[dict[str, Any]]], reference: str,
@@ -119,9 +127,7 @@ def across_seeds(tables: dict[int, list[dict[str, Any]]], reference: str,
     by_seed = {s: {r["key"]: r for r in rows} for s, rows in tables.items()}
     seeds = list(tables)
     keys = [k for k in labels if all(k in by_seed[s] for s in seeds)]
-    partial = {labels[k]: [s for s in seeds if k in by_seed[s]] for k in labels
-               if k not in keys and any(k in by_seed[s] for s in seeds)}
-    for label, some in partial.items():  # e.g. a method a resumed study has not finished in every seed yet
+    for label, some in left_out(tables, labels).items():  # e.g. a method a resumed study has not finished everywhere
         print(f"across seeds: {label} left out: only seed(s) {', '.join(map(str, some))} have it", file=sys.stderr)
     values = {k: np.array([by_seed[s][k]["nll_oracle"] for s in seeds]) for k in keys}
     rows = []
@@ -163,11 +169,15 @@ def markdown(rows: list[dict[str, Any]], reference: str) -> str:
     return "\n".join(lines)
 
 
-def write_seed_table(out: Path, stem: str, rows: list[dict[str, Any]], seeds: list[int], reference: str) -> str:
-    """``stem``.md/.json/.csv; returns the Markdown."""
-    md = markdown(rows, reference)
+def write_seed_table(out: Path, stem: str, rows: list[dict[str, Any]], seeds: list[int], reference: str,
+                     partial: dict[str, list[int]] | None = None) -> str:
+    """``stem``.md/.json/.csv; returns the Markdown. ``partial``: the methods left out (label -> the seeds
+    that have them), said under the table and in the JSON, not only on stderr."""
+    md = markdown(rows, reference) + "".join(f"\n\n{label} is left out: only seed(s) {', '.join(map(str, some))} "
+                                             "have it." for label, some in (partial or {}).items())
     write_files(out, stem, md, {
         "seeds": seeds, "rows": rows, "runs": {str(s): str(seed_dir(out, s)) for s in seeds},
+        "left_out": {label: some for label, some in (partial or {}).items()},
         "units": "NLL-oracle: nats per token, each seed's final value (its table's); sd: over seeds (ddof 1); "
                  f"p_value: two-sided paired t-test over seeds against {reference} (n - 1 degrees of freedom); "
                  f"reference_lower_in: seeds in which {reference} ended lower"},
